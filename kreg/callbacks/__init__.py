@@ -1,0 +1,3 @@
+"""EarlyStopping, RegularizationScaler, RegularizationMonitor (issue 5: to be implemented)."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Decoupled weight decay for any Keras optimizer (issue 3: to be implemented)."""
+
+__all__ = []
