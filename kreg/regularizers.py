@@ -307,9 +307,9 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
     >>> import keras, kreg
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="a"),
     ...                           keras.layers.BatchNormalization(name="bn"),
-    ...                           keras.layers.Dense(1, name="b")])
+    ...                           keras.layers.Dense(1, name="b")], name="net")
     >>> kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4))
-    ['a/kernel', 'b/kernel']
+    ['net/a/kernel', 'net/b/kernel']
     """
     if not isinstance(model, keras.layers.Layer):
         raise ValueError(

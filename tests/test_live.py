@@ -1,0 +1,185 @@
+"""Live strengths: discovery, handles, and changes mid-fit reaching the train step."""
+
+import keras
+import numpy as np
+import pytest
+
+import kreg
+from kreg._live import LiveState, Strength, check_fraction
+
+
+def _linear_model(l2, name="d", **compile_kwargs):
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(
+                1,
+                use_bias=False,
+                kernel_initializer=keras.initializers.Constant(0.5),
+                kernel_regularizer=kreg.regularizers.L2(l2),
+                name=name,
+            ),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", **compile_kwargs)
+    return model
+
+
+def _numpy_sgd_l2(x, y, w, lr, lams):
+    """Full-batch SGD on mean((xw - y)^2) + lam * sum(w^2), one step per entry of lams."""
+    for lam in lams:
+        grad = 2.0 * x.T @ (x @ w - y) / (x.shape[0] * y.shape[1]) + 2.0 * lam * w
+        w = w - lr * grad
+    return w
+
+
+class _SetAfterFirstEpoch(keras.callbacks.Callback):
+    def __init__(self, name, value):
+        super().__init__()
+        self.name, self.value = name, value
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            kreg.strengths(self.model)[self.name].assign(self.value)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_callback_change_reaches_the_next_epoch_exactly(regression_data, jit_compile):
+    x, y = regression_data
+    model = _linear_model(0.01, jit_compile=jit_compile)
+    model.fit(
+        x,
+        y,
+        batch_size=len(x),
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        callbacks=[_SetAfterFirstEpoch("d.kernel_regularizer.l2", 0.5)],
+    )
+    expected = _numpy_sgd_l2(
+        x.astype("float64"), y.astype("float64"), np.full((4, 1), 0.5), 0.1, [0.01, 0.5, 0.5]
+    )
+    np.testing.assert_allclose(model.get_weights()[0], expected, rtol=1e-5, atol=1e-6)
+    # and differs from what the unchanged strength gives, so the test can fail
+    unchanged = _numpy_sgd_l2(
+        x.astype("float64"), y.astype("float64"), np.full((4, 1), 0.5), 0.1, [0.01] * 3
+    )
+    assert np.abs(expected - unchanged).max() > 1e-2
+
+
+def test_change_between_batches_inside_an_epoch(regression_data):
+    """A per-batch change (as RegularizationScaler does) reaches the very next step."""
+    x, y = regression_data
+    model = _linear_model(0.0)
+    lams = [0.0, 0.3, 0.05, 1.0]
+
+    class PerBatch(keras.callbacks.Callback):
+        # The handle is fetched once: later batches do not touch `self.model` (whose
+        # access alone would sync the JAX state), so the handle must sync by itself.
+        def on_train_begin(self, logs=None):
+            self.handle = kreg.strengths(self.model)["d.kernel_regularizer.l2"]
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.handle.assign(lams[batch])
+
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[PerBatch()])
+    w = np.full((4, 1), 0.5)
+    for step, lam in enumerate(lams):
+        xb, yb = x[8 * step : 8 * step + 8].astype("float64"), y[8 * step : 8 * step + 8]
+        w = _numpy_sgd_l2(xb, yb.astype("float64"), w, 0.1, [lam])
+    np.testing.assert_allclose(model.get_weights()[0], w, rtol=1e-5, atol=1e-6)
+
+
+def test_strengths_names_kinds_and_handles():
+    inner = keras.Sequential(
+        [keras.layers.Dense(2, kernel_regularizer=kreg.regularizers.L1L2(0.1, 0.2), name="h")],
+        name="block",
+    )
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            inner,
+            keras.layers.Dense(1, bias_regularizer=kreg.regularizers.L1(0.3), name="out"),
+        ]
+    )
+    found = kreg.strengths(model)
+    assert list(found) == [
+        "block/h.kernel_regularizer.l1",
+        "block/h.kernel_regularizer.l2",
+        "out.bias_regularizer.l1",
+    ]
+    s = found["block/h.kernel_regularizer.l2"]
+    assert isinstance(s, Strength) and s.kind == "regularizer" and s.base == pytest.approx(0.2)
+    s.assign(0.7)
+    assert float(s) == pytest.approx(0.7)
+    assert float(kreg.strengths(model)["block/h.kernel_regularizer.l2"]) == pytest.approx(0.7)
+    assert float(found["block/h.kernel_regularizer.l1"]) == pytest.approx(0.1)  # neighbour intact
+    assert s.base == pytest.approx(0.2)
+    assert "block/h.kernel_regularizer.l2=0.7" in repr(s)
+    # get_config keeps the base value, a plain float
+    config = inner.layers[0].kernel_regularizer.get_config()
+    assert config == {"l1": pytest.approx(0.1), "l2": pytest.approx(0.2)}
+    assert all(type(v) is float for v in config.values())
+
+
+def test_assign_validates_with_a_clear_message():
+    model = _linear_model(0.01)
+    s = kreg.strengths(model)["d.kernel_regularizer.l2"]
+    for bad in (-1.0, float("nan"), float("inf"), "0.1", None, True):
+        with pytest.raises(ValueError, match=r"Invalid value for argument `d.kernel_regularizer.l2`"):
+            s.assign(bad)
+    assert float(s) == pytest.approx(0.01)
+
+
+def test_strengths_rejects_non_models():
+    with pytest.raises(ValueError, match="expected a Keras layer or model. Received: model="):
+        kreg.strengths("not a model")
+
+
+def test_live_state_is_tracked_but_not_a_weight():
+    model = _linear_model(0.01)
+    dense = model.layers[0]
+    assert len(dense.weights) == 1  # the kernel only
+    state = dense.kernel_regularizer.state
+    assert any(v is state for v in model.non_trainable_variables)
+    assert not any(v is state for v in model.weights)
+
+
+def test_weights_load_between_keras_and_kreg_models(tmp_path, regression_data):
+    def build(reg_module):
+        return keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(3, kernel_regularizer=reg_module.L1L2(0.01, 0.02), name="a"),
+                keras.layers.Dense(1, kernel_regularizer=reg_module.L2(0.03), name="b"),
+            ]
+        )
+
+    x, _ = regression_data
+    keras_model, kreg_model = build(keras.regularizers), build(kreg.regularizers)
+    keras_model.save_weights(tmp_path / "k.weights.h5")
+    kreg_model.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_array_equal(keras_model.predict(x, verbose=0), kreg_model.predict(x, verbose=0))
+    other = build(keras.regularizers)
+    kreg_model.save_weights(tmp_path / "r.weights.h5")
+    other.load_weights(tmp_path / "r.weights.h5")
+    np.testing.assert_array_equal(other.predict(x, verbose=0), kreg_model.predict(x, verbose=0))
+
+
+def test_live_state_is_not_a_seed():
+    state = LiveState({"rate": 0.5}, kind="dropout", checks={"rate": check_fraction})
+    with pytest.raises(TypeError, match="not a random seed"):
+        keras.random.normal((2,), seed=state)
+    with pytest.raises(ValueError, match=r"argument `rate`: expected a float in \[0, 1\)"):
+        LiveState({"rate": 1.0}, kind="dropout", checks={"rate": check_fraction})
+
+
+def test_mirrored_strategy_live_change_matches_one_device(mirrored, regression_data):
+    x, y = regression_data
+    cb = lambda: [_SetAfterFirstEpoch("d.kernel_regularizer.l2", 0.5)]  # noqa: E731
+    single = _linear_model(0.01)
+    single.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=cb())
+    with mirrored.scope():
+        multi = _linear_model(0.01)
+    multi.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=cb())
+    np.testing.assert_allclose(multi.get_weights()[0], single.get_weights()[0], atol=1e-5)
