@@ -1,0 +1,186 @@
+"""The one dataset helper every tutorial shares: offline by default, tensorflow-datasets on request.
+
+``load(name)`` returns a :class:`Dataset` with train / validation / test splits as float32
+NumPy arrays and integer labels:
+
+* ``"mnist1d"`` (default for most tutorials): MNIST-1D (Greydanus 2020), 4000 train and
+  1000 test sequences of length 40, 10 classes. It is *generated* offline by the
+  ``mnist1d`` package (``make_dataset(get_dataset_args())``, seed 42: the paper's data);
+  nothing is downloaded. The arrays are cached in ``$KREG_CACHE`` (default
+  ``~/.cache/kreg``, or the temp dir when that is not writable) because generating them
+  takes a few seconds.
+* ``"digits"``: the 8x8 handwritten digits that scikit-learn ships (1797 images, 10
+  classes), scaled to [0, 1], shape (8, 8, 1): the offline image data set.
+* any other name: a tensorflow-datasets image classification set (``mnist``,
+  ``fashion_mnist``, ``cifar10`` ...), loaded with ``tfds.load(name, as_supervised=True)``
+  (this needs the internet the first time, or ``tfds.testing.mock_data`` in tests).
+
+The validation split is carved from the training split (seeded, stratified by order);
+the test split is never touched for model selection.
+"""
+
+import dataclasses
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+# Let `python tutorials/xx.py` import kreg from the repository without installing it.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+try:  # pragma: no cover - depends on how the script is started
+    import kreg  # noqa: F401
+except ImportError:  # pragma: no cover
+    sys.path.insert(0, _ROOT)
+
+OFFLINE = ("mnist1d", "digits")
+
+
+@dataclasses.dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    kind: str  # "sequence" (N, L) or "image" (N, H, W, C)
+
+    @property
+    def input_shape(self):
+        return tuple(self.x_train.shape[1:])
+
+    def __repr__(self):
+        return (
+            f"Dataset({self.name!r}, train={len(self.y_train)}, val={len(self.y_val)}, "
+            f"test={len(self.y_test)}, input_shape={self.input_shape}, "
+            f"classes={self.num_classes})"
+        )
+
+
+def cache_dir():
+    """``$KREG_CACHE``, else ``~/.cache/kreg``, else a folder in the temp dir."""
+    for path in (
+        os.environ.get("KREG_CACHE"),
+        os.path.join(os.path.expanduser("~"), ".cache", "kreg"),
+        os.path.join(tempfile.gettempdir(), "kreg-cache"),
+    ):
+        if not path:
+            continue
+        try:
+            os.makedirs(path, exist_ok=True)
+            if os.access(path, os.W_OK):
+                return path
+        except OSError:
+            continue
+    return tempfile.gettempdir()
+
+
+def _mnist1d_arrays():
+    """(x, y, x_test, y_test) of MNIST-1D, generated offline once and cached."""
+    path = os.path.join(cache_dir(), "mnist1d_seed42.npz")
+    if os.path.exists(path):
+        try:
+            with np.load(path) as f:
+                return f["x"], f["y"], f["x_test"], f["y_test"]
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache file: generate again
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    data = make_dataset(get_dataset_args())  # pure NumPy, no download
+    arrays = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
+    tmp = f"{path}.{os.getpid()}.tmp.npz"
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"]
+
+
+def _digits_arrays(seed):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype("float32")[..., None]
+    y = digits.target.astype("int64")
+    order = np.random.RandomState(seed).permutation(len(y))
+    x, y = x[order], y[order]
+    n_test = 360
+    return x[n_test:], y[n_test:], x[:n_test], y[:n_test]
+
+
+def _tfds_arrays(name, max_train, max_test):
+    import tensorflow_datasets as tfds
+
+    def take(split, limit):
+        ds = tfds.load(name, split=split, as_supervised=True)
+        if limit:
+            ds = ds.take(limit)
+        xs, ys = [], []
+        # batch_size=-1 is not used: it is slower and tfds' mock_data does not support it.
+        for x, y in ds.batch(1024).as_numpy_iterator():
+            xs.append(x)
+            ys.append(y)
+        return np.concatenate(xs), np.concatenate(ys)
+
+    x, y = take("train", max_train)
+    x_test, y_test = take("test", max_test)
+    try:
+        num_classes = tfds.builder(name).info.features["label"].num_classes
+    except Exception:  # noqa: BLE001 - any metadata problem: fall back on the labels
+        num_classes = int(max(y.max(), y_test.max())) + 1
+    return x, y, x_test, y_test, num_classes
+
+
+def _scale(x):
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x.astype("float32") / 255.0
+    return x.astype("float32")
+
+
+def load(name="mnist1d", *, seed=0, val_size=None, smoke=False, max_train=None):
+    """Load a data set as a :class:`Dataset` (see the module docstring for the names).
+
+    Args:
+        name: "mnist1d", "digits" or a tensorflow-datasets name.
+        seed: seeds the train/validation split (and the digits test split).
+        val_size: number of validation examples (default: 500 for MNIST-1D, 20% of
+            the training split otherwise).
+        smoke: shrink every split to a few dozen examples (for tests).
+        max_train: keep at most this many training examples (quick runs on big sets).
+    """
+    name = name.lower()
+    if name == "mnist1d":
+        x, y, x_test, y_test = _mnist1d_arrays()
+        num_classes, kind = 10, "sequence"
+        default_val = 500
+    elif name == "digits":
+        x, y, x_test, y_test = _digits_arrays(seed)
+        num_classes, kind = 10, "image"
+        default_val = len(y) // 5
+    else:
+        limit = 256 if smoke else (max_train * 2 if max_train else None)
+        x, y, x_test, y_test, num_classes = _tfds_arrays(
+            name, limit, 256 if smoke else (max_train and max(max_train // 4, 1000))
+        )
+        kind = "image" if np.asarray(x).ndim == 4 else "sequence"
+        default_val = len(y) // 5 if smoke else min(len(y) // 5, 5000)
+    x, x_test = _scale(x), _scale(x_test)
+    y, y_test = np.asarray(y, "int64"), np.asarray(y_test, "int64")
+
+    rng = np.random.RandomState(seed + 1)
+    order = rng.permutation(len(y))
+    n_val = default_val if val_size is None else val_size
+    val, train = order[:n_val], order[n_val:]
+    if max_train:
+        train = train[:max_train]
+    if smoke:
+        train, val = train[:96], val[:48]
+        x_test, y_test = x_test[:64], y_test[:64]
+    return Dataset(
+        name, x[train], y[train], x[val], y[val], x_test, y_test, num_classes, kind
+    )

@@ -1,0 +1,199 @@
+"""Report helpers shared by the tutorials: the command line, tables, figures and the index.
+
+Every tutorial is ``run(args, report) -> dict`` plus ``main(argv)``; :func:`main` parses
+the common flags, and :class:`Report` prints each table and writes it as markdown, saves
+each figure as PNG and rebuilds ``<out>/index.md``, which links every table and figure
+of every tutorial that has run into ``<out>``.
+
+Common flags: ``--quick`` (small, minutes for the whole tour), ``--smoke`` (near nothing:
+for tests), ``--out DIR`` (default ./report), ``--dataset NAME`` (a tensorflow-datasets
+set instead of the offline default), ``--seed N``.
+"""
+
+import argparse
+import glob
+import os
+import re
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402,F401  (re-exported for the tutorials)
+
+import _data  # noqa: E402,F401  (puts the repository on sys.path)
+
+MODES = ("smoke", "quick", "full")
+
+
+def parser(description=None):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="small run: the whole tour in minutes")
+    p.add_argument("--smoke", action="store_true", help="near-nothing run, for tests")
+    p.add_argument("--out", default="report", help="report folder (default ./report)")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="a tensorflow-datasets name (mnist, fashion_mnist, cifar10 ...) instead of "
+        "the offline default (mnist1d or digits)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def mode(args):
+    return "smoke" if args.smoke else "quick" if args.quick else "full"
+
+
+def pick(args, smoke, quick, full):
+    """The value for the current mode."""
+    return {"smoke": smoke, "quick": quick, "full": full}[mode(args)]
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if value == 0:
+            return "0"
+        if abs(value) >= 1e4 or abs(value) < 1e-3:
+            return f"{value:.2e}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _title_of(readme):
+    try:
+        with open(readme, encoding="utf-8") as f:
+            first = f.readline().strip()
+        return first.lstrip("# ").strip() or os.path.basename(os.path.dirname(readme))
+    except OSError:
+        return os.path.basename(os.path.dirname(readme))
+
+
+def write_index(out, extra=None):
+    """Rebuild ``<out>/index.md``: every tutorial folder, with links to its tables and figures."""
+    lines = ["# kreg tutorials: report", ""]
+    if extra:
+        lines += [extra, ""]
+    for folder in sorted(glob.glob(os.path.join(out, "*", ""))):
+        slug = os.path.basename(os.path.dirname(folder))
+        readme = os.path.join(folder, "README.md")
+        if not os.path.exists(readme):
+            continue
+        lines.append(f"## [{_title_of(readme)}]({slug}/README.md)")
+        lines.append("")
+        tables = sorted(glob.glob(os.path.join(folder, "*.md")))
+        for path in tables:
+            if os.path.basename(path) != "README.md":
+                lines.append(f"- table: [{os.path.basename(path)}]({slug}/{os.path.basename(path)})")
+        for path in sorted(glob.glob(os.path.join(folder, "*.png"))):
+            name = os.path.basename(path)
+            lines.append(f"- figure: [{name}]({slug}/{name})")
+        lines.append("")
+    with open(os.path.join(out, "index.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+
+
+class Report:
+    """One tutorial's part of the report folder: ``<out>/<slug>/``."""
+
+    def __init__(self, out, slug, title, quiet=False):
+        self.out = out
+        self.slug = slug
+        self.title = title
+        self.dir = os.path.join(out, slug)
+        os.makedirs(self.dir, exist_ok=True)
+        for old in glob.glob(os.path.join(self.dir, "*")):
+            if old.endswith((".md", ".png")):
+                os.remove(old)
+        self.body = [f"# {title}", ""]
+        self.quiet = quiet
+        self.tables = []
+        self.figures = []
+        self.skipped = []
+
+    def say(self, text):
+        """Print ``text`` and add it to the tutorial's README.md as a paragraph."""
+        if not self.quiet:
+            print(text, flush=True)
+        self.body += [text, ""]
+
+    def skip(self, part, missing):
+        """Record (and print) that a part was skipped because a kreg piece is missing."""
+        text = f"**Skipped: {part}.** {missing}"
+        self.skipped.append(part)
+        self.say(text)
+
+    def table(self, name, headers, rows, caption=""):
+        """Print a table and write it as ``<name>.md``; returns its markdown."""
+        cells = [[_fmt(v) for v in row] for row in rows]
+        widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+                  for i, h in enumerate(headers)]
+        md = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        md += ["| " + " | ".join(r) + " |" for r in cells]
+        text = "\n".join(md)
+        path = os.path.join(self.dir, f"{name}.md")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write((f"**{caption}**\n\n" if caption else "") + text + "\n")
+        if not self.quiet:
+            if caption:
+                print(caption)
+            print("  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+            for r in cells:
+                print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+            print(flush=True)
+        self.tables.append(name)
+        self.body += ([f"**{caption}**", ""] if caption else []) + md + [""]
+        return text
+
+    def figure(self, fig, name, caption=""):
+        """Save a matplotlib figure as ``<name>.png`` (small: 90 dpi) and close it."""
+        path = os.path.join(self.dir, f"{name}.png")
+        fig.tight_layout()
+        fig.savefig(path, dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        if not self.quiet:
+            print(f"  [figure] {path}", flush=True)
+        self.figures.append(name)
+        self.body += [f"![{caption or name}]({name}.png)", ""]
+        if caption:
+            self.body += [f"*{caption}*", ""]
+        return path
+
+    def finish(self, seconds=None):
+        if seconds is not None:
+            self.body += [f"_Run time: {seconds:.1f} s._", ""]
+        with open(os.path.join(self.dir, "README.md"), "w", encoding="utf-8") as f:
+            f.write("\n".join(self.body))
+        write_index(self.out)
+
+
+def slug_of(path):
+    return re.sub(r"\.py$", "", os.path.basename(path))
+
+
+def run_tutorial(run, slug, title, args, quiet=False):
+    """Run one tutorial's ``run(args, report)``; returns (headline dict, seconds, report)."""
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(args.seed)
+    report = Report(args.out, slug, title, quiet=quiet)
+    if not quiet:
+        print(f"\n=== {title} ({mode(args)}, backend {keras.backend.backend()}) ===", flush=True)
+    start = time.perf_counter()
+    headline = run(args, report) or {}
+    seconds = time.perf_counter() - start
+    report.finish(seconds)
+    return headline, seconds, report
+
+
+def main(run, slug, title, doc=None, argv=None):
+    """Entry point of a tutorial script."""
+    args = parser(doc.splitlines()[0] if doc else None).parse_args(argv)
+    headline, seconds, report = run_tutorial(run, slug, title, args)
+    print(f"{title}: done in {seconds:.1f} s; report in {report.dir}")
+    return headline

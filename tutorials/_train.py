@@ -1,0 +1,111 @@
+"""Small model and training helpers shared by the tutorials (Keras 3, any backend)."""
+
+import importlib
+
+import keras
+import numpy as np
+
+
+def available(dotted):
+    """True when ``kreg.<dotted>`` exists and is not a placeholder.
+
+    The tutorials use it to skip, with a printed message, a part whose kreg piece has
+    not landed yet instead of crashing the tour.
+    """
+    module, _, attr = ("kreg." + dotted).rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return False
+    if attr == "mc_predict":  # the placeholder raises NotImplementedError
+        try:
+            import inspect
+
+            return "NotImplementedError" not in inspect.getsource(obj)
+        except (OSError, TypeError):
+            return True
+    return True
+
+
+def missing(*dotted):
+    """A sentence naming the kreg pieces that are not available (or "")."""
+    gone = [d for d in dotted if not available(d)]
+    if not gone:
+        return ""
+    return "Needs " + ", ".join(f"kreg.{d}" for d in gone) + ", not available in this checkout."
+
+
+def loss():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def mlp(ds, hidden=(100, 100), *, front=(), kernel_regularizer=None, dropout=None,
+        input_dropout=None, name="mlp"):
+    """Flatten -> front layers -> [Dense(h, relu) -> dropout]* -> Dense(classes) (logits).
+
+    ``kernel_regularizer`` is a zero-argument factory (each layer gets its own copy),
+    ``dropout`` / ``input_dropout`` zero-argument layer factories.
+    """
+    inputs = keras.Input(ds.input_shape)
+    x = inputs
+    for layer in front:
+        x = layer(x)
+    x = keras.layers.Flatten()(x)
+    if input_dropout is not None:
+        x = input_dropout()(x)
+    reg = (lambda: None) if kernel_regularizer is None else kernel_regularizer
+    for i, h in enumerate(hidden):
+        x = keras.layers.Dense(h, activation="relu", kernel_regularizer=reg(), name=f"dense_{i}")(x)
+        if dropout is not None:
+            x = dropout()(x)
+    outputs = keras.layers.Dense(ds.num_classes, kernel_regularizer=reg(), name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def compile(model, optimizer, **kwargs):  # noqa: A001 - reads like Keras
+    model.compile(optimizer=optimizer, loss=kwargs.pop("loss", loss()),
+                  metrics=["accuracy"], **kwargs)
+    return model
+
+
+def softmax(logits):
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def scores_from_probs(probs, y):
+    """(accuracy, mean negative log-likelihood) of class probabilities."""
+    probs = np.asarray(probs, dtype="float64")
+    acc = float(np.mean(probs.argmax(-1) == y))
+    nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None))))
+    return acc, nll
+
+
+def scores(model, x, y, batch_size=1000):
+    """(accuracy, NLL) of a logits model on (x, y)."""
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return scores_from_probs(softmax(np.asarray(logits, "float64")), y)
+
+
+class TestScore(keras.callbacks.Callback):
+    """Adds ``test_accuracy`` (and ``test_loss``) to the epoch logs: for learning curves only.
+
+    The test set is never used to choose anything; it is recorded so the tutorials can
+    show what a stopping rule *would* keep.
+    """
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y = x, y
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            acc, nll = scores(self.model, self.x, self.y)
+            logs["test_accuracy"] = acc
+            logs["test_loss"] = nll
+
+
+def mean_std(values):
+    values = np.asarray(values, dtype="float64")
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
