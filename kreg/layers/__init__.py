@@ -1,8 +1,20 @@
-"""Noise, dropout and augmentation layers (issue 4: to be implemented)."""
+"""Noise, dropout and augmentation layers, and Monte-Carlo prediction.
 
+``GaussianNoise`` and ``Dropout`` are drop-ins for Keras' classes with live strengths;
+``DropPath`` and ``DropBlock2D`` fill gaps in Keras; ``RandomAffine`` and
+``RandomShift1D`` augment images and 1-D signals in one XLA-compatible resampling;
+``augmentation(...)`` builds a ready pipeline; ``mc_predict`` samples stochastic layers
+at inference.
+"""
 
-def mc_predict(model, x, samples=30, batch_size=None):
-    raise NotImplementedError("kreg.mc_predict is not implemented yet")
+from kreg.layers._dropout import Dropout, DropBlock2D, DropPath
+from kreg.layers._mc import mc_predict
+from kreg.layers._noise import GaussianNoise
 
-
-__all__ = ["mc_predict"]
+__all__ = [
+    "GaussianNoise",
+    "Dropout",
+    "DropPath",
+    "DropBlock2D",
+    "mc_predict",
+]

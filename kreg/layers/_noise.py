@@ -1,0 +1,109 @@
+"""Additive Gaussian noise with a live standard deviation."""
+
+import keras
+from keras import ops
+
+from kreg._live import LiveState
+from kreg._registry import export
+from kreg.layers._stochastic import StochasticLayer, check_seed
+
+
+def gaussian_noise(x, stddev, seed=None, relative=False):
+    """``x + N(0, stddev**2)``, or ``x + N(0, (stddev * s)**2)`` with ``relative=True``.
+
+    The draw is Keras' ``GaussianNoise`` draw (``keras.random.normal`` in ``x``'s dtype with
+    the same seed), so seeded outputs match Keras'. With ``relative=True``, ``s`` is each
+    feature's standard deviation over the batch (axis 0; a feature is one position of the
+    other axes), held constant for the gradient.
+
+    Args:
+        x: float tensor.
+        stddev: float or scalar tensor, >= 0.
+        seed: a ``keras.random.SeedGenerator`` or an integer.
+        relative: bool.
+    """
+    x = ops.convert_to_tensor(x)
+    dtype = x.dtype
+    scale = ops.cast(stddev, dtype)
+    if relative:
+        spread = ops.std(ops.cast(x, "float32"), axis=0, keepdims=True)
+        scale = scale * ops.cast(ops.stop_gradient(spread), dtype)
+    noise = keras.random.normal(ops.shape(x), mean=0.0, stddev=scale, dtype=dtype, seed=seed)
+    return x + noise
+
+
+@export
+class GaussianNoise(StochasticLayer):
+    """Additive zero-mean Gaussian noise with a live σ; a drop-in for ``keras.layers.GaussianNoise``.
+
+    Same arguments, same outputs for the same seed, identity at inference, no weights.
+    Differences: any σ >= 0 is accepted (Keras refuses σ > 1, which rules out inputs in
+    0-255); σ is live (``kreg.strengths(model)`` lists it as ``"<layer name>.stddev"``,
+    kind "noise"); and ``relative=True`` scales σ by each feature's standard deviation in
+    the batch, so one σ suits features of any scale. For a squared-error loss, training
+    with input noise of small variance σ² is equivalent to a Tikhonov penalty on the
+    model's derivatives (Bishop 1995).
+
+    Args:
+        stddev: float >= 0, the standard deviation of the noise (relative to each
+            feature's batch standard deviation when ``relative=True``).
+        seed: integer seed, or None.
+        relative: bool.
+
+    Call arguments:
+        inputs: input tensor of any rank.
+        training: bool; add noise only when True.
+
+    Example:
+
+    >>> import numpy as np, kreg
+    >>> layer = kreg.layers.GaussianNoise(10.0, seed=0)     # pixel values in 0-255
+    >>> x = np.full((1000, 4), 128.0, "float32")
+    >>> round(float(np.std(layer(x, training=True))))
+    10
+    >>> bool((np.asarray(layer(x)) == x).all())
+    True
+
+    References:
+        Bishop, "Training with noise is equivalent to Tikhonov regularization",
+        Neural Computation 1995.
+    """
+
+    def __init__(self, stddev, seed=None, relative=False, **kwargs):
+        super().__init__(**kwargs)
+        self._live = LiveState({"stddev": stddev}, kind="noise", label="")
+        self.seed = check_seed(seed)
+        if not isinstance(relative, bool):
+            raise ValueError(
+                "Invalid value for argument `relative`: expected a bool. "
+                f"Received: relative={relative!r}"
+            )
+        self.relative = relative
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    @property
+    def stddev(self):
+        """The current σ (a float); change it through ``kreg.strengths(model)``."""
+        return self._live.current("stddev")
+
+    def call(self, inputs, training=False):
+        if not self.active(training):
+            return inputs
+        return gaussian_noise(
+            ops.cast(inputs, self.compute_dtype),
+            self._live.get("stddev"),
+            self.seed_generator,
+            self.relative,
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "stddev": self._live._live_base["stddev"],
+            "seed": self.seed,
+            "relative": self.relative,
+        }

@@ -1,0 +1,58 @@
+"""What every kreg stochastic layer shares: when it is active, and how mc_predict finds it.
+
+A kreg stochastic layer is active when Keras calls it with ``training=True``, when it
+was built with ``mc=True`` (then ``training`` is ignored: Keras passes
+``training=False`` under ``predict`` and ``evaluate``), or while :func:`force_stochastic`
+is in effect (``kreg.mc_predict`` uses it to sample every kreg stochastic layer of a model
+without touching batch normalization or other layers that have an inference mode).
+The decision is taken in Python, when the call is traced.
+"""
+
+import contextlib
+import threading
+
+import keras
+
+_STATE = threading.local()
+
+
+@contextlib.contextmanager
+def force_stochastic():
+    """Within this context every kreg stochastic layer samples, whatever ``training`` is."""
+    depth = getattr(_STATE, "depth", 0)
+    _STATE.depth = depth + 1
+    try:
+        yield
+    finally:
+        _STATE.depth = depth
+
+
+def is_forced():
+    return getattr(_STATE, "depth", 0) > 0
+
+
+class StochasticLayer(keras.layers.Layer):
+    """Base of the kreg layers that sample: ``self.active(training)`` says whether to."""
+
+    #: mc_predict looks for layers with this attribute.
+    _kreg_stochastic = True
+    mc = False
+
+    def active(self, training):
+        return bool(training) or bool(self.mc) or is_forced()
+
+
+def stochastic_layers(model):
+    """The kreg stochastic layers reachable from ``model`` (``model`` included)."""
+    from kreg._live import walk_layers
+
+    return [layer for _, layer in walk_layers(model) if getattr(layer, "_kreg_stochastic", False)]
+
+
+def check_seed(seed):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(
+            "Invalid value for argument `seed`: expected None or an integer. "
+            f"Received: seed={seed!r}"
+        )
+    return seed
