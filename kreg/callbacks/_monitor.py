@@ -1,0 +1,186 @@
+"""RegularizationMonitor: weight norms, sparsity, live strengths and decay timescale in the epoch logs."""
+
+import math
+
+import keras
+import numpy as np
+
+from kreg._live import strengths as live_strengths
+from kreg._live import walk_layers
+from kreg._registry import export
+from kreg.callbacks._scaler import decoupled_optimizer
+
+
+def weight_statistics(arrays, zero_tol):
+    """``(norm, zero_fraction, near_zero_fraction)`` over a list of arrays.
+
+    norm = √(Σ w²); zero_fraction = #{w = 0}/#w; near_zero_fraction = #{|w| < zero_tol}/#w.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from kreg.callbacks._monitor import weight_statistics
+    >>> weight_statistics([np.array([3.0, 0.0]), np.array([4.0, 1e-9])], 1e-8)
+    (5.0, 0.25, 0.5)
+    """
+    total = sum(int(np.size(a)) for a in arrays)
+    if total == 0:
+        return 0.0, 0.0, 0.0
+    squares = sum(float(np.sum(np.square(np.asarray(a, dtype="float64")))) for a in arrays)
+    zeros = sum(int(np.count_nonzero(np.asarray(a) == 0)) for a in arrays)
+    small = sum(int(np.count_nonzero(np.abs(np.asarray(a)) < zero_tol)) for a in arrays)
+    return math.sqrt(squares), zeros / total, small / total
+
+
+def decay_timescale(weight_decay, factor, steps_per_epoch):
+    """τ_epoch = 1/(decay per step · steps per epoch), decay per step = wd·factor (inf if 0).
+
+    Example:
+
+    >>> from kreg.callbacks._monitor import decay_timescale
+    >>> decay_timescale(1e-3, 1.0, 100)
+    10.0
+    """
+    per_epoch = weight_decay * factor * steps_per_epoch
+    return math.inf if per_epoch == 0 else 1.0 / per_epoch
+
+
+def follow_factor(follow, learning_rate, initial_learning_rate):
+    """The factor the decoupled decay follows: lr/lr₀ ("schedule"), lr ("learning_rate"), 1."""
+    if follow == "learning_rate":
+        return learning_rate
+    if follow == "schedule":
+        return learning_rate / initial_learning_rate
+    return 1.0
+
+
+def _owners(model):
+    """Map id(variable) -> path of the deepest layer owning it."""
+    owners = {}
+    for prefix, layer in walk_layers(model):  # parents first, so children overwrite
+        for variable in layer.trainable_weights:
+            owners[id(variable)] = prefix
+    return owners
+
+
+def _numpy(variable):
+    return np.asarray(keras.ops.convert_to_numpy(variable.value))
+
+
+@export
+class RegularizationMonitor(keras.callbacks.Callback):
+    """Add regularization diagnostics to the epoch logs (so History, CSVLogger, TensorBoard get them).
+
+    Keys added at each epoch end, over the model's trainable weights:
+
+    * ``"weight_norm"``: the global norm √(Σ w²);
+    * ``"weight_norm/<layer>"`` for each layer owning trainable weights, with
+      ``per_layer=True``;
+    * ``"zero_fraction"``: the fraction of weights exactly 0; ``"near_zero_fraction"``:
+      the fraction with |w| < ``zero_tol``;
+    * every live strength's current value under its name (see :func:`kreg.strengths`),
+      e.g. ``"dense.kernel_regularizer.l2"``, ``"optimizer.weight_decay"``;
+    * ``"decay_timescale_epochs"`` when the optimizer is a
+      ``kreg.optimizers.DecoupledWeightDecay``: τ_epoch = 1/(wd·f·S), the decay per step
+      wd·f times the steps per epoch S, with f = lr_t/lr₀ (``follow="schedule"``),
+      lr_t (``"learning_rate"``) or 1 (``"none"``), at the current learning rate lr_t
+      (Wang & Aitchison 2024). S comes from ``fit``, or from the optimizer's step count
+      over the epoch when ``fit`` does not know it.
+
+    Args:
+        per_layer: also log each layer's weight norm.
+        zero_tol: the threshold of ``"near_zero_fraction"``, a non-negative float.
+
+    Example:
+
+    >>> import numpy as np, keras, kreg
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
+    ...     1, kernel_initializer="ones", kernel_regularizer=kreg.regularizers.L2(0.1),
+    ...     name="d")])
+    >>> model.compile(keras.optimizers.SGD(0.0), "mse")
+    >>> history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=1, verbose=0,
+    ...                     callbacks=[kreg.callbacks.RegularizationMonitor()])
+    >>> round(history.history["weight_norm"][0], 4), history.history["zero_fraction"][0]
+    (1.4142, 0.3333333333333333)
+    >>> round(history.history["d.kernel_regularizer.l2"][0], 6)
+    0.1
+
+    References:
+        Wang & Aitchison, "How to set AdamW's weight decay as you scale model and
+        dataset size", 2024.
+    """
+
+    def __init__(self, per_layer=False, zero_tol=1e-8):
+        super().__init__()
+        self.per_layer = bool(per_layer)
+        if (
+            isinstance(zero_tol, bool)
+            or not isinstance(zero_tol, (int, float, np.integer, np.floating))
+            or not math.isfinite(float(zero_tol))
+            or zero_tol < 0
+        ):
+            raise ValueError(
+                "Invalid value for argument `zero_tol`: expected a non-negative finite "
+                f"float. Received: zero_tol={zero_tol!r}"
+            )
+        self.zero_tol = float(zero_tol)
+
+    def get_config(self):
+        """The constructor arguments."""
+        return {"per_layer": self.per_layer, "zero_tol": self.zero_tol}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def _iterations(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        if iterations is None:
+            return None
+        return int(keras.ops.convert_to_numpy(iterations.value))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start_iterations = self._iterations()
+
+    def statistics(self):
+        """The dict of diagnostics this callback adds to the logs, computed now."""
+        model = self.model
+        sync = getattr(model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
+        variables = list(model.trainable_weights)
+        arrays = [_numpy(v) for v in variables]
+        norm, zeros, small = weight_statistics(arrays, self.zero_tol)
+        result = {"weight_norm": norm, "zero_fraction": zeros, "near_zero_fraction": small}
+        if self.per_layer:
+            owners = _owners(model)
+            groups = {}
+            for variable, array in zip(variables, arrays):
+                groups.setdefault(owners.get(id(variable), model.name), []).append(array)
+            for layer, group in groups.items():
+                result[f"weight_norm/{layer}"] = weight_statistics(group, self.zero_tol)[0]
+        found = live_strengths(model)
+        for name, strength in found.items():
+            result[name] = float(strength)
+        optimizer = decoupled_optimizer(getattr(model, "optimizer", None))
+        if optimizer is not None and "optimizer.weight_decay" in found:
+            steps = (self.params or {}).get("steps")
+            if steps is None:
+                start = getattr(self, "_start_iterations", None)
+                end = self._iterations()
+                steps = None if start is None or end is None else end - start
+            if steps:
+                inner = getattr(optimizer, "inner_optimizer", optimizer)
+                lr = float(keras.ops.convert_to_numpy(inner.learning_rate))
+                factor = follow_factor(
+                    optimizer.follow, lr, float(optimizer.initial_learning_rate)
+                )
+                result["decay_timescale_epochs"] = decay_timescale(
+                    result["optimizer.weight_decay"], factor, steps
+                )
+        return result
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.statistics())

@@ -1,0 +1,458 @@
+"""RegularizationScaler: set live strengths before each batch from a rule (λ-per-batch scaling)."""
+
+import fnmatch
+import math
+
+import keras
+import numpy as np
+
+from kreg._live import strengths as live_strengths
+from kreg._registry import export
+
+RULES = ("minibatch", "normalized", "timescale")
+
+#: Target keywords that select strengths by kind.
+KINDS = {
+    "regularizers": "regularizer",
+    "regularizer": "regularizer",
+    "weight_decay": "weight_decay",
+    "l1": "l1",
+    "noise": "noise",
+    "dropout": "dropout",
+}
+
+#: Loss reductions: "sum" adds the per-example losses, "mean" averages them.
+REDUCTIONS = {"sum": "sum", "sum_over_batch_size": "mean", "mean": "mean"}
+
+
+# ----------------------------------------------------------------- pure rules
+def minibatch_value(base, batch_size, num_examples, reduction):
+    """Bengio (2012): the share of a full-batch λ that one minibatch step gets.
+
+    λ·b/N when the loss sums over the batch (``reduction="sum"``), λ/N when it averages
+    (``"mean"``, Keras' ``"sum_over_batch_size"``): one epoch of minibatch steps then
+    applies exactly the regularization of one full-batch step on Σᵢ ℓᵢ + λ·R(w).
+
+    Example:
+
+    >>> from kreg.callbacks._scaler import minibatch_value
+    >>> minibatch_value(1.0, 32, 1000, "sum"), minibatch_value(1.0, 32, 1000, "mean")
+    (0.032, 0.001)
+    """
+    if reduction == "sum":
+        return base * batch_size / num_examples
+    return base / num_examples
+
+
+def normalized_value(base, batch_size, num_examples, epochs):
+    """Loshchilov & Hutter (2019): λ = λ_norm·√(b/(N·T)).
+
+    Example:
+
+    >>> from kreg.callbacks._scaler import normalized_value
+    >>> round(normalized_value(0.05, 100, 50000, 200), 10)
+    0.0001581139
+    """
+    return base * math.sqrt(batch_size / (num_examples * epochs))
+
+
+def timescale_value(tau, steps_per_epoch, follow="schedule", initial_learning_rate=None):
+    """Wang & Aitchison (2024): the weight decay whose timescale is ``tau`` epochs.
+
+    The decay applied per step at the initial learning rate is wd·f₀, f₀ = lr₀ for
+    ``follow="learning_rate"`` and 1 for ``"schedule"`` (η₀ = lr₀/lr₀) and ``"none"``;
+    it is set to 1/(τ·steps_per_epoch), so wd = 1/(τ·steps_per_epoch·f₀).
+
+    Example:
+
+    >>> from kreg.callbacks._scaler import timescale_value
+    >>> timescale_value(10.0, 100, "schedule"), timescale_value(10.0, 100, "learning_rate", 0.01)
+    (0.001, 0.1)
+    """
+    factor = initial_learning_rate if follow == "learning_rate" else 1.0
+    return 1.0 / (tau * steps_per_epoch * factor)
+
+
+def batch_sizes(batch_size, num_examples, steps):
+    """``(b, b_last)``: the size of every batch of an epoch and of its last one.
+
+    When an epoch is one pass over N examples in ``steps = ceil(N/b)`` batches, the
+    last batch holds N − (steps−1)·b examples; otherwise (``steps_per_epoch`` set to
+    another number of steps, a repeated dataset) every batch is taken to be full.
+
+    Example:
+
+    >>> from kreg.callbacks._scaler import batch_sizes
+    >>> batch_sizes(32, 100, 4)
+    (32, 4)
+    """
+    if num_examples is None or steps is None or steps != math.ceil(num_examples / batch_size):
+        return batch_size, batch_size
+    return batch_size, num_examples - (steps - 1) * batch_size
+
+
+def loss_reduction(loss):
+    """The reduction ("sum" or "mean") of a compiled Keras loss (``model.loss``).
+
+    A loss name or plain function is wrapped by Keras with "sum_over_batch_size"
+    ("mean"); a ``keras.losses.Loss`` says its own; several losses must agree.
+    Anything else raises ValueError: the reduction is never guessed.
+    """
+    if isinstance(loss, dict):
+        losses = [v for v in loss.values() if v is not None]
+    elif isinstance(loss, (list, tuple)):
+        losses = [v for v in loss if v is not None]
+    else:
+        losses = [loss]
+    found = set()
+    for item in losses:
+        if isinstance(item, keras.losses.Loss):
+            reduction = item.reduction
+        elif isinstance(item, str) or (callable(item) and not isinstance(item, type)):
+            reduction = "sum_over_batch_size"
+        else:
+            reduction = None
+        if reduction not in REDUCTIONS:
+            raise ValueError(
+                "RegularizationScaler(rule='minibatch') could not determine how the "
+                f"compiled loss reduces over the batch: loss={item!r} has "
+                f"reduction={reduction!r}; expected 'sum' or 'sum_over_batch_size'. "
+                "Pass reduction='sum' or reduction='sum_over_batch_size'."
+            )
+        found.add(REDUCTIONS[reduction])
+    if len(found) != 1:
+        raise ValueError(
+            "RegularizationScaler(rule='minibatch') could not determine how the compiled "
+            f"loss reduces over the batch: model.loss={loss!r}. Compile the model with a "
+            "loss, or pass reduction='sum' or reduction='sum_over_batch_size'."
+        )
+    return found.pop()
+
+
+def select(found, targets):
+    """The strengths of ``found`` (name -> Strength) that ``targets`` names.
+
+    Each target is a strength name, a kind keyword ("regularizers", "weight_decay",
+    "l1", "noise", "dropout") or a glob pattern ("*.kernel_regularizer.l2").
+    """
+    if targets is None:
+        return dict(found)
+    chosen = {}
+    for target in targets:
+        if target in found:
+            matched = [target]
+        elif target in KINDS:
+            matched = [n for n, s in found.items() if s.kind == KINDS[target]]
+        else:
+            matched = [n for n in found if fnmatch.fnmatchcase(n, target)]
+        if not matched:
+            raise ValueError(
+                f"Invalid value for argument `targets`: {target!r} matches no live strength "
+                f"of the model. Available: {sorted(found)}. Received: targets={targets!r}"
+            )
+        for name in matched:
+            chosen[name] = found[name]
+    return {n: s for n, s in found.items() if n in chosen}
+
+
+def decoupled_optimizer(optimizer):
+    """The kreg DecoupledWeightDecay inside ``optimizer`` (through wrappers), or None."""
+    seen = set()
+    while optimizer is not None and id(optimizer) not in seen:
+        seen.add(id(optimizer))
+        if hasattr(optimizer, "follow") and hasattr(optimizer, "_kreg_strengths"):
+            return optimizer
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    return None
+
+
+def _check_count(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected a positive integer or None. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+@export
+class RegularizationScaler(keras.callbacks.Callback):
+    """Set live strengths before every batch from their base value, a rule and the batch size.
+
+    Before each training batch, each targeted strength (see :func:`kreg.strengths`) is
+    set to ``rule(base) · schedule(step)``, where ``base`` is the value its object was
+    built with. The rules, with b the size of this batch, N the number of training
+    examples, S the steps per epoch and T the number of epochs:
+
+    * ``"minibatch"`` (Bengio 2012): ``base`` is λ for full-batch training of the summed
+      objective J = Σᵢ ℓᵢ + λ·R(w). A step gets λ·b/N when the compiled loss sums over
+      the batch (reduction "sum") and λ/N when it averages (Keras' default
+      "sum_over_batch_size"), so an epoch, the last partial batch included, applies
+      exactly one full-batch step's worth of regularization. E.g. λ = 1, N = 100,
+      b = 32: "sum" gives 0.32 for the three full batches and 0.04 for the last batch
+      of 4; "sum_over_batch_size" gives 0.01 for every batch.
+    * ``"normalized"`` (Loshchilov & Hutter 2019): λ = λ_norm·√(b/(N·T)). E.g.
+      λ_norm = 0.05, b = 100, N = 50 000, T = 200: λ = 1.5811e-4.
+    * ``"timescale"`` (Wang & Aitchison 2024): ``base`` is τ in epochs; the weight decay
+      of a ``kreg.optimizers.DecoupledWeightDecay`` is set so that the decay per step
+      at the initial learning rate is 1/(τ·S): wd = 1/(τ·S·f₀), f₀ = lr₀ with
+      ``follow="learning_rate"`` and 1 with ``"schedule"``/``"none"``. E.g. τ = 10,
+      S = 100: wd = 1e-3 ("schedule"); with "learning_rate" and lr₀ = 0.01: wd = 0.1.
+      With ``targets=None`` this rule targets the weight-decay strengths only.
+    * a callable ``rule(base, step, epoch, batch_size, num_examples, epochs)`` -> float
+      (arguments that cannot be determined are None).
+
+    b, N, S and T: T and S come from ``fit`` (``self.params``); ``fit`` never reports
+    b or N, so pass ``batch_size`` and ``num_examples`` when the rule needs them
+    ("minibatch" with "sum" and "normalized" need both; "minibatch" with a mean needs N).
+    When an epoch is one pass (S = ceil(N/b)) the last batch of each epoch has
+    N − (S−1)·b examples; otherwise every batch is taken to be full. When ``fit`` cannot
+    tell S (a dataset of unknown length) it is ceil(N/b). Anything a rule needs and
+    that cannot be determined raises a ValueError naming it. With
+    ``steps_per_execution > 1`` Keras runs batch callbacks once per chunk, so the value
+    computed for a chunk's first batch holds for the whole chunk.
+
+    A strength is assigned only when its value changes (on JAX each assignment
+    synchronizes the model state). The values set for the last batch of each epoch
+    are added to the epoch logs under the strength names, and kept in ``values``.
+    The strengths keep their last values after training.
+
+    Args:
+        rule: "minibatch", "normalized", "timescale" or a callable (see above).
+        targets: None (every live strength of the model and its optimizer) or a name,
+            kind ("regularizers", "weight_decay", "l1", "noise", "dropout") or glob
+            pattern, or a list of them.
+        batch_size: b, the batch size given to ``fit``.
+        num_examples: N, the number of training examples per epoch.
+        epochs: T; default the ``epochs`` of ``fit``.
+        schedule: an optional multiplier over training: a callable of the global step
+            or a ``keras.optimizers.schedules.LearningRateSchedule``.
+        reduction: the loss reduction for "minibatch" ("sum" or
+            "sum_over_batch_size"); default read from the compiled loss.
+        verbose: 1 prints the quantities it determined and the values it sets.
+
+    Example:
+
+    >>> import numpy as np, keras, kreg
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+    ...     1, kernel_regularizer=kreg.regularizers.L2(1.0), name="d")])
+    >>> model.compile("sgd", "mse")
+    >>> scaler = kreg.callbacks.RegularizationScaler("minibatch", num_examples=100)
+    >>> x, y = np.zeros((100, 4), "float32"), np.zeros((100, 1), "float32")
+    >>> _ = model.fit(x, y, batch_size=32, epochs=1, callbacks=[scaler], verbose=0)
+    >>> scaler.values
+    {'d.kernel_regularizer.l2': 0.01}
+
+    References:
+        Bengio, "Practical recommendations for gradient-based training of deep
+        architectures", 2012. Loshchilov & Hutter, "Decoupled weight decay
+        regularization", ICLR 2019. Wang & Aitchison, "How to set AdamW's weight decay
+        as you scale model and dataset size", 2024.
+    """
+
+    def __init__(
+        self,
+        rule,
+        *,
+        targets=None,
+        batch_size=None,
+        num_examples=None,
+        epochs=None,
+        schedule=None,
+        reduction=None,
+        verbose=0,
+    ):
+        super().__init__()
+        if not (rule in RULES or (callable(rule) and not isinstance(rule, str))):
+            raise ValueError(
+                "Invalid value for argument `rule`: expected 'minibatch', 'normalized', "
+                f"'timescale' or a callable. Received: rule={rule!r}"
+            )
+        self.rule = rule
+        if isinstance(targets, str):
+            targets = [targets]
+        if targets is not None:
+            targets = list(targets)
+            if not targets or not all(isinstance(t, str) for t in targets):
+                raise ValueError(
+                    "Invalid value for argument `targets`: expected None, or a name, kind "
+                    f"or pattern, or a non-empty list of them. Received: targets={targets!r}"
+                )
+        self.targets = targets
+        self.batch_size = _check_count(batch_size, "batch_size")
+        self.num_examples = _check_count(num_examples, "num_examples")
+        self.epochs = _check_count(epochs, "epochs")
+        if schedule is not None and not callable(schedule):
+            raise ValueError(
+                "Invalid value for argument `schedule`: expected a callable of the step or "
+                f"a LearningRateSchedule. Received: schedule={schedule!r}"
+            )
+        self.schedule = schedule
+        if reduction is not None and reduction not in REDUCTIONS:
+            raise ValueError(
+                "Invalid value for argument `reduction`: expected 'sum', "
+                f"'sum_over_batch_size' or None. Received: reduction={reduction!r}"
+            )
+        self.reduction = reduction
+        self.verbose = verbose
+        self.values = {}
+        self._targets = {}
+
+    def get_config(self):
+        """The constructor arguments; a callable rule or schedule is serialized by Keras."""
+        serialize = keras.saving.serialize_keras_object
+        return {
+            "rule": self.rule if isinstance(self.rule, str) else serialize(self.rule),
+            "targets": self.targets,
+            "batch_size": self.batch_size,
+            "num_examples": self.num_examples,
+            "epochs": self.epochs,
+            "schedule": None if self.schedule is None else serialize(self.schedule),
+            "reduction": self.reduction,
+            "verbose": self.verbose,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        deserialize = keras.saving.deserialize_keras_object
+        if not isinstance(config["rule"], str):
+            config["rule"] = deserialize(config["rule"])
+        if config.get("schedule") is not None:
+            config["schedule"] = deserialize(config["schedule"])
+        return cls(**config)
+
+    # ------------------------------------------------------------- set-up
+    def _rule_name(self):
+        return self.rule if isinstance(self.rule, str) else getattr(self.rule, "__name__", "callable")
+
+    def _missing(self, what, hint):
+        return ValueError(
+            f"RegularizationScaler(rule={self._rule_name()!r}) could not determine {what}: "
+            f"{hint}"
+        )
+
+    def on_train_begin(self, logs=None):
+        params = self.params or {}
+        found = live_strengths(self.model)
+        targets = self.targets
+        if targets is None and self.rule == "timescale":
+            targets = ["weight_decay"]
+        if not found:
+            raise ValueError(
+                "RegularizationScaler found no live strength in the model or its optimizer: "
+                "use kreg regularizers, layers or kreg.optimizers.DecoupledWeightDecay."
+            )
+        self._targets = select(found, targets)
+
+        b, n = self.batch_size, self.num_examples
+        self._epochs = self.epochs or params.get("epochs")
+        steps = params.get("steps")
+        if steps is None and b is not None and n is not None:
+            steps = math.ceil(n / b)
+        self._steps = steps
+        self._sizes = batch_sizes(b, n, steps) if b is not None else (None, None)
+
+        hint_b = "`fit` does not report the batch size; pass batch_size=... (the batch size given to fit)."
+        hint_n = "`fit` does not report the number of training examples; pass num_examples=...."
+        self._reduction = None
+        if self.rule == "minibatch":
+            self._reduction = (
+                REDUCTIONS[self.reduction]
+                if self.reduction is not None
+                else loss_reduction(getattr(self.model, "loss", None))
+            )
+            if n is None:
+                raise self._missing("the number of training examples N", hint_n)
+            if self._reduction == "sum" and b is None:
+                raise self._missing("the batch size b", hint_b)
+        elif self.rule == "normalized":
+            if b is None:
+                raise self._missing("the batch size b", hint_b)
+            if n is None:
+                raise self._missing("the number of training examples N", hint_n)
+            if self._epochs is None:
+                raise self._missing("the number of epochs T", "pass epochs=....")
+        elif self.rule == "timescale":
+            if steps is None:
+                raise self._missing(
+                    "the steps per epoch",
+                    "`fit` does not know them (data of unknown length); pass batch_size= "
+                    "and num_examples=, or steps_per_epoch to fit.",
+                )
+            for name, strength in self._targets.items():
+                if strength.kind != "weight_decay":
+                    raise ValueError(
+                        "RegularizationScaler(rule='timescale') sets weight decays only; "
+                        f"target {name!r} has kind {strength.kind!r}."
+                    )
+                if strength.base <= 0:
+                    raise ValueError(
+                        "RegularizationScaler(rule='timescale') reads the base value as the "
+                        f"timescale τ in epochs, which must be > 0; {name!r} has base "
+                        f"{strength.base!r}."
+                    )
+            optimizer = decoupled_optimizer(getattr(self.model, "optimizer", None))
+            if optimizer is None:
+                raise self._missing(
+                    "the decay rule of the optimizer",
+                    "rule='timescale' needs a kreg.optimizers.DecoupledWeightDecay.",
+                )
+            self._follow = optimizer.follow
+            self._lr0 = float(optimizer.initial_learning_rate)
+        self._last = {}
+        self.values = {}
+        self._seen = 0
+        if self.verbose > 0:
+            print(
+                f"RegularizationScaler(rule={self._rule_name()!r}): b={b}, "
+                f"last batch={self._sizes[1]}, N={n}, steps per epoch={steps}, "
+                f"T={self._epochs}, reduction={self._reduction}, targets={list(self._targets)}"
+            )
+
+    # --------------------------------------------------------------- values
+    def _multiplier(self, step):
+        if self.schedule is None:
+            return 1.0
+        return float(keras.ops.convert_to_numpy(self.schedule(step)))
+
+    def value(self, base, step, epoch, batch_size):
+        """The value the rule gives ``base`` at this step (before the schedule)."""
+        n, t = self.num_examples, self._epochs
+        if self.rule == "minibatch":
+            return minibatch_value(base, batch_size, n, self._reduction)
+        if self.rule == "normalized":
+            return normalized_value(base, batch_size, n, t)
+        if self.rule == "timescale":
+            return timescale_value(base, self._steps, self._follow, self._lr0)
+        return float(self.rule(base, step, epoch, batch_size, n, t))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        epoch = getattr(self, "_epoch", 0)
+        if self._steps is not None:
+            step = epoch * self._steps + batch
+            last = batch == self._steps - 1
+        else:
+            step = self._seen
+            last = False
+        self._seen += 1
+        size = self._sizes[1] if last else self._sizes[0]
+        multiplier = self._multiplier(step)
+        for name, strength in self._targets.items():
+            value = float(self.value(strength.base, step, epoch, size) * multiplier)
+            stored = np.float32(value)
+            if self._last.get(name) != stored:
+                strength.assign(value)
+                self._last[name] = stored
+                if self.verbose > 1:
+                    print(f"step {step}: {name} = {value:.6g}")
+            self.values[name] = value
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.values)
