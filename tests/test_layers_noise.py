@@ -1,0 +1,129 @@
+"""kreg.layers.GaussianNoise: Keras parity, live σ, relative noise, serialization."""
+
+import keras
+import numpy as np
+import pytest
+
+import kreg
+
+
+def _x(shape=(64, 8), seed=0):
+    return np.random.RandomState(seed).randn(*shape).astype("float32")
+
+
+@pytest.mark.parametrize("stddev", [0.0, 0.3, 1.0])
+def test_same_outputs_as_keras_for_the_same_seed(stddev):
+    x = _x()
+    ours = kreg.layers.GaussianNoise(stddev, seed=7)
+    theirs = keras.layers.GaussianNoise(stddev, seed=7)
+    for _ in range(2):  # the second call checks the seed generators advance alike
+        np.testing.assert_array_equal(ours(x, training=True), theirs(x, training=True))
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_dtype_preserved_and_matches_keras_under_mixed_precision(policy):
+    x = _x((16, 4))
+    ours = kreg.layers.GaussianNoise(0.2, seed=3, dtype=policy)
+    theirs = keras.layers.GaussianNoise(0.2, seed=3, dtype=policy)
+    y = ours(x, training=True)
+    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(keras.ops.cast(y, "float32")),
+        keras.ops.convert_to_numpy(keras.ops.cast(theirs(x, training=True), "float32")),
+    )
+    assert keras.backend.standardize_dtype(ours(x).dtype) == policy.split("_")[1]
+
+
+def test_identity_at_inference():
+    x = _x()
+    layer = kreg.layers.GaussianNoise(5.0, seed=1)
+    np.testing.assert_array_equal(layer(x), x)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    model = keras.Sequential([keras.Input((8,)), layer])
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+
+
+def test_large_stddev_accepted_and_noise_has_that_spread():
+    x = np.full((400, 50), 128.0, "float32")  # 0-255 pixel scale: Keras refuses σ > 1
+    noise = np.asarray(kreg.layers.GaussianNoise(20.0, seed=0)(x, training=True)) - x
+    # 20 000 draws: the sample std is within 2% of 20 (~7 standard errors), mean near 0.
+    assert abs(noise.std() - 20.0) < 0.4
+    assert abs(noise.mean()) < 0.5
+
+
+def test_relative_noise_scales_with_each_feature_spread():
+    rng = np.random.RandomState(0)
+    scales = np.array([0.01, 1.0, 100.0], "float32")
+    x = (rng.randn(2000, 3) * scales).astype("float32")
+    noise = np.asarray(kreg.layers.GaussianNoise(0.5, seed=0, relative=True)(x, training=True)) - x
+    ratio = noise.std(axis=0) / (0.5 * x.std(axis=0))
+    np.testing.assert_allclose(ratio, 1.0, atol=0.05)
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"Invalid value for argument `stddev`: .*Received: stddev=-0.1"):
+        kreg.layers.GaussianNoise(-0.1)
+    with pytest.raises(ValueError, match=r"argument `relative`: expected a bool. Received: relative='yes'"):
+        kreg.layers.GaussianNoise(0.1, relative="yes")
+    with pytest.raises(ValueError, match=r"argument `seed`: expected None or an integer"):
+        kreg.layers.GaussianNoise(0.1, seed=1.5)
+
+
+def test_stddev_is_live_in_a_compiled_train_step():
+    """σ assigned between fits reaches the already-compiled train step (lr 0: weights fixed)."""
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            kreg.layers.GaussianNoise(0.0, seed=0, name="noise"),
+            keras.layers.Dense(1, kernel_initializer="ones", use_bias=False),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    x = np.zeros((512, 1), "float32")
+    first = model.fit(x, x, batch_size=512, epochs=1, verbose=0).history["loss"][0]
+    handle = kreg.strengths(model)["noise.stddev"]
+    assert handle.kind == "noise" and handle.base == 0.0
+    handle.assign(2.0)
+    second = model.fit(x, x, batch_size=512, epochs=1, verbose=0).history["loss"][0]
+    assert first == 0.0
+    assert 3.4 < second < 4.6  # E[(σ z)^2] = 4, 512 draws
+    assert model.layers[0].stddev == 2.0
+
+
+def test_save_load_round_trip(tmp_path):
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            kreg.layers.GaussianNoise(3.0, seed=5, relative=True, name="noise"),
+            keras.layers.Dense(2),
+        ]
+    )
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    layer = loaded.get_layer("noise")
+    assert isinstance(layer, kreg.layers.GaussianNoise)
+    assert layer.get_config()["stddev"] == 3.0 and layer.get_config()["relative"] is True
+    assert layer.get_config()["seed"] == 5
+    x = _x()
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert len(layer.weights) == 0
+
+
+@pytest.mark.parametrize("direction", ["keras_to_kreg", "kreg_to_keras"])
+def test_weights_load_between_keras_and_kreg(tmp_path, direction):
+    def build(noise):
+        return keras.Sequential(
+            [keras.Input((8,)), keras.layers.Dense(4), noise(0.5), keras.layers.Dense(1)]
+        )
+
+    src_cls, dst_cls = keras.layers.GaussianNoise, kreg.layers.GaussianNoise
+    if direction == "kreg_to_keras":
+        src_cls, dst_cls = dst_cls, src_cls
+    src, dst = build(src_cls), build(dst_cls)
+    path = str(tmp_path / "w.weights.h5")
+    src.save_weights(path)
+    dst.load_weights(path)
+    x = _x()
+    np.testing.assert_array_equal(src.predict(x, verbose=0), dst.predict(x, verbose=0))
+    assert len(src.weights) == len(dst.weights) == 4
