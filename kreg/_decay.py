@@ -1,0 +1,61 @@
+"""The maths of decoupled weight decay, proximal L1 and coupled L2, as pure functions.
+
+Every function takes tensors (or Keras variables) and scalars and returns a new tensor;
+nothing is assigned. :class:`kreg.optimizers.DecoupledWeightDecay` is a thin shell that
+calls them for each weight inside the inner optimizer's update. ``reference`` is the
+anchor θ₀ (None means zero: plain decay toward the origin).
+"""
+
+from keras import ops
+
+FOLLOW = ("schedule", "learning_rate", "none")
+
+
+def follow_factor(follow, learning_rate, initial_learning_rate):
+    """The factor the decay is multiplied by at this step.
+
+    Args:
+        follow: "schedule" (η_t = lr_t / lr_0, Loshchilov & Hutter 2019), "learning_rate"
+            (lr_t, as Keras, PyTorch and optax) or "none" (1, as tensorflow-addons).
+        learning_rate: lr_t, a scalar tensor.
+        initial_learning_rate: lr_0, a Python float (> 0 for "schedule").
+
+    Returns:
+        A float32 scalar tensor (or 1.0 for "none").
+    """
+    if follow == "none":
+        return 1.0
+    lr = ops.cast(learning_rate, "float32")
+    if follow == "learning_rate":
+        return lr
+    return lr / initial_learning_rate
+
+
+def decay(theta, amount, reference=None):
+    """One decoupled decay step: ``θ − amount·θ`` (or ``θ − amount·(θ − θ₀)``)."""
+    theta = ops.convert_to_tensor(theta)
+    amount = ops.cast(amount, theta.dtype)
+    if reference is None:
+        return theta - theta * amount
+    return theta - amount * (theta - ops.cast(reference, theta.dtype))
+
+
+def soft_threshold(theta, threshold, reference=None):
+    """The L1 proximal step ``sign(θ)·max(|θ| − threshold, 0)`` (around θ₀ when given).
+
+    It is the exact minimizer of ``threshold·|x| + ½(x − θ)²``, so weights whose
+    magnitude is below the threshold become exactly zero (FOBOS, Duchi & Singer 2009).
+    """
+    theta = ops.convert_to_tensor(theta)
+    threshold = ops.cast(threshold, theta.dtype)
+    diff = theta if reference is None else theta - ops.cast(reference, theta.dtype)
+    shrunk = ops.sign(diff) * ops.maximum(ops.absolute(diff) - threshold, 0.0)
+    return shrunk if reference is None else shrunk + ops.cast(reference, theta.dtype)
+
+
+def l2_gradient(gradient, theta, strength, reference=None):
+    """``gradient + λ·θ`` (or ``+ λ·(θ − θ₀)``): λ·θ is the gradient of (λ/2)·‖θ‖²."""
+    theta = ops.convert_to_tensor(theta)
+    diff = theta if reference is None else theta - ops.cast(reference, theta.dtype)
+    gradient = ops.convert_to_tensor(gradient)
+    return gradient + ops.cast(strength, gradient.dtype) * ops.cast(diff, gradient.dtype)
