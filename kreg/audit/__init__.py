@@ -1,8 +1,133 @@
-"""Find regularization mistakes in a model and its training set-up (issue 7: to be implemented)."""
+"""Find regularization mistakes in a model and its training set-up.
+
+``kreg.audit(model)`` reads a model (Sequential, functional, subclassed or nested) and its
+optimizer (Keras built-in or kreg) and returns a :class:`Report` of findings. Each
+:class:`Finding` has a severity, a stable code, the layer or variable path, what is
+wrong, why in one sentence and the fix as code. Codes:
+
+==================================  ========  =============================================
+code                                severity  meaning
+==================================  ========  =============================================
+regularizer-not-attached            error     ``layer.kernel_regularizer`` set after build
+noise-on-integer-input              error     GaussianNoise on an integer tensor
+decay-too-strong                    error     Keras' lr × weight_decay ≥ 1 per step
+l2-with-adaptive-optimizer          warning   L2 penalty rescaled by Adam/RMSprop/...
+l2-and-weight-decay                 warning   a weight both penalized and decayed
+penalty-on-bias, decay-on-bias      warning   biases regularized
+penalty-on-normalization,           warning   normalization γ/β regularized
+decay-on-normalization
+decay-exclusion-backend-dependent   warning   exclude_from_weight_decay(var_names) differs
+                                              between TensorFlow and JAX
+dropout-before-batchnorm            warning   variance shift between training and inference
+noise-on-unscaled-input             warning   GaussianNoise on 0–255 images
+noise-out-of-scale                  warning   σ > the input's std or < 1 % of it
+augmentation-disables-xla           warning   a layer with supports_jit=False
+penalty-on-embedding,               info      rare tokens shrunk more than frequent ones
+decay-on-embedding
+bias-before-batchnorm               info      the bias is cancelled by the mean subtraction
+decay-follows-schedule              info      Keras' decay × scheduled lr, start/peak/end
+lambda-batch-size                   info      λ per epoch for this batch size, how to rescale
+no-optimizer                        info      optimizer checks skipped
+==================================  ========  =============================================
+
+From a shell: ``python -m kreg.audit path/to/model.keras`` prints the report and exits
+with status 1 when there are errors.
+"""
+
+import keras
+import numpy as np
+
+from kreg.audit._checks import CHECKS, Context
+from kreg.audit._report import SEVERITIES, AuditError, Finding, Report
+from kreg.audit import _facts
+
+
+def _check_count(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected a positive integer or None. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def _check_optimizer(optimizer):
+    if optimizer is None or isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        try:
+            return keras.optimizers.get(optimizer)
+        except ValueError:
+            pass
+    raise ValueError(
+        "Invalid value for argument `optimizer`: expected a Keras optimizer instance, "
+        f"an optimizer name such as 'adam', or None. Received: optimizer={optimizer!r}"
+    )
 
 
 def audit(model, optimizer=None, *, batch_size=None, num_examples=None, sample=None):
-    raise NotImplementedError("kreg.audit is not implemented yet")
+    """Find regularization mistakes in a model and its training set-up.
+
+    Every check reports only what it can establish: a subclassed model has no graph to
+    read, so the checks on layer order (bias or dropout before BatchNormalization) cover
+    Sequential and functional models and the functional or Sequential models nested in
+    any model; the checks on weights, regularizers and the optimizer cover all models.
+
+    Args:
+        model: a built Keras model or layer.
+        optimizer: the optimizer it is (or will be) trained with; default
+            ``model.optimizer`` (set by ``compile``). Keras optimizers,
+            LossScaleOptimizer and ``kreg.optimizers.DecoupledWeightDecay`` are read
+            through their wrappers.
+        batch_size: the training batch size; with ``num_examples``, enables the
+            "lambda-batch-size" findings (λ per epoch and how to rescale it).
+        num_examples: the number of training examples per epoch.
+        sample: a batch of model inputs (array, list or dict, as ``model(sample)``
+            takes); enables the checks on the scale of the inputs of GaussianNoise.
+            At most its first 1024 rows are used.
+
+    Returns:
+        A :class:`Report`: ``.findings`` (most severe first), ``print(report)``,
+        ``report.raise_for("error")``.
+
+    Example:
+
+    >>> import keras, kreg
+    >>> model = keras.Sequential([keras.Input((8,)),
+    ...     keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(1e-4), name="hidden"),
+    ...     keras.layers.Dense(1, name="out")], name="mlp")
+    >>> model.compile(keras.optimizers.Adam(1e-3), "mse")
+    >>> report = kreg.audit(model)
+    >>> [(f.severity, f.code, f.path) for f in report.findings]
+    [('warning', 'l2-with-adaptive-optimizer', 'mlp/hidden/kernel')]
+    >>> report.raise_for("error")  # no errors: returns None
+    """
+    if not isinstance(model, keras.layers.Layer):
+        raise ValueError(
+            "Invalid value for argument `model`: expected a Keras model or layer. "
+            f"Received: model={model!r}"
+        )
+    if not model.built:
+        raise ValueError(
+            "Invalid value for argument `model`: expected a built model (call "
+            "`model.build(input_shape)` or call it on a batch first). Received: an "
+            f"unbuilt {type(model).__name__} {model.name!r}"
+        )
+    optimizer = _check_optimizer(optimizer)
+    if optimizer is None:
+        optimizer = getattr(model, "optimizer", None)
+    batch_size = _check_count(batch_size, "batch_size")
+    num_examples = _check_count(num_examples, "num_examples")
+    ctx = Context(model, optimizer, batch_size, num_examples, sample)
+    findings = []
+    for check in CHECKS:
+        findings.extend(check(ctx))
+    subject = f"{type(model).__name__} {model.name!r}"
+    if optimizer is not None:
+        subject += f" with {_facts.optimizer_label(optimizer)}"
+    return Report(findings, subject)
 
 
-__all__ = ["audit"]
+__all__ = ["audit", "Report", "Finding", "AuditError", "SEVERITIES"]
