@@ -15,6 +15,7 @@ import glob
 import os
 import re
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -152,7 +153,9 @@ class Report:
     def figure(self, fig, name, caption=""):
         """Save a matplotlib figure as ``<name>.png`` (small: 90 dpi) and close it."""
         path = os.path.join(self.dir, f"{name}.png")
-        fig.tight_layout()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # colorbars are not tight_layout-compatible
+            fig.tight_layout()
         fig.savefig(path, dpi=90, bbox_inches="tight")
         plt.close(fig)
         if not self.quiet:
