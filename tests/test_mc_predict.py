@@ -1,0 +1,82 @@
+"""kreg.mc_predict: mean and std over stochastic passes, inference mode elsewhere."""
+
+import keras
+import numpy as np
+import pytest
+
+import kreg
+
+
+def test_mean_and_std_of_dropout_on_ones():
+    # Output = 2 * Bernoulli(0.5) per element: mean 1, std 1.
+    model = keras.Sequential([keras.Input((6,)), kreg.layers.Dropout(0.5, seed=0)])
+    x = np.ones((5, 6), "float32")
+    mean, std = kreg.mc_predict(model, x, samples=400, batch_size=2)
+    assert mean.shape == std.shape == (5, 6) and mean.dtype == np.float32
+    # 400 passes: the standard error of each mean is 0.05, of each std about 0.035.
+    assert np.all(np.abs(mean - 1.0) < 0.25)
+    assert np.all(np.abs(std - 1.0) < 0.2)
+    # The passes are independent across examples too: not all rows equal.
+    assert not np.allclose(mean, mean[0])
+
+
+def test_exact_reference_when_nothing_is_dropped_and_batch_norm_stays_in_inference():
+    inputs = keras.Input((4,))
+    h = keras.layers.BatchNormalization(name="bn")(inputs)
+    h = kreg.layers.Dropout(0.0, name="drop")(h)
+    outputs = keras.layers.Dense(3)(h)
+    model = keras.Model(inputs, outputs)
+    bn = model.get_layer("bn")
+    bn.moving_mean.assign(np.array([1.0, -2.0, 0.5, 3.0], "float32"))
+    bn.moving_variance.assign(np.array([4.0, 0.25, 1.0, 9.0], "float32"))
+    x = np.random.RandomState(0).randn(7, 4).astype("float32")
+    mean, std = kreg.mc_predict(model, x, samples=5, batch_size=3)
+    np.testing.assert_allclose(mean, model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(std, np.zeros((7, 3), "float32"))
+
+
+def test_noise_layer_without_mc_is_sampled_and_predict_is_untouched_afterwards():
+    model = keras.Sequential(
+        [keras.Input((3,)), kreg.layers.GaussianNoise(2.0, seed=1), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")]
+    )
+    x = np.zeros((4, 3), "float32")
+    before = model.predict(x, verbose=0)
+    mean, std = kreg.mc_predict(model, x, samples=300)
+    # Output ~ N(0, 3 * 4): std sqrt(12) = 3.46; the sample std of 300 draws is within 10%.
+    assert np.all(np.abs(std - np.sqrt(12.0)) < 0.45)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), before)  # back to identity
+    np.testing.assert_array_equal(before, np.zeros((4, 1), "float32"))
+
+
+def test_noise_shared_across_the_batch_uses_one_call_per_sample():
+    model = keras.Sequential(
+        [keras.Input((8,)), kreg.layers.Dropout(0.5, noise_shape=(1, 8), seed=3)]
+    )
+    x = np.ones((3, 8), "float32")
+    mean, std = kreg.mc_predict(model, x, samples=200)
+    assert np.all(std > 0.7)  # vectorising would give every sample the same mask
+    np.testing.assert_array_equal(mean, np.broadcast_to(mean[0], mean.shape))  # one mask per pass
+
+
+def test_multi_output_model():
+    inputs = keras.Input((4,))
+    h = kreg.layers.Dropout(0.5, seed=0)(inputs)
+    model = keras.Model(inputs, {"a": keras.layers.Dense(2)(h), "b": keras.layers.Dense(1)(h)})
+    mean, std = kreg.mc_predict(model, np.ones((3, 4), "float32"), samples=10)
+    assert mean["a"].shape == (3, 2) and std["b"].shape == (3, 1)
+
+
+def test_clear_error_without_a_kreg_stochastic_layer():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"argument `model`: expected a model containing at least one kreg stochastic layer"):
+        kreg.mc_predict(model, np.ones((2, 4), "float32"))
+
+
+def test_rejects_bad_arguments():
+    model = keras.Sequential([keras.Input((4,)), kreg.layers.Dropout(0.5)])
+    with pytest.raises(ValueError, match=r"argument `samples`: expected a positive integer. Received: samples=0"):
+        kreg.mc_predict(model, np.ones((2, 4), "float32"), samples=0)
+    with pytest.raises(ValueError, match=r"argument `batch_size`: .*Received: batch_size=-1"):
+        kreg.mc_predict(model, np.ones((2, 4), "float32"), batch_size=-1)
+    with pytest.raises(ValueError, match=r"argument `model`: expected a Keras model"):
+        kreg.mc_predict("model", np.ones((2, 4), "float32"))
