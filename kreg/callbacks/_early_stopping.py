@@ -50,6 +50,16 @@ def _check_number(value, name, *, minimum=None, integer=False, allow_none=False)
     return int(value) if integer else float(value)
 
 
+def _scalar(value, name):
+    array = np.asarray(keras.ops.convert_to_numpy(value), dtype="float64")
+    if array.size != 1:
+        raise ValueError(
+            f"EarlyStopping monitors a scalar, but the logs hold `{name}` with shape "
+            f"{array.shape}. Monitor a scalar metric (e.g. F1Score(average='macro'))."
+        )
+    return float(array.reshape(()))
+
+
 def infer_direction(model, monitor):
     """"min" or "max" for ``monitor`` as Keras' ``mode="auto"`` infers it (None if unknown).
 
@@ -461,7 +471,7 @@ class EarlyStopping(keras.callbacks.Callback):
                 self._warned_missing = True
                 warnings.warn(message, stacklevel=2)
             return None
-        return float(keras.ops.convert_to_numpy(value))
+        return _scalar(value, self.monitor)
 
     def _train_value(self, logs):
         key = self.monitor.removeprefix("val_")
@@ -472,7 +482,7 @@ class EarlyStopping(keras.callbacks.Callback):
                 f"matches monitor={self.monitor!r} in the logs (E_tr). Available metrics "
                 f"are: {','.join(list((logs or {}).keys()))}"
             )
-        return float(keras.ops.convert_to_numpy(value))
+        return _scalar(value, key)
 
     def _stop(self, epoch, reason, detail):
         self.stopped_epoch = epoch
