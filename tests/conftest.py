@@ -41,14 +41,21 @@ def backend():
     return BACKEND
 
 
+@pytest.fixture(scope="session")
+def _mirrored_strategy():
+    import tensorflow as tf
+
+    # One strategy for the whole session: two strategies in one process reuse the same
+    # collective instance keys and TensorFlow then aborts on a shape mismatch.
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 @pytest.fixture
-def mirrored():
+def mirrored(request):
     """A tf.distribute.MirroredStrategy over two logical CPUs (TensorFlow backend only)."""
     if BACKEND != "tensorflow":
         pytest.skip("MirroredStrategy needs the TensorFlow backend")
-    import tensorflow as tf
-
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    return request.getfixturevalue("_mirrored_strategy")
 
 
 @pytest.fixture
