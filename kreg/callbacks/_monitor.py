@@ -164,7 +164,8 @@ class RegularizationMonitor(keras.callbacks.Callback):
         for name, strength in found.items():
             result[name] = float(strength)
         optimizer = decoupled_optimizer(getattr(model, "optimizer", None))
-        if optimizer is not None and "optimizer.weight_decay" in found:
+        decoupled = getattr(optimizer, "mode", "decoupled") == "decoupled"
+        if optimizer is not None and decoupled and "optimizer.weight_decay" in found:
             steps = (self.params or {}).get("steps")
             if steps is None:
                 start = getattr(self, "_start_iterations", None)
@@ -176,9 +177,12 @@ class RegularizationMonitor(keras.callbacks.Callback):
                 factor = follow_factor(
                     optimizer.follow, lr, float(optimizer.initial_learning_rate)
                 )
-                result["decay_timescale_epochs"] = decay_timescale(
-                    result["optimizer.weight_decay"], factor, steps
-                )
+                weight_decay = result["optimizer.weight_decay"]
+                schedule = getattr(optimizer, "weight_decay", None)
+                if callable(schedule):  # the live strength scales the schedule
+                    step = self._iterations()
+                    weight_decay *= float(keras.ops.convert_to_numpy(schedule(step)))
+                result["decay_timescale_epochs"] = decay_timescale(weight_decay, factor, steps)
         return result
 
     def on_epoch_end(self, epoch, logs=None):

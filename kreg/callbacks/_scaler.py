@@ -400,6 +400,17 @@ class RegularizationScaler(keras.callbacks.Callback):
                     "the decay rule of the optimizer",
                     "rule='timescale' needs a kreg.optimizers.DecoupledWeightDecay.",
                 )
+            if getattr(optimizer, "mode", "decoupled") != "decoupled":
+                raise ValueError(
+                    "RegularizationScaler(rule='timescale') needs a DecoupledWeightDecay "
+                    f"with mode='decoupled'. Received: mode={optimizer.mode!r}"
+                )
+            if callable(getattr(optimizer, "weight_decay", None)):
+                raise ValueError(
+                    "RegularizationScaler(rule='timescale') reads the optimizer's "
+                    "weight_decay as τ in epochs; it must be a float, not a schedule. "
+                    f"Received: weight_decay={optimizer.weight_decay!r}"
+                )
             self._follow = optimizer.follow
             self._lr0 = float(optimizer.initial_learning_rate)
         self._last = {}
