@@ -152,3 +152,49 @@ def packed_scores(model, x, y, batch_size=1000):
     """[(accuracy, NLL)] of each sub-network of a :func:`packed_mlp`."""
     outs = model.predict(x, batch_size=batch_size, verbose=0)
     return [scores_from_probs(softmax(np.asarray(o, "float64")), y) for o in outs]
+
+
+def packed(ds, towers, name="towers"):
+    """Like :func:`packed_mlp`, for any towers: ``tower(inputs, prefix) -> logits``."""
+    inputs = keras.Input(ds.input_shape)
+    outputs = [tower(inputs, f"net{k}_") for k, tower in enumerate(towers)]
+    return keras.Model(inputs, outputs, name=name)
+
+
+def mlp_tower(ds, front=(), hidden=(100, 100), dropout=None, input_dropout=None):
+    """A tower for :func:`packed`: front layers (factories) -> MLP -> logits."""
+
+    def tower(inputs, prefix):
+        x = inputs
+        for make in front:
+            x = make()(x)
+        x = keras.layers.Flatten(name=prefix + "flatten")(x)
+        if input_dropout is not None:
+            x = input_dropout()(x)
+        for i, h in enumerate(hidden):
+            x = keras.layers.Dense(h, activation="relu", name=f"{prefix}dense_{i}")(x)
+            if dropout is not None:
+                x = dropout()(x)
+        return keras.layers.Dense(ds.num_classes, name=prefix + "logits")(x)
+
+    return tower
+
+
+def cnn_tower(ds, front=(), filters=(32, 64)):
+    """A tower for :func:`packed`: front layers (factories) -> small CNN -> logits."""
+
+    def tower(inputs, prefix):
+        x = inputs
+        for make in front:
+            x = make()(x)
+        for i, f in enumerate(filters):
+            x = keras.layers.Conv2D(f, 3, padding="same", activation="relu",
+                                    name=f"{prefix}conv_{i}")(x)
+            if i < len(filters) - 1:
+                x = keras.layers.MaxPooling2D(name=f"{prefix}pool_{i}")(x)
+        # Flatten, not global pooling: the network itself is not made translation-invariant.
+        x = keras.layers.Flatten(name=prefix + "flatten")(x)
+        x = keras.layers.Dense(64, activation="relu", name=prefix + "dense")(x)
+        return keras.layers.Dense(ds.num_classes, name=prefix + "logits")(x)
+
+    return tower
