@@ -84,8 +84,13 @@ class RegularizationMonitor(keras.callbacks.Callback):
       ``kreg.optimizers.DecoupledWeightDecay``: τ_epoch = 1/(wd·f·S), the decay per step
       wd·f times the steps per epoch S, with f = lr_t/lr₀ (``follow="schedule"``),
       lr_t (``"learning_rate"``) or 1 (``"none"``), at the current learning rate lr_t
-      (Wang & Aitchison 2024). S comes from ``fit``, or from the optimizer's step count
-      over the epoch when ``fit`` does not know it.
+      (Wang & Aitchison 2024). S comes from ``fit``, or from the number of batches
+      seen in the epoch when ``fit`` does not know it. A ``weight_decay``
+      given as a schedule counts at its current value (times the live scale); with
+      ``mode="l2"`` no timescale is logged (the decay is not decoupled).
+
+    Put it before ``CSVLogger``/``TensorBoard`` (and a callback that monitors its keys)
+    in the callback list: callbacks see the logs in list order (``History`` is last).
 
     Args:
         per_layer: also log each layer's weight norm.
@@ -133,6 +138,9 @@ class RegularizationMonitor(keras.callbacks.Callback):
     def from_config(cls, config):
         return cls(**config)
 
+    # Only records a batch index: safe for Keras' asynchronous batch-end dispatch.
+    async_safe = True
+
     def _iterations(self):
         optimizer = getattr(self.model, "optimizer", None)
         iterations = getattr(optimizer, "iterations", None)
@@ -141,7 +149,10 @@ class RegularizationMonitor(keras.callbacks.Callback):
         return int(keras.ops.convert_to_numpy(iterations.value))
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start_iterations = self._iterations()
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches = batch + 1
 
     def statistics(self):
         """The dict of diagnostics this callback adds to the logs, computed now."""
@@ -167,10 +178,8 @@ class RegularizationMonitor(keras.callbacks.Callback):
         decoupled = getattr(optimizer, "mode", "decoupled") == "decoupled"
         if optimizer is not None and decoupled and "optimizer.weight_decay" in found:
             steps = (self.params or {}).get("steps")
-            if steps is None:
-                start = getattr(self, "_start_iterations", None)
-                end = self._iterations()
-                steps = None if start is None or end is None else end - start
+            if steps is None:  # data of unknown length: the batches of this epoch
+                steps = getattr(self, "_batches", 0)
             if steps:
                 inner = getattr(optimizer, "inner_optimizer", optimizer)
                 lr = float(keras.ops.convert_to_numpy(inner.learning_rate))

@@ -231,7 +231,8 @@ class RegularizationScaler(keras.callbacks.Callback):
             or a ``keras.optimizers.schedules.LearningRateSchedule``.
         reduction: the loss reduction for "minibatch" ("sum" or
             "sum_over_batch_size"); default read from the compiled loss.
-        verbose: 1 prints the quantities it determined and the values it sets.
+        verbose: 1 prints, at the start of training, the b, N, S, T and reduction it
+            determined; 2 also prints every value it assigns.
 
     Example:
 

@@ -1,0 +1,161 @@
+"""kreg.callbacks.RegularizationMonitor: norms, sparsity, strengths and decay timescale in the logs."""
+
+import csv
+import math
+
+import keras
+import numpy as np
+import pytest
+from conftest import tf_only
+
+import kreg
+from kreg.callbacks import RegularizationMonitor, RegularizationScaler
+from kreg.callbacks._monitor import decay_timescale, follow_factor, weight_statistics
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`shuffle=True` was passed"),
+    pytest.mark.filterwarnings("ignore:Your input ran out of data"),
+]
+
+N, B = 10, 4  # 3 steps per epoch
+
+
+def zeros(n=N):
+    return np.zeros((n, 3), "float32"), np.zeros((n, 2), "float32")
+
+
+def frozen_model(optimizer=None):
+    """Two Dense layers whose weights training does not change (lr 0 by default).
+
+    a: kernel (3, 2) of ones except one 1e-9, bias zeros (2); b: kernel (2, 2) of twos,
+    bias zeros (2). 14 weights: norm √(5 + 1e-18 + 16) = √21, zeros 4/14, |w| < 1e-8 5/14.
+    """
+    kernel_a = np.ones((3, 2), "float32")
+    kernel_a[0, 0] = 1e-9
+    model = keras.Sequential([
+        keras.Input((3,)),
+        keras.layers.Dense(2, kernel_initializer=keras.initializers.Constant(kernel_a),
+                           kernel_regularizer=kreg.regularizers.L2(0.25), name="a"),
+        keras.layers.Dense(2, kernel_initializer=keras.initializers.Constant(2.0), name="b"),
+    ])
+    model.compile(optimizer or keras.optimizers.SGD(0.0), "mse")
+    return model
+
+
+def test_pure_functions():
+    norm, zero, small = weight_statistics([np.array([3.0, 0.0]), np.array([[4.0, 1e-9]])], 1e-8)
+    assert (norm, zero, small) == (5.0, 0.25, 0.5)
+    assert weight_statistics([], 1e-8) == (0.0, 0.0, 0.0)
+    assert decay_timescale(0.05, 1.0, 3) == pytest.approx(1 / 0.15, rel=1e-15)
+    assert decay_timescale(0.0, 1.0, 3) == math.inf
+    assert follow_factor("schedule", 0.0125, 0.1) == 0.125
+    assert follow_factor("learning_rate", 0.0125, 0.1) == 0.0125
+    assert follow_factor("none", 0.0125, 0.1) == 1.0
+
+
+def test_epoch_logs_reach_history_and_csv_logger(tmp_path):
+    model = frozen_model()
+    path = tmp_path / "log.csv"
+    history = model.fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=[
+        RegularizationMonitor(per_layer=True), keras.callbacks.CSVLogger(str(path))])
+    logs = history.history
+    assert logs["weight_norm"] == pytest.approx([math.sqrt(21)] * 2, rel=1e-6)
+    assert logs["weight_norm/a"] == pytest.approx([math.sqrt(5)] * 2, rel=1e-6)
+    assert logs["weight_norm/b"] == pytest.approx([4.0] * 2, rel=1e-6)
+    assert logs["zero_fraction"] == [4 / 14] * 2
+    assert logs["near_zero_fraction"] == [5 / 14] * 2
+    assert logs["a.kernel_regularizer.l2"] == pytest.approx([0.25] * 2, rel=1e-7)
+    assert "decay_timescale_epochs" not in logs
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[1]["weight_norm"]) == pytest.approx(math.sqrt(21), rel=1e-6)
+    assert float(rows[0]["near_zero_fraction"]) == pytest.approx(5 / 14)
+
+
+def test_zero_tol_and_per_layer_off():
+    history = frozen_model().fit(*zeros(), batch_size=B, epochs=1, verbose=0,
+                                 callbacks=[RegularizationMonitor(zero_tol=0.0)])
+    assert history.history["near_zero_fraction"] == [0.0]  # nothing is below 0
+    assert not any(key.startswith("weight_norm/") for key in history.history)
+
+
+def test_strengths_show_the_values_set_during_training():
+    history = frozen_model().fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=[
+        RegularizationScaler("minibatch", num_examples=N, targets="regularizers"),
+        RegularizationMonitor()])
+    assert history.history["a.kernel_regularizer.l2"] == pytest.approx([0.025] * 2, rel=1e-6)
+
+
+def _decoupled(**kwargs):
+    DecoupledWeightDecay = pytest.importorskip("kreg.optimizers").DecoupledWeightDecay
+    return DecoupledWeightDecay(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "follow, learning_rate, expected",
+    [
+        ("schedule", 0.1, 1 / (0.05 * 3)),
+        ("learning_rate", 0.1, 1 / (0.05 * 0.1 * 3)),
+        ("none", 0.1, 1 / (0.05 * 3)),
+        # lr_t = 0.1·0.5^3 after 3 steps: f = lr_t/lr_0 = 0.125.
+        ("schedule", keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5), 1 / (0.05 * 0.125 * 3)),
+    ],
+)
+def test_decay_timescale_in_epochs(follow, learning_rate, expected):
+    optimizer = _decoupled(optimizer=keras.optimizers.SGD(learning_rate), weight_decay=0.05,
+                           follow=follow)
+    history = frozen_model(optimizer).fit(*zeros(), batch_size=B, epochs=1, verbose=0,
+                                          callbacks=[RegularizationMonitor()])
+    assert history.history["decay_timescale_epochs"] == pytest.approx([expected], rel=1e-6)
+    assert history.history["optimizer.weight_decay"] == pytest.approx([0.05], rel=1e-6)
+
+
+def test_timescale_round_trip_with_the_scaler():
+    optimizer = _decoupled(optimizer=keras.optimizers.SGD(0.1), weight_decay=4.0,
+                           follow="learning_rate")
+    history = frozen_model(optimizer).fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=[
+        RegularizationScaler("timescale"), RegularizationMonitor()])
+    assert history.history["decay_timescale_epochs"] == pytest.approx([4.0, 4.0], rel=1e-6)
+
+
+def _generator():
+    x, y = zeros()
+    for i in range(0, N, B):
+        yield x[i : i + B], y[i : i + B]
+
+
+def test_steps_counted_when_fit_does_not_know_them():
+    optimizer = _decoupled(optimizer=keras.optimizers.SGD(0.1), weight_decay=0.05)
+    history = frozen_model(optimizer).fit(_generator(), epochs=1, verbose=0,
+                                          callbacks=[RegularizationMonitor()])
+    assert history.history["decay_timescale_epochs"] == pytest.approx([1 / (0.05 * 3)], rel=1e-6)
+
+
+def test_invalid_zero_tol_and_config_round_trip():
+    with pytest.raises(ValueError, match="Invalid value for argument `zero_tol`"):
+        RegularizationMonitor(zero_tol=-1.0)
+    monitor = RegularizationMonitor(per_layer=True, zero_tol=1e-4)
+    config = keras.saving.serialize_keras_object(monitor)
+    assert config["registered_name"] == "kreg>RegularizationMonitor"
+    clone = keras.saving.deserialize_keras_object(config)
+    assert clone.get_config() == {"per_layer": True, "zero_tol": 1e-4}
+
+
+@tf_only
+def test_all_three_callbacks_under_mirrored_strategy(mirrored):
+    with mirrored.scope():
+        optimizer = _decoupled(optimizer=keras.optimizers.SGD(0.0), weight_decay=2.0,
+                               follow="none")
+        model = frozen_model(optimizer)
+    # The monitor comes before the stopper in the list, so the stopper sees its logs.
+    stopper = kreg.callbacks.EarlyStopping(monitor="weight_norm", mode="max", patience=0)
+    history = model.fit(*zeros(), batch_size=B, epochs=3, verbose=0, callbacks=[
+        RegularizationScaler("timescale"), RegularizationMonitor(per_layer=True), stopper])
+    logs = history.history
+    # τ = 2 epochs, 3 steps per epoch, follow="none": wd = 1/6 per step.
+    assert logs["optimizer.weight_decay"] == pytest.approx([1 / 6, 1 / 6], rel=1e-6)
+    assert logs["decay_timescale_epochs"] == pytest.approx([2.0, 2.0], rel=1e-6)
+    shrink = (1 - 1 / 6) ** 3  # per epoch, on every kernel (lr 0: decay only)
+    assert logs["weight_norm/b"] == pytest.approx([4.0 * shrink, 4.0 * shrink**2], rel=1e-5)
+    # The norm falls: epoch 1 is no improvement in mode "max", so it stops there.
+    assert stopper.stopped_epoch == 1 and stopper.stop_reason == "patience"
