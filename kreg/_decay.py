@@ -32,11 +32,11 @@ def follow_factor(follow, learning_rate, initial_learning_rate):
 
 
 def decay(theta, amount, reference=None):
-    """One decoupled decay step: ``θ − amount·θ`` (or ``θ − amount·(θ − θ₀)``)."""
+    """One decoupled decay step: ``(1 − amount)·θ`` (or ``θ − amount·(θ − θ₀)``)."""
     theta = ops.convert_to_tensor(theta)
     amount = ops.cast(amount, theta.dtype)
     if reference is None:
-        return theta - theta * amount
+        return theta * (1.0 - amount)  # bitwise (1 - decay)·θ
     return theta - amount * (theta - ops.cast(reference, theta.dtype))
 
 

@@ -16,6 +16,7 @@ real update steps), EMA, loss scaling (either nesting), ``jit_compile`` and
 optimizer variable, so a callback can change them mid-training on every backend.
 """
 
+import copy
 import math
 import re
 
@@ -462,11 +463,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             index = core._get_variable_index(variable)
             multipliers[index] = multiplier
             if self.anchor is not None:
-                value = (
-                    np.array(keras.ops.convert_to_numpy(variable))
-                    if self.anchor == "initial"
-                    else self.anchor[position]
-                )
+                value = variable if self.anchor == "initial" else self.anchor[position]
                 anchors[index] = self.add_variable_from_reference(
                     variable, name="anchor", initializer=_ValueInitializer(value)
                 )
@@ -571,8 +568,14 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         return new_trainable, own_values + list(new_inner)
 
     def _check_hook_ran(self):
-        # Eager gradient accumulation skips the update (and the hook) on most steps.
-        if not self._hook_ran and not getattr(self._core, "gradient_accumulation_steps", None):
+        # Only checked for a bare inner optimizer without gradient accumulation: a
+        # LossScaleOptimizer skips non-finite steps, and eager gradient accumulation
+        # skips the update (and the hook) on most steps.
+        if (
+            not self._hook_ran
+            and self._core is self.inner_optimizer
+            and not getattr(self._core, "gradient_accumulation_steps", None)
+        ):
             raise RuntimeError(
                 f"The inner optimizer {type(self._core).__name__} did not call "
                 "`update_step` for its weights, so DecoupledWeightDecay cannot act "
@@ -607,7 +610,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
+        config = copy.deepcopy(config)  # Keras' from_config edits nested dicts in place
         optimizer = keras.saving.deserialize_keras_object(
             config.pop("optimizer"), custom_objects=custom_objects
         )
@@ -620,10 +623,17 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
 
 
 class _ValueInitializer:
-    """Initializer returning a fixed array (the anchor's value)."""
+    """Initializer returning an array, or a variable's value at the time it runs.
+
+    A variable is read lazily: on TensorFlow without a distribution strategy the
+    optimizer is built inside the traced train function, and the initializer runs
+    eagerly (lifted out of the graph) when the anchor variable is created.
+    """
 
     def __init__(self, value):
-        self.value = np.asarray(value)
+        self.value = value if _is_variable(value) else np.asarray(value)
 
     def __call__(self, shape, dtype=None):
-        return ops.convert_to_tensor(self.value, dtype=dtype)
+        # A copy: on JAX the anchor must not share the weight's buffer (the train step
+        # donates both).
+        return ops.copy(ops.cast(ops.convert_to_tensor(self.value), dtype))

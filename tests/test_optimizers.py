@@ -1,0 +1,595 @@
+"""Tests for kreg.optimizers.DecoupledWeightDecay: NumPy references, Keras equivalences, training set-ups."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import tf_only
+
+import kreg
+from kreg.optimizers import DecoupledWeightDecay
+
+LR = 0.1
+STEPS = 6
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def lr_schedule():
+    return keras.optimizers.schedules.ExponentialDecay(LR, decay_steps=2, decay_rate=0.5)
+
+
+def lr_at(schedule, t):
+    return LR * 0.5 ** (t / 2) if schedule else LR
+
+
+INNER = {
+    "sgd_momentum": lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
+    "sgd_nesterov": lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
+    "adam": lambda lr: keras.optimizers.Adam(lr),
+    "rmsprop": lambda lr: keras.optimizers.RMSprop(lr),
+    "adagrad": lambda lr: keras.optimizers.Adagrad(lr),
+}
+
+
+class NumpyInner:
+    """Keras 3.15 update rules in float64 NumPy (one state per variable)."""
+
+    def __init__(self, name, shape):
+        self.name = name
+        self.m = np.zeros(shape)
+        self.v = np.zeros(shape) + (0.1 if name == "adagrad" else 0.0)
+
+    def step(self, theta, g, lr, t):
+        if self.name == "sgd":
+            return theta - lr * g
+        if self.name.startswith("sgd"):
+            self.m = 0.9 * self.m - lr * g
+            if self.name == "sgd_nesterov":
+                return theta + 0.9 * self.m - lr * g
+            return theta + self.m
+        if self.name == "adam":
+            self.m += (g - self.m) * 0.1
+            self.v += (g * g - self.v) * 0.001
+            # The bias correction as Keras computes it, in float32 (1 - 0.999**t loses
+            # ~1e-5 relative in float32: more than the 1e-6 tolerance allows).
+            f32, step = np.float32, np.float32(t + 1)
+            alpha = f32(lr) * np.sqrt(f32(1) - f32(0.999) ** step) / (f32(1) - f32(0.9) ** step)
+            return theta - self.m * alpha / (np.sqrt(self.v) + 1e-7)
+        if self.name == "rmsprop":
+            self.v = 0.9 * self.v + 0.1 * g * g
+            return theta - lr * g / np.sqrt(self.v + 1e-7)
+        if self.name == "adagrad":
+            self.v += g * g
+            return theta - lr * g / np.sqrt(self.v + 1e-7)
+        raise ValueError(self.name)
+
+
+def follow_factor(follow, lr):
+    return {"schedule": lr / LR, "learning_rate": lr, "none": 1.0}[follow]
+
+
+def soft(x, thr):
+    return np.sign(x) * np.maximum(np.abs(x) - thr, 0.0)
+
+
+def make_variables(seed=0):
+    rng = np.random.RandomState(seed)
+    kernel = keras.Variable(rng.randn(3, 2).astype("float32"), name="kernel")
+    bias = keras.Variable(rng.randn(2).astype("float32"), name="bias")
+    return [kernel, bias]
+
+
+def gradients(steps=STEPS, seed=1):
+    rng = np.random.RandomState(seed)
+    return [
+        [rng.randn(3, 2).astype("float32"), rng.randn(2).astype("float32")]
+        for _ in range(steps)
+    ]
+
+
+def run(optimizer, variables, grads, stateless=None):
+    """Apply each gradient list; on JAX through ``stateless_apply`` as the JAX trainer does."""
+    if stateless is None:
+        stateless = keras.backend.backend() == "jax"
+    if stateless and not optimizer.built:
+        optimizer.build(variables)
+    for g in grads:
+        g = [keras.ops.convert_to_tensor(x) for x in g]
+        if stateless:
+            new_vars, new_opt_vars = optimizer.stateless_apply(
+                [v.value for v in optimizer.variables], g, [v.value for v in variables]
+            )
+            for ref, value in zip(variables, new_vars):
+                ref.assign(value)
+            for ref, value in zip(optimizer.variables, new_opt_vars):
+                ref.assign(value)
+        else:
+            optimizer.apply(g, variables)
+    return [np.asarray(keras.ops.convert_to_numpy(v), dtype="float64") for v in variables]
+
+
+def reference(inner, variables, grads, *, wd, follow, schedule=False, l1=0.0,
+              anchor=0.0, mode="decoupled", wd_of_step=None):
+    """Kernel decayed (bias excluded by default); the inner rule applies to both.
+
+    ``anchor``: 0.0 (decay toward zero), "initial" or an array for the kernel.
+    """
+    thetas = [np.asarray(v.numpy(), dtype="float64") for v in variables]
+    anchor = thetas[0].copy() if isinstance(anchor, str) else anchor
+    states = [NumpyInner(inner, t.shape) for t in thetas]
+    for t, g in enumerate(grads):
+        lr = lr_at(schedule, t)
+        lam = wd if wd_of_step is None else wd_of_step(t)
+        factor = follow_factor(follow, lr)
+        g = [np.asarray(x, dtype="float64") for x in g]
+        if mode == "l2":
+            g[0] = g[0] + lam * (thetas[0] - anchor)
+        else:
+            thetas[0] = thetas[0] - lam * factor * (thetas[0] - anchor)
+        thetas = [s.step(th, gi, lr, t) for s, th, gi in zip(states, thetas, g)]
+        if l1:
+            thetas[0] = anchor + soft(thetas[0] - anchor, l1 * factor)
+    return thetas
+
+
+def zero_input_model(units=2, seed=3, **compile_kwargs):
+    """A bias-free Dense on zero inputs: the loss gradient is exactly 0, only decay acts."""
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(
+                units, use_bias=False, name="dense",
+                kernel_initializer=keras.initializers.RandomNormal(seed=seed),
+            ),
+        ]
+    )
+    model.compile(loss="mse", **compile_kwargs)
+    return model
+
+
+def zero_data(n=8):
+    return np.zeros((n, 3), "float32"), np.ones((n, 2), "float32")
+
+
+def kernel(model):
+    return np.asarray(model.layers[0].kernel.numpy(), dtype="float64")
+
+
+# --------------------------------------------------------------------------- NumPy references
+
+
+@pytest.mark.parametrize("schedule", [False, True], ids=["constant_lr", "lr_schedule"])
+@pytest.mark.parametrize("inner", list(INNER))
+def test_matches_numpy_reference(inner, schedule):
+    # The three rules in one test (the per-test session reset costs more than a run).
+    grads = gradients()
+    results = {}
+    for follow in ("schedule", "learning_rate", "none"):
+        variables = make_variables()
+        expected = reference(inner, variables, grads, wd=0.05, follow=follow, schedule=schedule)
+        lr = lr_schedule() if schedule else LR
+        opt = DecoupledWeightDecay(INNER[inner](lr), 0.05, follow=follow)
+        got = run(opt, variables, grads)
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=0, atol=1e-6, err_msg=follow)
+        results[follow] = got[0]
+    # The rules give different trajectories (lr_0 = 0.1, so "schedule" decays 10x more
+    # than "learning_rate"; "none" as much as "schedule" only while lr_t = lr_0).
+    assert np.abs(results["schedule"] - results["learning_rate"]).max() > 1e-3
+    if schedule:
+        assert np.abs(results["schedule"] - results["none"]).max() > 1e-4
+
+
+@pytest.mark.parametrize("inner", ["sgd_momentum", "adam"])
+def test_weight_decay_schedule_and_live_scale(inner):
+    variables = make_variables()
+    grads = gradients()
+    decay = keras.optimizers.schedules.ExponentialDecay(0.2, decay_steps=1, decay_rate=0.8)
+    opt = DecoupledWeightDecay(INNER[inner](lr_schedule()), decay, follow="learning_rate")
+    handle = opt._kreg_strengths()["weight_decay"]
+    assert handle.base == 1.0
+    handle.assign(0.5)  # a live scale on the schedule
+    expected = reference(inner, variables, grads, wd=None, follow="learning_rate",
+                         schedule=True, wd_of_step=lambda t: 0.5 * 0.2 * 0.8**t)
+    got = run(opt, variables, grads)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
+
+
+def test_zero_gradient_step_is_exactly_one_minus_decay():
+    variables = make_variables()
+    before = variables[0].numpy().copy()
+    opt = DecoupledWeightDecay(keras.optimizers.Adam(0.01), 0.3, follow="none")
+    zeros = [np.zeros((3, 2), "float32"), np.zeros(2, "float32")]
+    run(opt, variables, [zeros], stateless=False)  # eager `apply` on every backend
+    np.testing.assert_array_equal(variables[0].numpy(), (np.float32(1) - np.float32(0.3)) * before)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_learning_rate_rule_reproduces_keras_sgd_weight_decay(momentum):
+    grads = [[g[0]] for g in gradients()]
+    ours = make_variables()[:1]
+    keras_vars = make_variables()[:1]
+    opt = DecoupledWeightDecay(
+        keras.optimizers.SGD(lr_schedule(), momentum=momentum), 0.05, follow="learning_rate"
+    )
+    builtin = keras.optimizers.SGD(lr_schedule(), momentum=momentum, weight_decay=0.05)
+    np.testing.assert_allclose(run(opt, ours, grads)[0], run(builtin, keras_vars, grads)[0],
+                               rtol=0, atol=1e-6)
+
+
+def test_learning_rate_rule_reproduces_keras_adamw():
+    grads = [[g[0]] for g in gradients()]
+    ours, keras_vars = make_variables()[:1], make_variables()[:1]
+    opt = DecoupledWeightDecay(keras.optimizers.Adam(0.05), 0.1, follow="learning_rate")
+    builtin = keras.optimizers.AdamW(0.05, weight_decay=0.1)
+    np.testing.assert_allclose(run(opt, ours, grads)[0], run(builtin, keras_vars, grads)[0],
+                               rtol=0, atol=1e-6)
+
+
+def test_l1_proximal_step_gives_exact_zeros():
+    variables = make_variables()
+    grads = [[0.1 * g[0], g[1]] for g in gradients(steps=8)]
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.0, l1=0.15, follow="none")
+    expected = reference("sgd", variables, grads, wd=0.0, follow="none", l1=0.15)
+    got = run(opt, variables, grads)
+    np.testing.assert_allclose(got[0], expected[0], rtol=0, atol=1e-6)
+    zeros = expected[0] == 0.0
+    assert zeros.sum() >= 2 and not zeros.all()
+    np.testing.assert_array_equal(got[0] == 0.0, zeros)  # exactly zero, same places
+
+
+@pytest.mark.parametrize("anchor", ["initial", "list"])
+def test_anchor_decays_toward_reference(anchor):
+    variables = make_variables()
+    grads = gradients()
+    if anchor == "list":
+        target = [np.full((3, 2), 0.5, "float32"), np.zeros(2, "float32")]
+        ref_anchor = target[0].astype("float64")
+    else:
+        target = ref_anchor = "initial"
+    # L1 shrinks toward the anchor as well.
+    expected = reference("adam", variables, grads, wd=0.2, follow="schedule", l1=0.01,
+                         anchor=ref_anchor)
+    opt = DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.2, l1=0.01, anchor=target)
+    got = run(opt, variables, grads)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
+
+
+def test_mode_l2_matches_numpy_and_ignores_follow():
+    variables = make_variables()
+    grads = gradients()
+    expected = reference("adam", variables, grads, wd=0.3, follow="schedule",
+                         schedule=True, mode="l2")
+    opt = DecoupledWeightDecay(keras.optimizers.Adam(lr_schedule()), 0.3, mode="l2")
+    got = run(opt, variables, grads)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
+
+
+def test_gradient_accumulation_decays_only_on_update_steps():
+    variables = make_variables()
+    grads = gradients(steps=4)
+    opt = DecoupledWeightDecay(
+        keras.optimizers.SGD(LR, gradient_accumulation_steps=2), 0.1, follow="none"
+    )
+    theta = variables[0].numpy().astype("float64")
+    for t in (0, 2):
+        mean = (grads[t][0] + grads[t + 1][0]) / 2.0
+        theta = (1 - 0.1) * theta - LR * mean
+    got = run(opt, variables, grads)
+    np.testing.assert_allclose(got[0], theta, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("nesting", ["lso_outside", "lso_inside"])
+def test_loss_scale_skip_also_skips_decay(nesting):
+    variables = make_variables()
+    before = [v.numpy().copy() for v in variables]
+    if nesting == "lso_outside":
+        opt = keras.optimizers.LossScaleOptimizer(
+            DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.5)
+        )
+    else:
+        opt = DecoupledWeightDecay(
+            keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(LR)), 0.5
+        )
+    bad = [np.full((3, 2), np.inf, "float32"), np.zeros(2, "float32")]
+    run(opt, variables, [bad])
+    for v, b in zip(variables, before):
+        np.testing.assert_array_equal(v.numpy(), b)
+    zeros = [np.zeros((3, 2), "float32"), np.zeros(2, "float32")]
+    run(opt, variables, [zeros])  # a finite step decays
+    np.testing.assert_allclose(variables[0].numpy(), 0.5 * before[0], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- equivalences in fit
+
+
+def _twin_models(regularizer=None, seed=7):
+    def build(reg):
+        return keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(
+                    3, activation="tanh", kernel_regularizer=reg, name="hidden",
+                    kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                ),
+                keras.layers.Dense(
+                    1, kernel_regularizer=reg, name="out",
+                    kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+                ),
+            ]
+        )
+
+    return build(regularizer), build(None)
+
+
+def test_sgd_l2_penalty_equals_decoupled_learning_rate_rule(regression_data):
+    x, y = regression_data
+    lam = 0.2
+    # Keras' L2(l2) has gradient 2·l2·w, so L2(λ/2) is the penalty whose gradient is λ·w.
+    penalized, decoupled = _twin_models(keras.regularizers.L2(lam / 2))
+    penalized.compile(keras.optimizers.SGD(0.05), "mse")
+    decoupled.compile(
+        DecoupledWeightDecay(keras.optimizers.SGD(0.05), lam, follow="learning_rate"), "mse"
+    )
+    for model in (penalized, decoupled):
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(penalized.weights, decoupled.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6)
+
+
+def test_mode_l2_with_adam_matches_penalty_in_loss(regression_data):
+    x, y = regression_data
+    lam = 0.2
+    penalized, coupled = _twin_models(keras.regularizers.L2(lam / 2))
+    penalized.compile(keras.optimizers.Adam(0.01), "mse")
+    coupled.compile(DecoupledWeightDecay(keras.optimizers.Adam(0.01), lam, mode="l2"), "mse")
+    for model in (penalized, coupled):
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(penalized.weights, coupled.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- training set-ups
+
+
+class _SetStrength(keras.callbacks.Callback):
+    def __init__(self, key, value):
+        super().__init__()
+        self.key, self.value = key, value
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            kreg.strengths(self.model)[self.key].assign(self.value)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_live_change_by_callback_mid_fit(jit_compile):
+    model = zero_input_model(
+        optimizer=DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.1),
+        jit_compile=jit_compile,
+    )
+    assert set(kreg.strengths(model)) == {"optimizer.weight_decay", "optimizer.l1"}
+    before = kernel(model)
+    x, y = zero_data()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0,
+              callbacks=[_SetStrength("optimizer.weight_decay", 0.5)])
+    np.testing.assert_allclose(kernel(model), before * 0.9**2 * 0.5**2, rtol=1e-6)
+    assert float(kreg.strengths(model)["optimizer.weight_decay"]) == pytest.approx(0.5)
+
+
+def test_live_l1_change_mid_fit():
+    model = zero_input_model(
+        optimizer=DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.0, follow="none")
+    )
+    before = kernel(model)
+    x, y = zero_data()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0,
+              callbacks=[_SetStrength("optimizer.l1", 0.01)])
+    np.testing.assert_allclose(kernel(model), soft(before, 0.02), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("nesting", ["lso_outside", "lso_inside"])
+def test_mixed_float16_with_loss_scale_optimizer(nesting):
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        if nesting == "lso_outside":  # model.compile wraps it in a LossScaleOptimizer
+            model = zero_input_model(optimizer=DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.1))
+            assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        else:
+            opt = DecoupledWeightDecay(
+                keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(LR)), 0.1
+            )
+            model = zero_input_model(optimizer=opt, auto_scale_loss=False)
+        before = kernel(model)
+        x, y = zero_data()
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0,
+                  callbacks=[_SetStrength("optimizer.weight_decay", 0.5)])
+        np.testing.assert_allclose(kernel(model), before * 0.9**2 * 0.5**2, rtol=1e-6)
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def test_gradient_accumulation_in_fit():
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR, gradient_accumulation_steps=2), 0.1)
+    model = zero_input_model(optimizer=opt)
+    before = kernel(model)
+    x, y = zero_data()
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)  # 4 micro-batches, 2 updates
+    np.testing.assert_allclose(kernel(model), before * 0.9**2, rtol=1e-6)
+
+
+def test_use_ema_averages_decayed_weights():
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR, use_ema=True, ema_momentum=0.5), 0.1)
+    model = zero_input_model(optimizer=opt)
+    before = kernel(model)
+    x, y = zero_data()
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)  # 4 steps, then EMA weights
+    average = None
+    for k in range(1, 5):
+        theta = before * 0.9**k
+        average = theta if average is None else 0.5 * average + 0.5 * theta
+    np.testing.assert_allclose(kernel(model), average, rtol=1e-6)
+
+
+@tf_only
+def test_mirrored_strategy_matches_one_device(mirrored, regression_data):
+    x, y = regression_data
+
+    def train(strategy):
+        keras.utils.set_random_seed(5)
+        with strategy.scope():
+            model, _ = _twin_models()
+            opt = DecoupledWeightDecay(
+                keras.optimizers.SGD(0.05, momentum=0.9), 0.1, l1=0.001, anchor="initial"
+            )
+            model.compile(opt, "mse")
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        return [w.numpy() for w in model.weights]
+
+    import tensorflow as tf
+
+    one = train(tf.distribute.get_strategy())
+    two = train(mirrored)
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["float", "schedule"])
+def test_save_load_restores_state_and_next_steps(tmp_path, regression_data, variant):
+    x, y = regression_data
+    model, _ = _twin_models()
+    weight_decay = (
+        0.1 if variant == "float"
+        else keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.7)
+    )
+    inner = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.01, 50))
+    opt = DecoupledWeightDecay(inner, weight_decay, l1=0.001, anchor="initial",
+                               multipliers={"out": 0.5}, exclude=["hidden/bias"])
+    model.compile(opt, "mse")
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    kreg.strengths(model)["optimizer.weight_decay"].assign(0.3)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(loaded.optimizer, DecoupledWeightDecay)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert float(kreg.strengths(loaded)["optimizer.weight_decay"]) == pytest.approx(0.3)
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    for m in (model, loaded):
+        m.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- selection, config, errors
+
+
+def test_selection_by_path_exclude_and_multipliers():
+    model = keras.Sequential(
+        [
+            keras.Input((4,), dtype="int32"),
+            keras.layers.Embedding(10, 3, name="embedding"),
+            keras.layers.LayerNormalization(name="norm"),
+            keras.layers.Dense(2, name="dense"),
+            keras.layers.Dense(2, name="skip_me"),
+        ],
+        name="net",
+    )
+    opt = DecoupledWeightDecay(
+        keras.optimizers.SGD(LR), 0.1, exclude=r"skip_me/", multipliers={"embedding": 0.1}
+    )
+    factors = {v.path: opt.weight_decay_multiplier(v) for v in model.trainable_variables}
+    assert factors == {
+        "net/embedding/embeddings": 0.1,
+        "net/norm/gamma": 0.0,
+        "net/norm/beta": 0.0,
+        "net/dense/kernel": 1.0,
+        "net/dense/bias": 0.0,
+        "net/skip_me/kernel": 0.0,
+        "net/skip_me/bias": 0.0,
+    }
+    kernel_var = model.get_layer("dense").kernel
+    by_var = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.1, exclude=[kernel_var])
+    by_fn = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.1,
+                                 exclude=lambda v: "/dense/" in v.path)
+    assert by_var.weight_decay_multiplier(kernel_var) == 0.0
+    assert by_fn.weight_decay_multiplier(kernel_var) == 0.0
+    assert by_var.get_config()["exclude"] == [r"^net/dense/kernel$"]
+
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    zeros = [np.zeros(v.shape, "float32") for v in model.trainable_variables]
+    opt.apply(zeros, model.trainable_variables)
+    for v in model.trainable_variables:
+        expected = before[v.path] * (1 - 0.1 * factors[v.path])
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6, err_msg=v.path)
+
+
+def test_interface_attributes_and_config_round_trip():
+    inner = keras.optimizers.SGD(lr_schedule())
+    opt = DecoupledWeightDecay(inner, 0.02, l1=0.001, follow="learning_rate")
+    assert opt.inner_optimizer is inner
+    assert (opt.follow, opt.mode, opt.l1, opt.weight_decay) == ("learning_rate", "decoupled", 0.001, 0.02)
+    assert opt.initial_learning_rate == pytest.approx(LR)
+    strengths = opt._kreg_strengths()
+    assert {k: (s.kind, s.base) for k, s in strengths.items()} == {
+        "weight_decay": ("weight_decay", 0.02), "l1": ("l1", 0.001)
+    }
+    config = opt.get_config()
+    clone = DecoupledWeightDecay.from_config(config)
+    assert clone.get_config() == config
+    assert keras.saving.serialize_keras_object(opt)["registered_name"] == "kreg>DecoupledWeightDecay"
+    with pytest.raises(AttributeError, match="is live"):
+        opt.weight_decay = 0.5
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"weight_decay": -0.1}, r"argument `weight_decay`: expected a non-negative.*weight_decay=-0.1"),
+        ({"weight_decay": "big"}, r"argument `weight_decay`.*Received: weight_decay='big'"),
+        ({"follow": "lr"}, r"argument `follow`: expected one of 'schedule'.*follow='lr'"),
+        ({"mode": "l1"}, r"argument `mode`: expected one of 'decoupled', 'l2'.*mode='l1'"),
+        ({"l1": -1.0}, r"argument `l1`: expected a non-negative.*l1=-1.0"),
+        ({"anchor": "zero"}, r"argument `anchor`: expected None, \"initial\".*anchor='zero'"),
+        ({"exclude": 3}, r"argument `exclude`.*exclude=3"),
+        ({"exclude": ["("]}, r"argument `exclude`: expected valid regular"),
+        ({"multipliers": {"emb": -1}}, r"argument `multipliers`.*'emb': -1"),
+        ({"multipliers": ["emb"]}, r"argument `multipliers`.*multipliers=\['emb'\]"),
+        ({"initial_learning_rate": 0.0}, r"argument `initial_learning_rate`: expected a positive"),
+        ({"clipnorm": 1.0}, r"argument `clipnorm`.*set it on the inner optimizer"),
+    ],
+)
+def test_bad_inputs(kwargs, match):
+    kwargs = {"weight_decay": 0.1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        DecoupledWeightDecay(keras.optimizers.SGD(LR), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        lambda: keras.optimizers.Adam(weight_decay=0.01),
+        lambda: keras.optimizers.AdamW(),  # its default weight_decay=0.004
+        lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(weight_decay=0.1)),
+        lambda: "adam",
+        lambda: DecoupledWeightDecay(keras.optimizers.SGD(), 0.1),
+    ],
+    ids=["adam_wd", "adamw_default", "lso_inner_wd", "string", "nested"],
+)
+def test_bad_inner_optimizer(inner):
+    with pytest.raises(ValueError, match=r"Invalid value for argument `optimizer`"):
+        DecoupledWeightDecay(inner(), 0.1)
+
+
+def test_adamw_with_zero_weight_decay_is_accepted_and_anchor_shapes_checked():
+    DecoupledWeightDecay(keras.optimizers.AdamW(weight_decay=0.0), 0.1)
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.1, anchor=[np.zeros((2, 2))])
+    with pytest.raises(ValueError, match=r"argument `anchor`: expected one array per"):
+        opt.build(make_variables())
+    with pytest.raises(ValueError, match='follow="schedule"'):
+        DecoupledWeightDecay(keras.optimizers.SGD(0.0), 0.1)
