@@ -8,6 +8,7 @@ at inference.
 """
 
 from kreg.layers._dropout import Dropout, DropBlock2D, DropPath
+from kreg.layers._affine import RandomAffine
 from kreg.layers._mc import mc_predict
 from kreg.layers._noise import GaussianNoise
 
@@ -16,5 +17,6 @@ __all__ = [
     "Dropout",
     "DropPath",
     "DropBlock2D",
+    "RandomAffine",
     "mc_predict",
 ]

@@ -1,0 +1,287 @@
+"""RandomAffine: flip, rotation, shear, zoom and translation in one resampling per image."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from kreg._registry import export
+from kreg.layers._dropout import check_data_format
+from kreg.layers._resample import FILL_MODES, resample_2d
+from kreg.layers._stochastic import StochasticLayer, check_seed
+
+FLIPS = (None, "horizontal", "vertical", "horizontal_and_vertical")
+INTERPOLATIONS = ("bilinear", "nearest")
+#: Columns of the per-image parameter draw.
+_ROTATION, _TX, _TY, _ZOOM, _SHEAR_X, _SHEAR_Y, _FLIP_X, _FLIP_Y = range(8)
+
+
+def check_range(value, name, lower_limit=None, upper_limit=None):
+    """``f`` -> ``(-f, f)`` (f >= 0); ``(lo, hi)`` with lo <= hi -> itself; else ValueError."""
+    def bad():
+        limits = ""
+        if lower_limit is not None:
+            limits = f" with values > {lower_limit}"
+        if upper_limit is not None:
+            limits += f"{' and' if limits else ' with values'} <= {upper_limit}"
+        return ValueError(
+            f"Invalid value for argument `{name}`: expected a float >= 0 or a pair "
+            f"(lower, upper) with lower <= upper{limits}. Received: {name}={value!r}"
+        )
+
+    def number(v):
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+    if number(value):
+        if value < 0:
+            raise bad()
+        low, high = -float(value), float(value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(map(number, value)):
+        low, high = float(value[0]), float(value[1])
+        if low > high:
+            raise bad()
+    else:
+        raise bad()
+    if (lower_limit is not None and low <= lower_limit) or (
+        upper_limit is not None and high > upper_limit
+    ):
+        raise bad()
+    return low, high
+
+
+def check_choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected one of "
+            f"{', '.join(repr(c) for c in choices)}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def sample_parameters(batch, ranges, flip, seed):
+    """Per-image parameters, a float32 (batch, 8) tensor from one uniform draw.
+
+    Columns: rotation (radians), translation x and y (fractions of width and height),
+    zoom (the grid scale 1 + z), shear x and y, flip signs x and y (-1 flips). Both
+    translations and both shears are drawn independently, and so are the two flip coins.
+    """
+    u = keras.random.uniform((batch, 8), dtype="float32", seed=seed)
+    keys = ("rotation", "translation", "translation", "zoom", "shear", "shear")
+    low = np.array([ranges[k][0] for k in keys], "float64")
+    high = np.array([ranges[k][1] for k in keys], "float64")
+    unit = np.array([2 * math.pi, 1, 1, 1, 1, 1])
+    offset = np.array([0, 0, 0, 1, 0, 0])
+    values = u[:, :6] * (unit * (high - low)).astype("float32") + (unit * low + offset).astype(
+        "float32"
+    )
+    enabled = np.array(
+        [flip in ("horizontal", "horizontal_and_vertical"),
+         flip in ("vertical", "horizontal_and_vertical")],
+        "float32",
+    )
+    signs = 1.0 - 2.0 * ops.cast(u[:, 6:] < 0.5, "float32") * enabled
+    return ops.concatenate([values, signs], axis=1)
+
+
+def affine_matrices(params, height, width):
+    """(B, 3, 2) matrices ``M`` with ``[x_out, y_out, 1] @ M = [x_in, y_in]``.
+
+    The inverse map is ``p_in = A (p_out - c - t) + c`` with ``c`` the image centre,
+    ``t`` the translation in pixels and ``A = F R S Z``: flip ``F = diag(fx, fy)``,
+    rotation ``R = [[cos, -sin], [sin, cos]]``, shear ``S = [[1, sx], [sy, 1]]`` and zoom
+    ``Z = diag(z, z)`` (z > 1 zooms out): the matrices of Keras' RandomFlip,
+    RandomRotation, RandomShear and RandomZoom, composed once.
+    """
+    angle, tx, ty, zoom, shx, shy, fx, fy = (params[:, i] for i in range(8))
+    cos, sin = ops.cos(angle), ops.sin(angle)
+    a00 = (cos - sin * shy) * (zoom * fx)
+    a01 = (cos * shx - sin) * (zoom * fx)
+    a10 = (sin + cos * shy) * (zoom * fy)
+    a11 = (sin * shx + cos) * (zoom * fy)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    ox = cx + tx * float(width)  # c + t
+    oy = cy + ty * float(height)
+    bx = cx - a00 * ox - a01 * oy
+    by = cy - a10 * ox - a11 * oy
+    rows = [ops.stack([a00, a10], axis=1), ops.stack([a01, a11], axis=1), ops.stack([bx, by], axis=1)]
+    return ops.stack(rows, axis=1)
+
+
+def affine_coordinates(params, height, width):
+    """Source coordinates ``(src_x, src_y)`` of every output pixel, each (B, H, W) float32."""
+    m = affine_matrices(params, height, width)
+    xs = np.arange(width, dtype="float32")[None, None, :]
+    ys = np.arange(height, dtype="float32")[None, :, None]
+
+    def entry(i, j):
+        return ops.reshape(m[:, i, j], (-1, 1, 1))
+
+    src_x = entry(0, 0) * xs + entry(1, 0) * ys + entry(2, 0)
+    src_y = entry(0, 1) * xs + entry(1, 1) * ys + entry(2, 1)
+    return src_x, src_y
+
+
+@export
+class RandomAffine(StochasticLayer):
+    """Random flip, rotation, shear, zoom and translation of images, in one resampling.
+
+    Each image gets its own parameters; the two flip axes are independent coins (Keras'
+    ``RandomFlip("horizontal_and_vertical")`` uses one coin for both, so it only yields
+    the identity or a 180° rotation). All parts are composed into one matrix per image
+    and the image is read once, by gathers (bilinear or nearest): a Keras chain
+    RandomFlip → RandomRotation → RandomTranslation → RandomZoom resamples three
+    times, which is slower and blurs more. Written in ``keras.ops``, the layer runs on
+    every backend, inside a model (also under ``jit_compile=True``, which Keras'
+    geometric layers switch off) and in a ``tf.data`` pipeline on the TensorFlow backend.
+    Like Keras' augmentation layers it transforms when called directly
+    (``training=True`` by default) and is the identity in ``predict``/``evaluate``.
+
+    Ranges follow the Keras layers: a float ``f`` means uniform in ``[-f, f]``, a pair
+    ``(low, high)`` uniform in it.
+
+    Args:
+        rotation: in fractions of a full turn (0.1 = up to 36°), positive counter-clockwise.
+        translation: in fractions of the height (vertical) and width (horizontal),
+            drawn independently per axis; positive moves the content down/right.
+        zoom: ``z`` samples a scale ``1 + z`` of the sampling grid (positive zooms out,
+            negative zooms in), the same for both axes; the lower bound must be > -1.
+        shear: shear factors along x and y, drawn independently.
+        flip: None, "horizontal", "vertical" or "horizontal_and_vertical".
+        fill_mode: "reflect", "wrap", "constant" or "nearest": how points outside the
+            image are read.
+        fill_value: the value read outside the image when ``fill_mode="constant"``.
+        interpolation: "bilinear" or "nearest".
+        seed: integer seed, or None.
+        data_format: "channels_last" or "channels_first"; default
+            ``keras.config.image_data_format()``.
+
+    Call arguments:
+        inputs: images, (batch, height, width, channels) or one image without the batch
+            axis (channels-first per ``data_format``), or a dict with "images" and
+            optionally "segmentation_masks" ((batch, height, width) or with a channel
+            axis; moved by the same transforms with nearest interpolation, fill 0) and
+            "labels" (passed through).
+        training: bool, default True; False returns the inputs unchanged.
+
+    Example:
+
+    >>> import numpy as np, kreg
+    >>> layer = kreg.layers.RandomAffine(rotation=0.05, translation=0.1, zoom=0.1,
+    ...                                  flip="horizontal", seed=0)
+    >>> layer(np.random.rand(8, 32, 32, 3).astype("float32")).shape
+    (8, 32, 32, 3)
+    """
+
+    def __init__(
+        self,
+        rotation=0.0,
+        translation=0.0,
+        zoom=0.0,
+        shear=0.0,
+        flip=None,
+        fill_mode="reflect",
+        fill_value=0.0,
+        interpolation="bilinear",
+        seed=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._ranges = {
+            "rotation": check_range(rotation, "rotation"),
+            "translation": check_range(translation, "translation", -1.0, 1.0),
+            "zoom": check_range(zoom, "zoom", -1.0),
+            "shear": check_range(shear, "shear"),
+        }
+        self.rotation = rotation
+        self.translation = translation
+        self.zoom = zoom
+        self.shear = shear
+        self.flip = check_choice(flip, "flip", FLIPS)
+        self.fill_mode = check_choice(fill_mode, "fill_mode", FILL_MODES)
+        if isinstance(fill_value, bool) or not isinstance(fill_value, (int, float)):
+            raise ValueError(
+                "Invalid value for argument `fill_value`: expected a float. "
+                f"Received: fill_value={fill_value!r}"
+            )
+        self.fill_value = float(fill_value)
+        self.interpolation = check_choice(interpolation, "interpolation", INTERPOLATIONS)
+        self.seed = check_seed(seed)
+        self.data_format = check_data_format(data_format)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _to_last(self, x, rank):
+        if self.data_format == "channels_first" and rank == 4:
+            return ops.transpose(x, (0, 2, 3, 1))
+        return x
+
+    def _from_last(self, x, rank):
+        if self.data_format == "channels_first" and rank == 4:
+            return ops.transpose(x, (0, 3, 1, 2))
+        return x
+
+    def call(self, inputs, training=True):
+        if not self.active(training):
+            return inputs
+        data = inputs if isinstance(inputs, dict) else {"images": inputs}
+        unknown = set(data) - {"images", "segmentation_masks", "labels"}
+        if "images" not in data or unknown:
+            raise ValueError(
+                "Invalid value for argument `inputs`: expected images or a dict with "
+                "'images' and optionally 'segmentation_masks' and 'labels'. "
+                f"Received: a dict with keys {sorted(data)}"
+            )
+        images = ops.cast(data["images"], self.compute_dtype)
+        batched = len(images.shape) == 4
+        if not batched:
+            images = images[None]
+        images = self._to_last(images, 4)
+        height, width = images.shape[1], images.shape[2]
+        if height is None or width is None:
+            raise ValueError(
+                "Invalid value for argument `inputs`: RandomAffine needs known image "
+                f"height and width. Received: images of shape {images.shape}"
+            )
+        params = sample_parameters(ops.shape(images)[0], self._ranges, self.flip, self.seed_generator)
+        coords = affine_coordinates(params, height, width)  # (src_x, src_y)
+        out = resample_2d(images, coords, self.interpolation, self.fill_mode, self.fill_value)
+        out = self._from_last(out, 4)
+        result = dict(data)
+        result["images"] = out if batched else out[0]
+        if "segmentation_masks" in data:
+            result["segmentation_masks"] = self._move_masks(
+                data["segmentation_masks"], coords, batched
+            )
+        return result if isinstance(inputs, dict) else result["images"]
+
+    def _move_masks(self, masks, coords, batched):
+        masks = ops.convert_to_tensor(masks)
+        rank = len(masks.shape) + (0 if batched else 1)
+        if not batched:
+            masks = masks[None]
+        if rank == 3:  # (batch, height, width)
+            masks = masks[..., None]
+        else:
+            masks = self._to_last(masks, 4)
+        moved = resample_2d(masks, coords, "nearest", self.fill_mode, 0)
+        moved = moved[..., 0] if rank == 3 else self._from_last(moved, 4)
+        return moved if batched else moved[0]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rotation": self.rotation,
+            "translation": self.translation,
+            "zoom": self.zoom,
+            "shear": self.shear,
+            "flip": self.flip,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+            "interpolation": self.interpolation,
+            "seed": self.seed,
+            "data_format": self.data_format,
+        }
