@@ -30,8 +30,10 @@ lambda-batch-size                   info      λ per epoch for this batch size, 
 no-optimizer                        info      optimizer checks skipped
 ==================================  ========  =============================================
 
-From a shell: ``python -m kreg.audit path/to/model.keras`` prints the report and exits
-with status 1 when there are errors.
+``kreg.audit.Report``, ``kreg.audit.Finding`` and ``kreg.audit.AuditError`` (a
+ValueError) are reachable from the function. From a shell,
+``python -m kreg.audit path/to/model.keras`` prints the report and exits with status 1
+when there are errors (``--fail-on warning`` to fail on warnings too).
 """
 
 import keras
@@ -130,4 +132,13 @@ def audit(model, optimizer=None, *, batch_size=None, num_examples=None, sample=N
     return Report(findings, subject)
 
 
-__all__ = ["audit", "Report", "Finding", "AuditError", "SEVERITIES"]
+# `kreg.audit` is this function (kreg/__init__.py imports it over the module), so the
+# report types are reachable from it too: `except kreg.audit.AuditError`.
+audit.Report = Report
+audit.Finding = Finding
+audit.AuditError = AuditError
+audit.SEVERITIES = SEVERITIES
+
+# Report, Finding and AuditError are importable from kreg.audit but not listed: they are
+# plain Python classes, not Keras objects to register for serialization.
+__all__ = ["audit"]

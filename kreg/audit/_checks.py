@@ -151,7 +151,7 @@ def _decay_fix(optimizer, kinds):
         f"    if v.path.rsplit(\"/\", 1)[-1] in ({', '.join(names)},)\n"
         "])  # before the first fit; variable.path is the same on every backend\n"
         "# or: kreg.optimizers.DecoupledWeightDecay(keras.optimizers."
-        f"{type(facts.stepper(facts.optimizer_chain(optimizer))).__name__}(...), "
+        f"{facts.plain_name(facts.stepper(facts.optimizer_chain(optimizer)))}(...), "
         "weight_decay=...)  # excludes biases and normalization by default"
     )
 
@@ -217,7 +217,7 @@ def check_penalties(ctx):
                     "(Loshchilov & Hutter, 2019).",
                     f"# drop {attribute} from layer '{path}' and decay in the optimizer:\n"
                     f"optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers."
-                    f"{name}(...), weight_decay={2 * lr * l2:.3g})  "
+                    f"{facts.plain_name(stepper)}(...), weight_decay={2 * lr * l2:.3g})  "
                     "# 2·lr·l2: the per-step decay the penalty gives under plain SGD",
                 )
             )
@@ -264,9 +264,54 @@ def check_decay(ctx):
                 )
             )
     for optimizer in ctx.chain:
-        if facts.is_kreg_decay(optimizer) or not facts.keras_weight_decay(optimizer):
-            continue
-        found.extend(_keras_decay_findings(ctx, optimizer))
+        if facts.is_kreg_decay(optimizer):
+            found.extend(_kreg_decay_findings(ctx, optimizer))
+        elif facts.keras_weight_decay(optimizer):
+            found.extend(_keras_decay_findings(ctx, optimizer))
+    return found
+
+
+def _kreg_decay_findings(ctx, optimizer):
+    found = []
+    amounts = [wd for v, _, _ in ctx.weights for o, wd in ctx.decays[id(v)] if o is optimizer]
+    if not amounts:
+        return found
+    if getattr(optimizer, "mode", "decoupled") == "l2":
+        if ctx.stepper is not None and facts.is_adaptive(ctx.stepper):
+            name = type(ctx.stepper).__name__
+            found.append(
+                Finding(
+                    "info",
+                    "l2-mode-with-adaptive-optimizer",
+                    "optimizer",
+                    f"DecoupledWeightDecay(mode=\"l2\") adds λ·θ to the gradients of "
+                    f"{name}",
+                    f"{name} divides the added λ·θ by a per-weight running scale, so this "
+                    "is 'Adam + L2', not weight decay: fine for a comparison, weaker for "
+                    "weights with large gradients (Loshchilov & Hutter, 2019).",
+                    "kreg.optimizers.DecoupledWeightDecay(..., mode=\"decoupled\")",
+                )
+            )
+        return found
+    follow = getattr(optimizer, "follow", "schedule")
+    factor = 1.0
+    if follow == "learning_rate":
+        factor = facts.learning_rate(ctx.stepper) or 0.0
+    per_step = max(amounts) * factor
+    if per_step >= 1:
+        found.append(
+            Finding(
+                "error",
+                "decay-too-strong",
+                "optimizer",
+                f"DecoupledWeightDecay(follow={follow!r}) removes {per_step:.3g} of each "
+                "decayed weight per step",
+                "A decay step θ ← θ − d·θ with d ≥ 1 zeroes every decayed weight or flips "
+                "its sign at each step.",
+                "kreg.optimizers.DecoupledWeightDecay(..., weight_decay="
+                f"{1e-4 / (factor or 1):.3g})  # 1e-4 of each weight per step",
+            )
+        )
     return found
 
 
@@ -279,6 +324,7 @@ def _keras_decay_findings(ctx, optimizer):
         on_tf = [p for p in differs if facts.keras_excludes(optimizer, _var(ctx, p), "tensorflow")]
         on_jax = [p for p in differs if p not in on_tf]
         pattern = getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
+        pattern_text = getattr(pattern, "pattern", str(pattern))
         parts = []
         if on_tf:
             parts.append(f"excludes {', '.join(on_tf)} on TensorFlow only")
@@ -290,12 +336,13 @@ def _keras_decay_findings(ctx, optimizer):
                 "decay-exclusion-backend-dependent",
                 "optimizer",
                 f"{name}.exclude_from_weight_decay(var_names=...) (pattern "
-                f"{getattr(pattern, 'pattern', pattern)!r}) {'; '.join(parts)}",
+                f"{pattern_text!r}) {'; '.join(parts)}",
                 "Keras matches var_names against the TF variable's full name "
                 "('dense/bias:0') on TensorFlow but against the short name ('bias') on JAX "
                 "and torch, so the same code decays different weights on each backend.",
+                "import re\n"
                 "optimizer.exclude_from_weight_decay(var_list=[\n"
-                "    v for v in model.trainable_variables if <test on v.path>\n"
+                f"    v for v in model.trainable_variables if re.search({pattern_text!r}, v.path)\n"
                 "])  # variable.path is the same on every backend",
             )
         )
@@ -306,10 +353,10 @@ def _keras_decay_findings(ctx, optimizer):
             start, peak, end, end_step, exact = profile
             peak_decay = peak * wd
             where = f"step {end_step}" + ("" if exact else " (the schedule has no end)")
-            try:
-                lr0 = float(schedule.get_config().get("initial_learning_rate", start))
-            except (TypeError, ValueError):
-                lr0 = start
+            if start > 0:  # DecoupledWeightDecay's lr_0 defaults to the rate at step 0
+                arguments = f"weight_decay={start * wd:.3g}"
+            else:
+                arguments = f"weight_decay={peak * wd:.3g}, initial_learning_rate={peak:g}"
             found.append(
                 Finding(
                     "info",
@@ -321,10 +368,9 @@ def _keras_decay_findings(ctx, optimizer):
                     "Keras' built-in decay is θ ← θ − lr_t·λ·θ, so these products, not λ, "
                     "act on the weights, and changing the base learning rate retunes the "
                     "decay.",
-                    f"kreg.optimizers.DecoupledWeightDecay(keras.optimizers.{name}("
-                    f"learning_rate=schedule), weight_decay={lr0 * wd:.3g}, "
-                    "follow=\"schedule\")  # the same decay, independent of the base "
-                    "learning rate",
+                    "kreg.optimizers.DecoupledWeightDecay(keras.optimizers."
+                    f"{facts.plain_name(optimizer)}(learning_rate=schedule), {arguments})"
+                    "  # the same decay, now independent of the base learning rate",
                 )
             )
             lr_max = peak
@@ -461,13 +507,25 @@ def _to_numpy(value):
     )
 
 
+def _model_inputs(model):
+    """The symbolic inputs in the structure ``model(sample)`` takes, or None."""
+    try:
+        return model.input  # functional models: a tensor, list or dict
+    except Exception:
+        pass
+    try:
+        inputs = list(model.inputs)  # a built Sequential model
+    except Exception:
+        return None
+    return inputs[0] if len(inputs) == 1 else inputs
+
+
 def _noise_inputs(ctx, layers):
     """``{id(layer): np.ndarray}``: the sample as it reaches each noise layer."""
     if ctx.sample is None or not layers:
         return {}
-    try:
-        inputs = ctx.model.input  # the structure `model(sample)` takes
-    except Exception:
+    inputs = _model_inputs(ctx.model)
+    if inputs is None:
         return {}
     sample = _to_numpy(ctx.sample)
     tensors, owners = [], []
@@ -632,7 +690,7 @@ def _per_step_decay(optimizer, wd, stepper):
     """The fraction of a weight a decay removes at step 0 (None if unknown)."""
     if facts.is_kreg_decay(optimizer):
         follow = getattr(optimizer, "follow", "schedule")
-        if follow == "learning_rate":
+        if follow == "learning_rate" or getattr(optimizer, "mode", None) == "l2":
             lr = facts.learning_rate(stepper)
             return None if lr is None else lr * wd
         return wd
@@ -679,9 +737,10 @@ def check_batch_size(ctx):
         if not per_step:
             continue
         per_epoch = per_step * steps
-        keras_rule = not facts.is_kreg_decay(optimizer) or getattr(
-            optimizer, "follow", None
-        ) == "learning_rate"
+        keras_rule = not facts.is_kreg_decay(optimizer) or (
+            getattr(optimizer, "follow", None) == "learning_rate"
+            or getattr(optimizer, "mode", None) == "l2"
+        )
         note = (
             "; or scale the learning rate by new_batch_size / "
             f"{b} and keep weight_decay={wd:g}, since the decay is multiplied by it"

@@ -122,7 +122,12 @@ def schedule_end(schedule):
 def schedule_profile(schedule):
     """``(lr at step 0, peak lr, lr at the end, end step, end is exact)`` of a schedule."""
     end, exact = schedule_end(schedule)
-    steps = np.unique(np.linspace(0, end, 101).astype(int))
+    config = schedule.get_config()
+    # A few steps only: on JAX each call of a schedule with a branch is traced anew.
+    steps = set(np.linspace(0, end, 6).astype(int).tolist())
+    steps.add(int(config.get("warmup_steps") or 0))  # the peak of a warm-up
+    steps.update(int(b) + 1 for b in config.get("boundaries") or ())
+    steps = sorted(s for s in steps if 0 <= s <= end)
     values = [_as_float(schedule(int(s))) for s in steps]
     values = [v for v in values if v is not None]
     if not values:
@@ -188,9 +193,13 @@ def kreg_weight_decay(optimizer):
     if handle is None:
         return 0.0
     try:
-        return float(handle)
+        value = float(handle)
     except Exception:
         return 0.0
+    given = getattr(optimizer, "weight_decay", None)
+    if callable(given):  # a schedule: the live strength is a scale on it; λ at step 0
+        value *= _as_float(given(0)) or 0.0
+    return value
 
 
 def decays(chain, variable):
@@ -210,6 +219,12 @@ def decays(chain, variable):
             if wd > 0 and not keras_excludes(optimizer, variable):
                 found.append((optimizer, wd))
     return found
+
+
+def plain_name(optimizer):
+    """The class name to suggest inside DecoupledWeightDecay (AdamW without its decay is Adam)."""
+    name = type(optimizer).__name__
+    return "Adam" if name == "AdamW" else name
 
 
 def optimizer_label(optimizer):

@@ -61,7 +61,23 @@ class Report:
 
     Args:
         findings: an iterable of :class:`Finding`.
-        subject: what was audited, for the title (e.g. "model 'mlp' with Adam").
+        subject: what was audited, for the title (e.g. "Sequential 'mlp' with Adam").
+
+    Example:
+
+    >>> import keras, kreg
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="d"),
+    ...                           keras.layers.Dropout(0.5, name="drop"),
+    ...                           keras.layers.BatchNormalization(name="bn")], name="net")
+    >>> report = kreg.audit(model, optimizer=keras.optimizers.SGD())
+    >>> report
+    <kreg.audit.Report of Sequential 'net' with SGD: 0 errors, 1 warning, 0 info>
+    >>> [f.code for f in report.filter("warning")]
+    ['dropout-before-batchnorm']
+    >>> report.raise_for("warning")
+    Traceback (most recent call last):
+    ...
+    kreg.audit._report.AuditError: kreg.audit found 1 finding(s) at severity 'warning' ...
     """
 
     def __init__(self, findings, subject="model"):

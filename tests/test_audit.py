@@ -1,0 +1,627 @@
+"""kreg.audit: clean reference models stay clean, broken ones give exactly the intended findings."""
+
+import math
+import re
+import runpy
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND
+
+import kreg
+from kreg.audit import AuditError, Finding, Report
+from kreg.audit.__main__ import main as cli_main
+
+L2 = keras.regularizers.L2
+layers = keras.layers
+
+
+def _zeros(layer_class, argument="kernel_initializer"):
+    """The layer class with a zero initializer by default.
+
+    The audit reads structure, not values; a random initializer is compiled once per
+    weight shape on JAX, which costs seconds per model on a busy CPU.
+    """
+
+    def make(*args, **kwargs):
+        kwargs.setdefault(argument, "zeros")
+        return layer_class(*args, **kwargs)
+
+    return make
+
+
+Dense = _zeros(layers.Dense)
+Conv2D = _zeros(layers.Conv2D)
+Embedding = _zeros(layers.Embedding, "embeddings_initializer")
+
+
+def _dwd(inner, weight_decay=1e-4, **kwargs):
+    return kreg.optimizers.DecoupledWeightDecay(inner, weight_decay, **kwargs)
+
+
+def _pairs(report, severities=("error", "warning", "info")):
+    return {(f.code, f.path) for f in report.findings if f.severity in severities}
+
+
+def _mlp(name="m", reg=None, bias_reg=None, bn=False, activation="relu"):
+    stack = [keras.Input((6,)),
+             Dense(8, activation=activation, kernel_regularizer=reg,
+                          bias_regularizer=bias_reg, name="h")]
+    if bn:
+        stack.append(layers.BatchNormalization(name="bn"))
+    stack.append(Dense(1, name="o"))
+    return keras.Sequential(stack, name=name)
+
+
+def _exclude_non_kernels(optimizer, model):
+    """Keras' exclusion done right: by variable.path, the same on every backend."""
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in model.trainable_variables if not v.path.endswith("kernel")]
+    )
+    return optimizer
+
+
+# ------------------------------------------------------------------ clean references
+
+
+def clean_sgd_l2():
+    model = _mlp(reg=L2(1e-4))
+    model.layers[1].kernel_regularizer  # the output layer stays unpenalized
+    return model, keras.optimizers.SGD(0.01, momentum=0.9), {}
+
+
+def clean_kreg_penalties_sgd():
+    model = keras.Sequential([
+        keras.Input((6,)),
+        Dense(8, activation="relu", name="a",
+                     kernel_regularizer=kreg.regularizers.L2(1e-4)),
+        Dense(8, activation="relu", name="b",
+                     kernel_regularizer=kreg.regularizers.L1L2(l1=1e-5, l2=1e-4)),
+        Dense(1, name="o"),
+    ], name="m")
+    return model, keras.optimizers.SGD(0.1, nesterov=True, momentum=0.9), {}
+
+
+def clean_dwd_adam_cnn():
+    x = keras.Input((8, 8, 3))
+    y = Conv2D(4, 3, padding="same", use_bias=False, name="c1")(x)
+    y = layers.BatchNormalization(name="bn1")(y)
+    y = layers.ReLU()(y)
+    y = Conv2D(4, 3, padding="same", use_bias=False, name="c2")(y)
+    y = layers.BatchNormalization(name="bn2")(y)
+    y = layers.ReLU()(y)
+    y = layers.GlobalAveragePooling2D()(y)
+    y = layers.Dropout(0.5)(y)
+    model = keras.Model(x, Dense(3, name="head")(y), name="cnn")
+    return model, _dwd(keras.optimizers.Adam(1e-3)), {}
+
+
+def clean_kreg_layers():
+    x = keras.Input((6,))
+    y = kreg.layers.GaussianNoise(0.1, name="noise")(x)
+    y = Dense(8, activation="relu", name="a")(y)
+    branch = Dense(8, name="branch")(y)
+    y = layers.Add()([y, kreg.layers.DropPath(0.1, name="drop_path")(branch)])
+    y = kreg.layers.Dropout(0.5, name="drop")(y)
+    model = keras.Model(x, Dense(1, name="o")(y), name="k")
+    sample = np.random.RandomState(0).randn(64, 6).astype("float32")
+    return model, _dwd(keras.optimizers.Adam(1e-3), 1e-4), {"sample": sample}
+
+
+def clean_adamw_excluded_layernorm():
+    model = keras.Sequential([keras.Input((6,)), Dense(8, name="a"),
+                              layers.LayerNormalization(name="ln"), Dense(1, name="o")],
+                             name="m")
+    optimizer = _exclude_non_kernels(keras.optimizers.AdamW(1e-3, weight_decay=0.01), model)
+    return model, optimizer, {}
+
+
+def clean_subclassed():
+    class Net(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.a = Dense(8, activation="relu", name="a")
+            self.o = Dense(1, name="o")
+
+        def call(self, x):
+            return self.o(self.a(x))
+
+    model = Net(name="net")
+    model(np.zeros((2, 6), "float32"))
+    return model, keras.optimizers.Adam(1e-3), {}
+
+
+def clean_nested():
+    inner = keras.Sequential([Dense(8, activation="relu", name="a",
+                                           kernel_regularizer=L2(1e-4)),
+                              layers.BatchNormalization(name="bn")], name="inner")
+    x = keras.Input((6,))
+    y = layers.Dropout(0.2, name="drop")(inner(x))
+    model = keras.Model(x, Dense(1, name="o")(y), name="outer")
+    return model, keras.optimizers.SGD(0.01), {}
+
+
+def clean_scaled_images_with_noise():
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        layers.Rescaling(1 / 255, name="rescale"),
+        layers.RandomFlip("horizontal", name="flip"),  # XLA-compatible
+        layers.GaussianNoise(0.05, name="noise"),
+        Conv2D(4, 3, use_bias=False, name="c"),
+        layers.BatchNormalization(name="bn"),
+        layers.Flatten(),
+        Dense(2, name="o"),
+    ], name="img")
+    sample = np.random.RandomState(0).randint(0, 256, (16, 8, 8, 3)).astype("float32")
+    return model, _dwd(keras.optimizers.Adam(1e-3)), {"sample": sample}
+
+
+def clean_bias_not_cancelled():
+    # Dense(relu) -> BN: the activation sits between; Dense -> BN and a skip: the bias is used.
+    x = keras.Input((6,))
+    a = Dense(6, activation="relu", name="a")(x)
+    a = layers.BatchNormalization(name="bn_a")(a)
+    b = Dense(6, name="b")(a)
+    y = layers.Add()([layers.BatchNormalization(name="bn_b")(b), b])
+    model = keras.Model(x, Dense(1, name="o")(y), name="skip")
+    return model, keras.optimizers.SGD(0.01), {}
+
+
+def clean_loss_scale_sgd():
+    model = _mlp(reg=L2(1e-4))
+    return model, keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01)), {}
+
+
+def clean_embedding():
+    x = keras.Input((5,), dtype="int32")
+    y = Embedding(20, 4, name="emb")(x)
+    y = layers.GlobalAveragePooling1D()(y)
+    model = keras.Model(x, Dense(1, name="o")(y), name="seq")
+    return model, _dwd(keras.optimizers.Adam(1e-3), exclude=r"emb/embeddings"), {}
+
+
+CLEAN = [clean_sgd_l2, clean_kreg_penalties_sgd, clean_dwd_adam_cnn, clean_kreg_layers,
+         clean_adamw_excluded_layernorm, clean_subclassed, clean_nested,
+         clean_scaled_images_with_noise, clean_bias_not_cancelled, clean_loss_scale_sgd,
+         clean_embedding]
+
+
+@pytest.mark.parametrize("make", CLEAN, ids=[f.__name__ for f in CLEAN])
+def test_clean_reference_models_have_no_findings(make):
+    model, optimizer, kwargs = make()
+    report = kreg.audit(model, optimizer, **kwargs)
+    assert report.findings == [], str(report)
+    report.raise_for("info")
+    # With the batch size known, only the informative λ-per-epoch notes appear.
+    report = kreg.audit(model, optimizer, batch_size=32, num_examples=1000, **kwargs)
+    assert _pairs(report, ("error", "warning")) == set(), str(report)
+    assert {f.code for f in report.findings} <= {"lambda-batch-size"}
+
+
+# ------------------------------------------------------------------ broken models
+
+
+ADAPTIVE = {
+    "adam": lambda: keras.optimizers.Adam(1e-3),
+    "rmsprop": lambda: keras.optimizers.RMSprop(1e-3),
+    "adagrad": lambda: keras.optimizers.Adagrad(1e-2),
+    "lion": lambda: keras.optimizers.Lion(1e-4),
+    "adamw-no-decay": lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.0),
+    "loss-scale-adam": lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3)),
+}
+
+
+def test_l2_with_adaptive_optimizer():
+    model = _mlp(reg=kreg.regularizers.L2(1e-4))
+    for name, make_optimizer in ADAPTIVE.items():
+        report = kreg.audit(model, make_optimizer())
+        assert _pairs(report) == {("l2-with-adaptive-optimizer", "m/h/kernel")}, name
+        (finding,) = report.findings
+        assert finding.severity == "warning"
+        assert "kreg.optimizers.DecoupledWeightDecay(keras.optimizers." in finding.fix
+        assert "AdamW" not in finding.fix  # AdamW without its decay is Adam
+    # SGD with the same penalty is the textbook case: nothing to report.
+    assert kreg.audit(model, keras.optimizers.SGD(0.01)).findings == []
+
+
+def test_l2_with_adaptive_optimizer_suggests_the_sgd_equivalent_decay():
+    model = _mlp(reg=L2(5e-4))
+    (finding,) = kreg.audit(model, keras.optimizers.Adam(2e-3)).findings
+    assert "weight_decay=2e-06" in finding.fix  # 2 * lr * l2
+
+
+def test_l2_and_weight_decay_on_the_same_weight():
+    model = _mlp(reg=L2(1e-4))
+    keras_sgd = _exclude_non_kernels(keras.optimizers.SGD(0.01, weight_decay=1e-4), model)
+    assert _pairs(kreg.audit(model, keras_sgd)) == {("l2-and-weight-decay", "m/h/kernel")}
+    # Through kreg's wrapper, and with an adaptive optimizer: one finding, not two.
+    assert _pairs(kreg.audit(model, _dwd(keras.optimizers.Adam(1e-3)))) == {
+        ("l2-and-weight-decay", "m/h/kernel")
+    }
+
+
+def test_keras_adamw_decays_biases_and_normalization_by_default():
+    model = _mlp(bn=True)
+    report = kreg.audit(model, keras.optimizers.AdamW(1e-3))
+    assert _pairs(report) == {
+        ("decay-on-bias", "m/h/bias"),
+        ("decay-on-bias", "m/o/bias"),
+        ("decay-on-normalization", "m/bn/gamma"),
+        ("decay-on-normalization", "m/bn/beta"),
+    }
+    assert {f.severity for f in report.findings} == {"warning"}
+    assert "exclude_from_weight_decay(var_list=" in report.findings[0].fix
+
+
+def test_penalties_on_bias_normalization_and_embedding():
+    x = keras.Input((5,), dtype="int32")
+    y = Embedding(20, 4, embeddings_regularizer=L2(1e-4), name="emb")(x)
+    y = layers.GlobalAveragePooling1D()(y)
+    y = Dense(8, activation="relu", bias_regularizer=L2(1e-4), name="h")(y)
+    y = layers.BatchNormalization(gamma_regularizer=L2(1e-4),
+                                  beta_regularizer=kreg.regularizers.L1(1e-4), name="bn")(y)
+    model = keras.Model(x, Dense(1, name="o")(y), name="m")
+    report = kreg.audit(model, keras.optimizers.SGD(0.01))
+    assert _pairs(report) == {
+        ("penalty-on-embedding", "emb/embeddings"),
+        ("penalty-on-bias", "h/bias"),
+        ("penalty-on-normalization", "bn/gamma"),
+        ("penalty-on-normalization", "bn/beta"),
+    }
+    severity = {f.code: f.severity for f in report.findings}
+    assert severity == {"penalty-on-embedding": "info", "penalty-on-bias": "warning",
+                        "penalty-on-normalization": "warning"}
+    fixes = {f.path: f.fix for f in report.findings}
+    assert fixes["h/bias"] == "keras.layers.Dense(..., bias_regularizer=None)"
+    assert fixes["bn/gamma"] == "keras.layers.BatchNormalization(..., gamma_regularizer=None)"
+
+
+def test_decay_on_embedding_is_info():
+    model, _, _ = clean_embedding()
+    report = kreg.audit(model, _dwd(keras.optimizers.Adam(1e-3)))  # no exclusion
+    assert _pairs(report) == {("decay-on-embedding", "emb/embeddings")}
+    assert report.findings[0].severity == "info"
+
+
+def test_bias_before_batchnorm_in_functional_and_sequential_models():
+    x = keras.Input((8, 8, 3))
+    y = Conv2D(4, 3, name="conv")(x)
+    y = layers.BatchNormalization(name="bn1")(y)
+    y = layers.Flatten()(y)
+    y = Dense(6, name="dense")(y)
+    y = layers.BatchNormalization(name="bn2")(y)
+    functional = keras.Model(x, Dense(1, name="o")(y), name="f")
+    report = kreg.audit(functional, keras.optimizers.SGD(0.01))
+    assert _pairs(report) == {("bias-before-batchnorm", "conv"),
+                              ("bias-before-batchnorm", "dense")}
+    assert {f.severity for f in report.findings} == {"info"}
+    fixes = {f.path: f.fix for f in report.findings}
+    assert fixes["dense"] == "keras.layers.Dense(6, use_bias=False)"
+    assert fixes["conv"] == "keras.layers.Conv2D(4, (3, 3), ..., use_bias=False)"
+    sequential = _mlp(bn=True, activation=None)
+    assert _pairs(kreg.audit(sequential, keras.optimizers.SGD(0.01))) == {
+        ("bias-before-batchnorm", "h")
+    }
+
+
+def test_bias_before_batchnorm_needs_the_normalized_axis():
+    # BatchNormalization(axis=1) on (batch, 4, 6): the Dense bias lies along axis 2.
+    x = keras.Input((4, 6))
+    y = Dense(6, name="dense")(x)
+    y = layers.BatchNormalization(axis=1, name="bn")(y)
+    model = keras.Model(x, y, name="axis")
+    assert kreg.audit(model, keras.optimizers.SGD(0.01)).findings == []
+
+
+def test_dropout_before_batchnorm_keras_kreg_and_nested():
+    inner = keras.Sequential([Dense(6, activation="relu", use_bias=False, name="a"),
+                              layers.Dropout(0.3, name="inner_drop"),
+                              layers.BatchNormalization(name="inner_bn")], name="inner")
+    x = keras.Input((4, 4))
+    y = inner(x)
+    y = kreg.layers.Dropout(0.2, name="kreg_drop")(y)
+    y = layers.Flatten()(y)  # shape-only: the variance shift passes through
+    y = layers.BatchNormalization(name="bn")(y)
+    y = layers.SpatialDropout1D(0.0, name="zero_rate")(layers.Reshape((4, 6))(y))
+    y = layers.BatchNormalization(name="bn_after_zero")(y)
+    model = keras.Model(x, Dense(1, name="o")(layers.Flatten()(y)), name="m")
+    report = kreg.audit(model, keras.optimizers.SGD(0.01))
+    assert _pairs(report) == {("dropout-before-batchnorm", "inner/inner_drop"),
+                              ("dropout-before-batchnorm", "kreg_drop")}
+    assert {f.severity for f in report.findings} == {"warning"}
+
+
+def test_noise_on_integer_inputs():
+    x = keras.Input((4,), dtype="int32")
+    y = layers.GaussianNoise(0.1, name="gn")(x)
+    model = keras.Model(x, Dense(1, name="o")(y), name="m")
+    report = kreg.audit(model, keras.optimizers.SGD(0.01))
+    assert _pairs(report) == {("noise-on-integer-input", "gn")}
+    assert report.findings[0].severity == "error"
+    with pytest.raises(AuditError, match="noise-on-integer-input"):
+        report.raise_for("error")
+
+
+def test_noise_on_unscaled_images():
+    model = keras.Sequential([keras.Input((8, 8, 1)), layers.GaussianNoise(1.0, name="gn"),
+                              layers.Flatten(), Dense(1, name="o")], name="m")
+    pixels = np.random.RandomState(0).randint(0, 256, (16, 8, 8, 1)).astype("float32")
+    report = kreg.audit(model, keras.optimizers.SGD(0.01), sample=pixels)
+    assert _pairs(report) == {("noise-on-unscaled-input", "gn")}
+    # Without a sample nothing can be said about the scale.
+    assert kreg.audit(model, keras.optimizers.SGD(0.01)).findings == []
+
+
+def test_noise_out_of_scale():
+    cases = [(1.0, 0.1, True), (0.001, 1.0, True), (0.1, 1.0, False), (0.5, 1.0, False)]
+    for stddev, scale, expected in cases:
+        keras.backend.clear_session()
+        model = keras.Sequential([keras.Input((4,)), layers.GaussianNoise(stddev, name="gn"),
+                                  Dense(1, name="o")], name="m")
+        sample = scale * np.random.RandomState(0).randn(256, 4).astype("float32")
+        report = kreg.audit(model, keras.optimizers.SGD(0.01), sample=sample)
+        assert _pairs(report) == ({("noise-out-of-scale", "gn")} if expected else set()), (
+            stddev, scale)
+
+
+def test_kreg_noise_scale_and_relative_noise():
+    sample = np.random.RandomState(0).randn(64, 4).astype("float32")
+    for relative, expected in ((False, {("noise-out-of-scale", "kn")}), (True, set())):
+        keras.backend.clear_session()
+        model = keras.Sequential([keras.Input((4,)),
+                                  kreg.layers.GaussianNoise(5.0, relative=relative, name="kn"),
+                                  Dense(1, name="o")], name="m")
+        report = kreg.audit(model, keras.optimizers.SGD(0.01), sample=sample)
+        assert _pairs(report) == expected
+    # The live σ is what counts: lowered through kreg.strengths, the finding goes away.
+    kreg.strengths(model)["kn.stddev"].assign(0.1)
+    model.get_layer("kn").relative = False
+    assert kreg.audit(model, keras.optimizers.SGD(0.01), sample=sample).findings == []
+
+
+def test_keras_decay_with_a_schedule_shows_start_peak_and_end():
+    model = _mlp()
+    schedule = keras.optimizers.schedules.CosineDecay(
+        1e-3, decay_steps=1000, warmup_steps=100, warmup_target=2e-3
+    )
+    optimizer = _exclude_non_kernels(keras.optimizers.AdamW(schedule, weight_decay=0.01), model)
+    report = kreg.audit(model, optimizer)
+    assert _pairs(report) == {("decay-follows-schedule", "optimizer")}
+    (finding,) = report.findings
+    assert finding.severity == "info"
+    assert "1e-05 at step 0, 2e-05 at its peak, 0 at step 1100" in finding.what
+    assert "DecoupledWeightDecay(keras.optimizers.Adam(learning_rate=schedule), " \
+        "weight_decay=1e-05)" in finding.fix
+
+
+def test_decay_too_strong():
+    model = _mlp()
+    keras_sgd = _exclude_non_kernels(keras.optimizers.SGD(1.0, weight_decay=2.0), model)
+    report = kreg.audit(model, keras_sgd)
+    assert _pairs(report) == {("decay-too-strong", "optimizer")}
+    assert report.findings[0].severity == "error"
+    kreg_sgd = _dwd(keras.optimizers.SGD(0.1), 1.5, follow="none")
+    assert _pairs(kreg.audit(model, kreg_sgd)) == {("decay-too-strong", "optimizer")}
+    # The same λ multiplied by the learning rate is fine.
+    fine = _dwd(keras.optimizers.SGD(0.1), 1.5, follow="learning_rate")
+    assert kreg.audit(model, fine).findings == []
+
+
+def test_lambda_batch_size():
+    model = _mlp(reg=L2(1e-4))
+    optimizer = _exclude_non_kernels(keras.optimizers.SGD(0.1, weight_decay=1e-3), model)
+    model.get_layer("h").kernel.regularizer = None  # penalty on 'o' only: no double finding
+    model.get_layer("o").kernel.regularizer = L2(2e-4)
+    model.get_layer("h").kernel_regularizer = None
+    report = kreg.audit(model, optimizer, batch_size=32, num_examples=1000)
+    findings = {f.path: f for f in report.findings}
+    assert _pairs(report) == {("l2-and-weight-decay", "m/o/kernel"),
+                              ("lambda-batch-size", "m/o/kernel"),
+                              ("lambda-batch-size", "optimizer")}
+    steps = math.ceil(1000 / 32)
+    assert f"{steps} steps per epoch" in findings["m/o/kernel"].what
+    assert f"{2e-4 * steps:.3g} per epoch" in findings["m/o/kernel"].what
+    assert findings["m/o/kernel"].fix.startswith("l2 = 0.0002 * new_batch_size / 32")
+    assert f"{0.1 * 1e-3 * steps:.3g} per epoch" in findings["optimizer"].what
+    # kreg's follow="schedule": the decay per step is λ itself, not lr·λ.
+    report = kreg.audit(_mlp(), _dwd(keras.optimizers.Adam(1e-3), 1e-4), batch_size=10,
+                        num_examples=100)
+    (finding,) = report.findings
+    assert "0.0001 per step × 10 steps per epoch" in finding.what
+
+
+def test_augmentation_layers_that_turn_xla_off():
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        layers.RandomFlip("horizontal", name="flip"),
+        layers.RandomRotation(0.1, name="rot"),
+        layers.RandomZoom(0.2, name="zoom"),
+        layers.Flatten(),
+        Dense(1, name="o"),
+    ], name="aug")
+    report = kreg.audit(model, keras.optimizers.SGD(0.01))
+    assert _pairs(report) == {("augmentation-disables-xla", "rot"),
+                              ("augmentation-disables-xla", "zoom")}
+    fixes = {f.path: f.fix for f in report.findings}
+    assert fixes["rot"].startswith("kreg.layers.RandomAffine(rotation=")
+
+
+def test_exclusion_by_name_differs_between_backends():
+    model = _mlp(bn=True)
+    optimizer = keras.optimizers.AdamW(1e-3)
+    optimizer.exclude_from_weight_decay(var_names=["bias$", "gamma$", "beta$"])
+    report = kreg.audit(model, optimizer)
+    expected = {("decay-exclusion-backend-dependent", "optimizer")}
+    if BACKEND == "tensorflow":  # the TF name is "m/h/bias:0": "bias$" does not match it
+        expected |= {("decay-on-bias", "m/h/bias"), ("decay-on-bias", "m/o/bias"),
+                     ("decay-on-normalization", "m/bn/gamma"),
+                     ("decay-on-normalization", "m/bn/beta")}
+    assert _pairs(report) == expected
+    finding = report.filter(code="decay-exclusion-backend-dependent")[0]
+    assert "on JAX/torch only" in finding.what
+    assert "re.search('bias$|gamma$|beta$', v.path)" in finding.fix or "v.path)" in finding.fix
+
+
+def test_regularizer_set_after_build_is_not_attached():
+    model = _mlp()
+    model.get_layer("h").kernel_regularizer = L2(1e-4)  # too late: the weight exists
+    report = kreg.audit(model, keras.optimizers.SGD(0.01))
+    assert _pairs(report) == {("regularizer-not-attached", "m/h/kernel")}
+    assert report.findings[0].severity == "error"
+    # kreg.regularizers.apply is the fix: it attaches to the built weights.
+    kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4))
+    assert kreg.audit(model, keras.optimizers.SGD(0.01)).findings == []
+
+
+def test_subclassed_model_weight_checks():
+    class Net(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.a = Dense(4, kernel_regularizer=L2(1e-4), name="a")
+            self.bn = layers.BatchNormalization(name="bn")
+
+        def call(self, x):
+            return self.bn(self.a(x))
+
+    model = Net(name="net")
+    model(np.zeros((2, 3), "float32"))
+    report = kreg.audit(model, keras.optimizers.Adam(1e-3))
+    # The order of calls is unknown without a graph: no bias-before-batchnorm claim.
+    assert _pairs(report) == {("l2-with-adaptive-optimizer", "net/a/kernel")}
+
+
+def test_no_optimizer_and_l2_mode_infos():
+    model = _mlp(reg=L2(1e-4))
+    assert _pairs(kreg.audit(model)) == {("no-optimizer", "m")}
+    model.compile(optimizer=_dwd(keras.optimizers.Adam(1e-3), 1e-4, mode="l2"), loss="mse")
+    report = kreg.audit(model)  # model.optimizer
+    assert _pairs(report) == {("l2-and-weight-decay", "m/h/kernel"),
+                              ("l2-mode-with-adaptive-optimizer", "optimizer")}
+
+
+# ------------------------------------------------------------------ report and API
+
+
+def _all_broken_reports():
+    model = _mlp(reg=L2(1e-4), bias_reg=L2(1e-4), bn=True, activation=None)
+    optimizer = keras.optimizers.AdamW(keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.9))
+    optimizer.exclude_from_weight_decay(var_names=["gamma$"])
+    yield kreg.audit(model, optimizer, batch_size=8, num_examples=100)
+    yield kreg.audit(_mlp(reg=L2(1e-4)), keras.optimizers.Adam(1e-3))
+    x = keras.Input((8, 8, 1))
+    y = layers.GaussianNoise(0.001, name="gn")(x)
+    y = layers.RandomRotation(0.1, name="rot")(y)
+    y = layers.Dropout(0.5, name="drop")(y)
+    y = layers.BatchNormalization(name="bn")(y)
+    model = keras.Model(x, Dense(1)(layers.Flatten()(y)), name="img")
+    yield kreg.audit(model, keras.optimizers.SGD(1.0, weight_decay=1.0),
+                     sample=np.random.RandomState(0).rand(8, 8, 8, 1))
+
+
+def test_every_finding_is_complete_and_its_fix_is_python():
+    codes = set()
+    for report in _all_broken_reports():
+        for f in report.findings:
+            assert isinstance(f, Finding)
+            assert f.severity in ("error", "warning", "info")
+            assert f.code and f.code == f.code.lower() and " " not in f.code
+            assert f.path and f.what
+            assert f.why.endswith(".") and not re.search(r"\.\s+[A-Z]", f.why), f.why
+            compile(f.fix, f"<fix for {f.code}>", "exec")  # the fix is code
+            codes.add(f.code)
+    assert len(codes) >= 10, codes
+
+
+def test_report_table_repr_and_raise_for():
+    model = keras.Sequential([keras.Input((4,)), Dense(2, name="d"),
+                              layers.Dropout(0.5, name="drop"),
+                              layers.BatchNormalization(name="bn")], name="net")
+    report = kreg.audit(model, keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(
+        0.1, 10, 0.5), weight_decay=20.0))
+    assert isinstance(report, Report) and isinstance(report, kreg.audit.Report)
+    assert repr(report) == ("<kreg.audit.Report of Sequential 'net' with SGD: "
+                            "1 error, 4 warnings, 1 info>")
+    assert [f.severity for f in report.findings] == [
+        "error", "warning", "warning", "warning", "warning", "info"]
+    text = str(report)
+    lines = text.splitlines()
+    assert lines[0] == "kreg.audit of Sequential 'net' with SGD: 1 error, 4 warnings, 1 info"
+    assert lines[2].split() == ["SEVERITY", "CODE", "PATH", "WHAT"]
+    assert "decay-on-bias: net/d/bias, net/bn/beta" not in text  # grouped by code
+    assert "decay-on-normalization: net/bn/gamma, net/bn/beta" in text
+    assert "  why: " in text and "  fix: " in text
+    report.raise_for("info") if not report.findings else None
+    with pytest.raises(AuditError) as info:
+        report.raise_for()
+    assert [f.code for f in info.value.findings] == ["decay-too-strong"]
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(AuditError) as info:
+        report.raise_for("warning")
+    assert len(info.value.findings) == 5
+    with pytest.raises(ValueError, match="Invalid value for argument `severity`: expected one "
+                       "of 'error', 'warning', 'info'. Received: severity='fatal'"):
+        report.raise_for("fatal")
+    assert report.filter(code="dropout-before-batchnorm")[0].path == "drop"
+    clean = Report([], "nothing")
+    clean.raise_for("info")
+    assert str(clean).endswith("No regularization mistakes found.")
+
+
+def test_argument_validation():
+    model = _mlp()
+    with pytest.raises(ValueError, match="Invalid value for argument `model`: expected a "
+                       "Keras model or layer. Received: model='model'"):
+        kreg.audit("model")
+    with pytest.raises(ValueError, match="expected a built model"):
+        kreg.audit(keras.Sequential([Dense(2)]))
+    with pytest.raises(ValueError, match="Invalid value for argument `batch_size`: expected a "
+                       "positive integer or None. Received: batch_size=0"):
+        kreg.audit(model, batch_size=0)
+    with pytest.raises(ValueError, match="Received: num_examples=1.5"):
+        kreg.audit(model, num_examples=1.5)
+    with pytest.raises(ValueError, match="Invalid value for argument `optimizer`"):
+        kreg.audit(model, optimizer=3)
+    assert _pairs(kreg.audit(_mlp(name="n", reg=L2(1e-4)), "adam")) == {
+        ("l2-with-adaptive-optimizer", "n/h/kernel")
+    }
+
+
+# ------------------------------------------------------------------ command line
+
+
+def _save(model, optimizer, path):
+    model.compile(optimizer=optimizer, loss="mse")
+    model.save(path)
+    return str(path)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading")
+def test_cli_prints_the_report_and_sets_the_exit_status(tmp_path, capsys):
+    clean = _save(_mlp(reg=kreg.regularizers.L2(1e-4)), keras.optimizers.SGD(0.01),
+                  tmp_path / "clean.keras")
+    broken = _save(_mlp(reg=L2(1e-4)), keras.optimizers.SGD(1.0, weight_decay=2.0),
+                   tmp_path / "broken.keras")
+    assert cli_main([clean]) == 0
+    assert "0 errors, 0 warnings" in capsys.readouterr().out
+    assert cli_main([broken, "--batch-size", "10", "--num-examples", "100"]) == 1
+    out = capsys.readouterr().out
+    assert "decay-too-strong" in out and "lambda-batch-size" in out
+    warn_only = _save(_mlp(reg=L2(1e-4)), keras.optimizers.Adam(1e-3), tmp_path / "w.keras")
+    assert cli_main([warn_only]) == 0
+    assert cli_main([warn_only, "--fail-on", "warning"]) == 1
+    capsys.readouterr()
+    assert cli_main([str(tmp_path / "missing.keras")]) == 2
+    assert "cannot load" in capsys.readouterr().err
+
+
+def test_python_dash_m_kreg_audit(tmp_path, monkeypatch, capsys):
+    # What `python -m kreg.audit broken.keras` runs, in this process (no second TF start).
+    path = _save(_mlp(reg=L2(1e-4)), keras.optimizers.SGD(1.0, weight_decay=2.0),
+                 tmp_path / "broken.keras")
+    monkeypatch.setattr(sys, "argv", ["python -m kreg.audit", path])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("kreg.audit", run_name="__main__", alter_sys=False)
+    assert exit_info.value.code == 1
+    assert "decay-too-strong" in capsys.readouterr().out
