@@ -119,14 +119,14 @@ def test_unknown_mode_warns_and_falls_back_to_auto():
     assert stopper.mode == "auto"
 
 
-@pytest.mark.parametrize("patience", [0, 1, 2, 3])
-def test_patience_stop_epoch_as_keras(patience):
+def test_patience_stop_epoch_as_keras():
     losses = [10.0, 9.0, 8.0, 9.0, 8.9, 8.8, 8.7, 8.6, 8.5]
-    stopper = EarlyStopping(monitor="loss", patience=patience)
-    drive(stopper, losses, key="loss")
-    assert stopper.stopped_epoch == max(patience, 1) + 2
-    assert stopper.stop_reason == "patience"
-    assert stopper.best_value == 8.0 and stopper.best_epoch == 2
+    for patience in [0, 1, 2, 3]:
+        stopper = EarlyStopping(monitor="loss", patience=patience)
+        drive(stopper, losses, key="loss")
+        assert stopper.stopped_epoch == max(patience, 1) + 2
+        assert stopper.stop_reason == "patience"
+        assert stopper.best_value == 8.0 and stopper.best_epoch == 2
 
 
 def test_state_reset_across_fit_calls():
@@ -163,8 +163,12 @@ def test_start_from_epoch_ignores_warm_up():
     assert stopper.stopped_epoch == 3 and stopper.best == 0.9 and stopper.best_epoch == 2
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_same_decisions_as_keras_on_finite_histories(seed):
+def test_same_decisions_as_keras_on_finite_histories():
+    for seed in range(12):
+        _compare_with_keras(seed)
+
+
+def _compare_with_keras(seed):
     rng = np.random.RandomState(seed)
     values = [float(v) for v in np.round(rng.rand(15), 1)]  # rounding makes ties
     kwargs = dict(
@@ -210,14 +214,14 @@ def test_criteria_pure_functions():
         generalization_loss(-1.0, -2.0)
 
 
-@pytest.mark.parametrize("alpha, stop_epoch", [(5.0, 4), (10.0, 5)])
-def test_gl_stop_epoch(alpha, stop_epoch):
+def test_gl_stop_epoch():
     # E_opt = 0.7 from t=3; GL(4) = 2.857, GL(5) = 7.143, GL(6) = 11.43.
     values = [1.0, 0.8, 0.7, 0.72, 0.75, 0.78, 0.8]
-    stopper = EarlyStopping(criterion="GL", alpha=alpha, patience=0, restore_best_weights=True)
-    drive(stopper, values)
-    assert stopper.stop_reason == "GL" and stopper.stopped_epoch == stop_epoch
-    assert stopper.model.get_weights() == 2 and stopper.best_value == 0.7
+    for alpha, stop_epoch in [(5.0, 4), (10.0, 5)]:
+        stopper = EarlyStopping(criterion="GL", alpha=alpha, patience=0, restore_best_weights=True)
+        drive(stopper, values)
+        assert stopper.stop_reason == "GL" and stopper.stopped_epoch == stop_epoch
+        assert stopper.model.get_weights() == 2 and stopper.best_value == 0.7
 
 
 def test_pq_fires_only_at_strip_ends():
@@ -241,17 +245,17 @@ def test_pq_needs_the_training_metric():
         drive(stopper, [1.0, 0.9])
 
 
-@pytest.mark.parametrize("strips, stop_epoch", [(1, 3), (2, 9), (3, None)])
-def test_up_stop_epoch(strips, stop_epoch):
+def test_up_stop_epoch():
     # k = 2: strip ends t = 2, 4, 6, 8, 10 have E_va 0.8, 0.85 (rise), 0.75, 0.9 (rise),
     # 1.0 (rise: the second in a row).
     values = [1.0, 0.8, 0.9, 0.85, 0.7, 0.75, 0.8, 0.9, 0.95, 1.0]
-    stopper = EarlyStopping(criterion="UP", strips=strips, strip_length=2)
-    drive(stopper, values)
-    if stop_epoch is None:
-        assert stopper.stop_reason == "completed"
-    else:
-        assert stopper.stop_reason == "UP" and stopper.stopped_epoch == stop_epoch
+    for strips, stop_epoch in [(1, 3), (2, 9), (3, None)]:
+        stopper = EarlyStopping(criterion="UP", strips=strips, strip_length=2)
+        drive(stopper, values)
+        if stop_epoch is None:
+            assert stopper.stop_reason == "completed"
+        else:
+            assert stopper.stop_reason == "UP" and stopper.stopped_epoch == stop_epoch
 
 
 def test_verbose_line_names_criterion_and_numbers(capsys):
@@ -262,9 +266,8 @@ def test_verbose_line_names_criterion_and_numbers(capsys):
     assert "Restoring model weights from the end of the best epoch: 3." in out
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
+def test_invalid_arguments():
+    cases = [
         (dict(criterion="XY"), "Invalid value for argument `criterion`"),
         (dict(criterion="GL"), "Invalid value for argument `alpha`"),
         (dict(criterion="UP"), "Invalid value for argument `strips`"),
@@ -272,11 +275,10 @@ def test_verbose_line_names_criterion_and_numbers(capsys):
         (dict(min_delta_mode="pct"), "Invalid value for argument `min_delta_mode`"),
         (dict(divergence_threshold="big"), "Invalid value for argument `divergence_threshold`"),
         (dict(backup=3), "Invalid value for argument `backup`"),
-    ],
-)
-def test_invalid_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        EarlyStopping(**kwargs)
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            EarlyStopping(**kwargs)
 
 
 def test_gl_refuses_a_maximized_metric():

@@ -208,20 +208,18 @@ def _generator():
         yield x[i : i + B], y[i : i + B]
 
 
-@pytest.mark.parametrize(
-    "rule, kwargs, match",
-    [
+def test_errors_name_what_could_not_be_determined():
+    cases = [
         ("normalized", dict(num_examples=N), "could not determine the batch size b"),
         ("normalized", dict(batch_size=B), "could not determine the number of training examples N"),
         ("minibatch", dict(), "could not determine the number of training examples N"),
         ("timescale", dict(targets="regularizers"), "could not determine the steps per epoch"),
-    ],
-)
-def test_errors_name_what_could_not_be_determined(rule, kwargs, match):
+    ]
     model = model_with_l2(1.0)
-    with pytest.raises(ValueError, match=match):
-        model.fit(_generator(), epochs=1, verbose=0,
-                  callbacks=[RegularizationScaler(rule, **kwargs)])
+    for rule, kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            model.fit(_generator(), epochs=1, verbose=0,
+                      callbacks=[RegularizationScaler(rule, **kwargs)])
 
 
 def test_minibatch_sum_needs_the_batch_size():
@@ -251,20 +249,18 @@ def test_data_of_unknown_length_with_arguments():
     assert kernel(model) == pytest.approx((1 - 0.08) ** 2 * (1 - 0.04), rel=1e-6)
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
+def test_invalid_arguments():
+    cases = [
         (dict(rule="fast"), "Invalid value for argument `rule`"),
         (dict(rule="minibatch", batch_size=0), "Invalid value for argument `batch_size`"),
         (dict(rule="minibatch", num_examples=2.5), "Invalid value for argument `num_examples`"),
         (dict(rule="minibatch", schedule=3), "Invalid value for argument `schedule`"),
         (dict(rule="minibatch", targets=[]), "Invalid value for argument `targets`"),
         (dict(rule="minibatch", reduction="max"), "Invalid value for argument `reduction`"),
-    ],
-)
-def test_invalid_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        RegularizationScaler(**kwargs)
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            RegularizationScaler(**kwargs)
 
 
 def test_config_round_trip():
