@@ -145,12 +145,14 @@ def compile_packed(model, optimizer):
 
 def fit_packed(model, x, y, **kwargs):
     n = len(model.outputs)
-    return model.fit(x, tuple(y for _ in range(n)), **kwargs)
+    return model.fit(x, y if n == 1 else tuple(y for _ in range(n)), **kwargs)
 
 
 def packed_scores(model, x, y, batch_size=1000):
     """[(accuracy, NLL)] of each sub-network of a :func:`packed_mlp`."""
     outs = model.predict(x, batch_size=batch_size, verbose=0)
+    if len(model.outputs) == 1:
+        outs = [outs]
     return [scores_from_probs(softmax(np.asarray(o, "float64")), y) for o in outs]
 
 
