@@ -243,6 +243,9 @@ def test_pq_needs_the_training_metric():
     stopper = EarlyStopping(criterion="PQ", alpha=0.5)
     with pytest.raises(ValueError, match="needs the training metric `loss`"):
         drive(stopper, [1.0, 0.9])
+    stopper = EarlyStopping(monitor="loss", criterion="PQ", alpha=0.5)
+    with pytest.raises(ValueError, match="monitor a 'val_' metric"):
+        drive(stopper, [1.0, 0.9], key="loss")
 
 
 def test_up_stop_epoch():

@@ -141,8 +141,11 @@ def test_minibatch_sum_assigns_only_on_change(monkeypatch):
     original = Strength.assign
     monkeypatch.setattr(Strength, "assign", lambda self, v: (calls.append(v), original(self, v)))
     model = model_with_l2(1.0, loss=keras.losses.MeanSquaredError(reduction="sum"))
-    fit(model, RegularizationScaler("minibatch", batch_size=B, num_examples=N), epochs=2)
+    scaler = RegularizationScaler("minibatch", batch_size=B, num_examples=N)
+    # No other callback reads the strength: the scaler's assignments alone reach the step.
+    model.fit(*zeros(), batch_size=B, epochs=2, verbose=0, shuffle=False, callbacks=[scaler])
     np.testing.assert_allclose(calls, [0.4, 0.2, 0.4, 0.2], rtol=1e-7)
+    assert kernel(model) == pytest.approx(((1 - 0.08) ** 2 * (1 - 0.04)) ** 2, rel=1e-6)
 
 
 def test_normalized_uses_the_actual_batch_size_and_fit_epochs():

@@ -475,8 +475,13 @@ class EarlyStopping(keras.callbacks.Callback):
 
     def _train_value(self, logs):
         key = self.monitor.removeprefix("val_")
+        if key == self.monitor:
+            raise ValueError(
+                "EarlyStopping criterion='PQ' compares a validation error with its "
+                f"training counterpart: monitor a 'val_' metric. Received: monitor={self.monitor!r}"
+            )
         value = (logs or {}).get(key)
-        if value is None or key == self.monitor:
+        if value is None:
             raise ValueError(
                 f"EarlyStopping criterion='PQ' needs the training metric `{key}` that "
                 f"matches monitor={self.monitor!r} in the logs (E_tr). Available metrics "
