@@ -140,6 +140,16 @@ def test_state_reset_across_fit_calls():
     assert stopper.best_epoch == 0 and stopper.best_weights is None
 
 
+def test_reuse_across_fits_starts_fresh(regression_data):
+    x, y = regression_data
+    model = tiny_model()
+    stopper = EarlyStopping(monitor="score", mode="min", patience=2)
+    for _ in range(2):  # a leaked wait count would stop the second fit at epoch 1
+        history = model.fit(x, y, epochs=6, verbose=0,
+                            callbacks=[Inject([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), stopper])
+        assert history.epoch == [0, 1, 2] and stopper.stopped_epoch == 2
+
+
 def test_restore_final_weights_as_keras():
     # Best at epoch 2; patience 2 stops at epoch 4 and restores epoch 2.
     stopper = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)

@@ -110,6 +110,25 @@ def test_select_by_name_kind_and_pattern():
         select(found, ["conv.*"])
 
 
+def test_targets_select_kreg_layer_strengths_by_kind():
+    model = keras.Sequential([
+        keras.Input((2,)),
+        kreg.layers.GaussianNoise(0.1, name="noise"),
+        kreg.layers.Dropout(0.5, name="drop"),
+        keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(0.1), name="d"),
+    ])
+    model.compile("sgd", "mse")
+    ramp = lambda base, step, epoch, b, n, t: base * (epoch + 1) / 4  # noqa: E731
+    scaler = RegularizationScaler(ramp, targets=["noise", "dropout"])
+    history = model.fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=[scaler])
+    assert history.history["noise.stddev"] == pytest.approx([0.025, 0.05], rel=1e-6)
+    assert history.history["drop.rate"] == pytest.approx([0.125, 0.25], rel=1e-6)
+    assert "d.kernel_regularizer.l2" not in history.history
+    current = {n: float(s) for n, s in kreg.strengths(model).items()}
+    assert current == pytest.approx({"noise.stddev": 0.05, "drop.rate": 0.25,
+                                     "d.kernel_regularizer.l2": 0.1}, rel=1e-6)
+
+
 # ------------------------------------------------------- rules in training
 def test_minibatch_sum_scales_each_batch_including_the_last():
     model = model_with_l2(1.0, loss=keras.losses.MeanSquaredError(reduction="sum"))
