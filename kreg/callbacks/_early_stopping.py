@@ -129,14 +129,25 @@ class EarlyStopping(keras.callbacks.Callback):
 
     GL and PQ need an error that is minimized and non-negative. ``patience`` and
     ``baseline`` only apply to ``"patience"``; the best-weights bookkeeping (with
-    ``min_delta``) is the same for every criterion. ``divergence_threshold`` and
-    ``stop_on_nonfinite`` are checked from the first epoch on, warm-up included.
+    ``min_delta``) is the same for every criterion. A non-finite value counts as an
+    epoch without improvement and GL, PQ and UP do not fire on it (their formulas are
+    undefined); ``divergence_threshold`` and ``stop_on_nonfinite`` are checked from the
+    first epoch on, warm-up included.
+
+    Resuming with ``backup=``: at each epoch end the state is written to
+    ``kreg_early_stopping.<monitor>.<criterion>.json`` (and the best weights to
+    ``....weights.npz``) in ``BackupAndRestore``'s directory (a local path). At the start
+    of ``fit`` it is read back when that directory holds ``BackupAndRestore``'s
+    ``training_metadata.json``, i.e. when ``BackupAndRestore`` resumes; ``fit`` then
+    continues with the same wait count, best value, best epoch and best weights.
+    ``BackupAndRestore`` deletes the directory once training completes.
 
     Args:
         monitor: quantity to monitor (default ``"val_loss"``).
         min_delta: minimum change that counts as an improvement.
         patience: epochs without improvement before stopping (``"patience"``).
-        verbose: 0 (silent) or 1: one line says which criterion fired on which numbers.
+        verbose: 0 (silent) or 1: at the end of training one line says which criterion
+            fired on which numbers (and which epoch's weights are restored).
         mode: ``"auto"``, ``"min"`` or ``"max"`` (as Keras: an unknown mode warns and
             falls back to ``"auto"``).
         baseline: a value to beat (``"patience"``): training stops after ``patience``
