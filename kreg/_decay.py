@@ -45,12 +45,17 @@ def soft_threshold(theta, threshold, reference=None):
 
     It is the exact minimizer of ``threshold·|x| + ½(x − θ)²``, so weights whose
     magnitude is below the threshold become exactly zero (FOBOS, Duchi & Singer 2009).
+    Computed as ``θ − clip(θ, −threshold, threshold)``: the same floats (θ − θ is exactly
+    0, and θ ∓ threshold rounds as sign(θ)·(|θ| − threshold) does) in two elementwise
+    ops instead of five.
     """
     theta = ops.convert_to_tensor(theta)
     threshold = ops.cast(threshold, theta.dtype)
-    diff = theta if reference is None else theta - ops.cast(reference, theta.dtype)
-    shrunk = ops.sign(diff) * ops.maximum(ops.absolute(diff) - threshold, 0.0)
-    return shrunk if reference is None else shrunk + ops.cast(reference, theta.dtype)
+    if reference is None:
+        return theta - ops.clip(theta, -threshold, threshold)
+    reference = ops.cast(reference, theta.dtype)
+    diff = theta - reference
+    return reference + (diff - ops.clip(diff, -threshold, threshold))
 
 
 def l2_gradient(gradient, theta, strength, reference=None):

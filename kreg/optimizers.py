@@ -519,7 +519,17 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             core.assign(variable, _decay.decay(variable, strength * factor, reference))
         result = original(gradient, variable, learning_rate)
         threshold = strengths[1] * multiplier * factor
-        core.assign(variable, _decay.soft_threshold(variable, threshold, reference))
+
+        def proximal_l1():
+            core.assign(variable, _decay.soft_threshold(variable, threshold, reference))
+
+        if keras.backend.backend() == "tensorflow":
+            # A TF graph writes the variable once more even when l1 is 0: skip it then.
+            # (Under jax.jit the step fuses into one elementwise update anyway, and a
+            # JAX cond cannot hold an assignment.)
+            ops.cond(threshold > 0, proximal_l1, lambda: None)
+        else:
+            proximal_l1()
         return result
 
     def apply(self, grads, trainable_variables=None):

@@ -181,11 +181,15 @@ def test_matches_numpy_reference(inner, schedule):
         assert np.abs(results["schedule"] - results["none"]).max() > 1e-4
 
 
-@pytest.mark.parametrize("inner", ["sgd_momentum", "adam"])
-def test_weight_decay_schedule_and_live_scale(inner):
+@pytest.mark.parametrize("inner, kind", [("sgd_momentum", "schedule"), ("adam", "callable")])
+def test_weight_decay_schedule_and_live_scale(inner, kind):
     variables = make_variables()
     grads = gradients()
-    decay = keras.optimizers.schedules.ExponentialDecay(0.2, decay_steps=1, decay_rate=0.8)
+    if kind == "schedule":
+        decay = keras.optimizers.schedules.ExponentialDecay(0.2, decay_steps=1, decay_rate=0.8)
+    else:
+        def decay(step):
+            return 0.2 * keras.ops.power(0.8, keras.ops.cast(step, "float32"))
     opt = DecoupledWeightDecay(INNER[inner](lr_schedule()), decay, follow="learning_rate")
     handle = opt._kreg_strengths()["weight_decay"]
     assert handle.base == 1.0
