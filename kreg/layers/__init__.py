@@ -11,6 +11,8 @@ from kreg.layers._dropout import Dropout, DropBlock2D, DropPath
 from kreg.layers._affine import RandomAffine
 from kreg.layers._mc import mc_predict
 from kreg.layers._noise import GaussianNoise
+from kreg.layers._pipeline import augmentation
+from kreg.layers._shift import RandomShift1D
 
 __all__ = [
     "GaussianNoise",
@@ -18,5 +20,7 @@ __all__ = [
     "DropPath",
     "DropBlock2D",
     "RandomAffine",
+    "RandomShift1D",
+    "augmentation",
     "mc_predict",
 ]

@@ -1,0 +1,122 @@
+"""augmentation(...): a ready pipeline for the invariances a user names."""
+
+import math
+
+import keras
+
+from kreg._registry import export
+from kreg.layers._affine import RandomAffine, check_range
+from kreg.layers._noise import GaussianNoise
+
+
+def _check_color(color):
+    if color is None:
+        return None
+    if (
+        isinstance(color, bool)
+        or not isinstance(color, (int, float))
+        or not math.isfinite(color)
+        or not 0 <= color <= 1
+    ):
+        raise ValueError(
+            "Invalid value for argument `color`: expected None or a float in [0, 1]. "
+            f"Received: color={color!r}"
+        )
+    return float(color) or None
+
+
+def augmentation(
+    translation=0.0,
+    rotation=0.0,
+    flip=None,
+    color=None,
+    noise=0.0,
+    zoom=0.0,
+    shear=0.0,
+    value_range=(0.0, 255.0),
+    fill_mode="reflect",
+    seed=None,
+    name="augmentation",
+):
+    """A data-augmentation pipeline for the invariances you name, in the model or in tf.data.
+
+    Geometric invariances (translation, rotation, flip, zoom, shear) go through one
+    :class:`kreg.layers.RandomAffine` (one resampling, XLA-compatible); ``color`` adds
+    Keras' ``RandomBrightness`` and ``RandomContrast`` with that factor; ``noise`` adds
+    :class:`kreg.layers.GaussianNoise` with that standard deviation (in the units of
+    ``value_range``). Parts left at their defaults are left out. The result is a
+    ``keras.layers.Pipeline``: put it first in a model (active in ``fit``, identity in
+    ``predict``) or map it over a ``tf.data`` dataset (active; on the TensorFlow backend).
+    Keras' colour layers are not XLA-compatible: with ``color`` set, a model containing
+    the pipeline does not compile with ``jit_compile=True``.
+
+    Args:
+        translation: fraction of height/width, as ``RandomAffine(translation=...)``.
+        rotation: fraction of a full turn, as ``RandomAffine(rotation=...)``.
+        flip: None, "horizontal", "vertical" or "horizontal_and_vertical" (independent
+            coins per axis).
+        color: None or a float in [0, 1], the brightness and contrast factor.
+        noise: standard deviation of additive Gaussian noise (0: none).
+        zoom: as ``RandomAffine(zoom=...)``.
+        shear: as ``RandomAffine(shear=...)``.
+        value_range: (low, high) of the pixel values, for the colour layers.
+        fill_mode: how RandomAffine reads outside the image.
+        seed: integer seed, or None; the layers get seed, seed + 1, ...
+        name: the pipeline's name.
+
+    Returns:
+        A ``keras.layers.Pipeline``.
+
+    Example:
+
+    >>> import numpy as np, kreg
+    >>> augment = kreg.layers.augmentation(translation=0.1, rotation=0.05, flip="horizontal",
+    ...                                     color=0.2, noise=2.0, seed=0)
+    >>> [type(layer).__name__ for layer in augment.layers]
+    ['RandomAffine', 'RandomBrightness', 'RandomContrast', 'GaussianNoise']
+    >>> augment(np.random.uniform(0, 255, (4, 32, 32, 3)).astype("float32")).shape
+    (4, 32, 32, 3)
+    """
+    color = _check_color(color)
+    geometric = {"translation": translation, "rotation": rotation, "zoom": zoom, "shear": shear}
+    for key, value in geometric.items():
+        check_range(value, key)
+    if (
+        not isinstance(value_range, (tuple, list))
+        or len(value_range) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)
+        or not value_range[0] < value_range[1]
+    ):
+        raise ValueError(
+            "Invalid value for argument `value_range`: expected a pair (low, high) with "
+            f"low < high. Received: value_range={value_range!r}"
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(
+            f"Invalid value for argument `seed`: expected None or an integer. Received: seed={seed!r}"
+        )
+    seeds = iter(range(seed, seed + 4)) if seed is not None else iter([None] * 4)
+    layers = []
+    has_geometry = flip is not None or any(v not in (0, 0.0, (0, 0), [0, 0]) for v in geometric.values())
+    if has_geometry:
+        layers.append(RandomAffine(**geometric, flip=flip, fill_mode=fill_mode, seed=next(seeds)))
+    else:
+        next(seeds)
+    value_range = tuple(float(v) for v in value_range)
+    if color:
+        layers.append(keras.layers.RandomBrightness(color, value_range=value_range, seed=next(seeds)))
+        layers.append(keras.layers.RandomContrast(color, value_range=value_range, seed=next(seeds)))
+    else:
+        next(seeds), next(seeds)
+    if noise:
+        layers.append(GaussianNoise(noise, seed=next(seeds)))
+    if not layers:
+        raise ValueError(
+            "Invalid value for argument `translation`, `rotation`, `flip`, `color`, `noise`, "
+            "`zoom` or `shear`: expected at least one invariance to augment. "
+            "Received: all at their defaults (no augmentation)"
+        )
+    return keras.layers.Pipeline(layers, name=name)
+
+
+export(augmentation)

@@ -1,0 +1,373 @@
+"""kreg.layers.RandomAffine, RandomShift1D and augmentation(): exact references, statistics, XLA, tf.data."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import tf_only
+
+import kreg
+
+
+def _np(t):
+    return keras.ops.convert_to_numpy(keras.ops.cast(t, "float32"))
+
+
+def _images(shape=(4, 8, 8, 3), seed=0):
+    return np.random.RandomState(seed).rand(*shape).astype("float32")
+
+
+PAD_MODES = {"reflect": "symmetric", "wrap": "wrap", "nearest": "edge", "constant": "constant"}
+
+
+def _shifted(x, dy, dx, fill_mode, fill_value=0.0):
+    """NumPy reference: content moved down by dy and right by dx pixels (x: H, W, C)."""
+    h, w = x.shape[:2]
+    pad = max(abs(dy), abs(dx))
+    kwargs = {"constant_values": fill_value} if fill_mode == "constant" else {}
+    padded = np.pad(x, ((pad, pad), (pad, pad), (0, 0)), mode=PAD_MODES[fill_mode], **kwargs)
+    return padded[pad - dy : pad - dy + h, pad - dx : pad - dx + w]
+
+
+# ---------------------------------------------------------------- RandomAffine: geometry
+
+
+@pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "nearest", "constant"])
+def test_integer_translation_matches_numpy_padding(fill_mode):
+    x = _images()
+    layer = kreg.layers.RandomAffine(translation=(0.375, 0.375), fill_mode=fill_mode, fill_value=0.5)
+    y = _np(layer(x))
+    for i in range(4):  # 0.375 * 8 = 3 pixels down and right
+        np.testing.assert_allclose(y[i], _shifted(x[i], 3, 3, fill_mode, 0.5), atol=1e-6)
+
+
+def test_far_outside_reads_follow_the_fill_mode():
+    # Translation by 1.5 images: reflect has period 2 * 8, wrap 8.
+    x = _images()
+    for fill_mode in ("reflect", "wrap"):
+        y = _np(kreg.layers.RandomAffine(translation=(-0.75, -0.75), fill_mode=fill_mode)(x))[0]
+        padded = np.pad(x[0], ((0, 16), (0, 16), (0, 0)), mode=PAD_MODES[fill_mode])
+        np.testing.assert_allclose(y, padded[6:14, 6:14], atol=1e-6)  # moved 6 pixels up/left
+
+
+def test_rotation_by_a_quarter_turn_is_rot90():
+    x = _images()
+    y = _np(kreg.layers.RandomAffine(rotation=(0.25, 0.25))(x))
+    np.testing.assert_allclose(y, np.rot90(x, 1, axes=(1, 2)), atol=1e-5)
+
+
+@pytest.mark.parametrize("fill_mode, interpolation", [("reflect", "bilinear"), ("constant", "nearest")])
+def test_single_transforms_match_keras_layers(fill_mode, interpolation):
+    x = _images()
+    common = dict(fill_mode=fill_mode, interpolation=interpolation, fill_value=0.25)
+    pairs = [
+        (dict(rotation=(0.07, 0.07)), keras.layers.RandomRotation((0.07, 0.07), **common)),
+        (dict(zoom=(0.4, 0.4)), keras.layers.RandomZoom((0.4, 0.4), **common)),
+        (dict(zoom=(-0.3, -0.3)), keras.layers.RandomZoom((-0.3, -0.3), **common)),
+        (dict(translation=(0.2, 0.2)), keras.layers.RandomTranslation((0.2, 0.2), (0.2, 0.2), **common)),
+    ]
+    for ours, theirs in pairs:
+        y = _np(kreg.layers.RandomAffine(**ours, **common)(x))
+        np.testing.assert_allclose(y, _np(theirs(x, training=True)), atol=1e-5, err_msg=str(ours))
+
+
+def test_flip_is_exact_and_the_two_coins_are_independent():
+    n = 400
+    x = np.broadcast_to(np.arange(16, dtype="float32").reshape(1, 4, 4, 1), (n, 4, 4, 1))
+    y = _np(kreg.layers.RandomAffine(flip="horizontal_and_vertical", seed=3)(x))
+    outcomes = [x[0], x[0][:, ::-1], x[0][::-1], x[0][::-1, ::-1]]
+    which = np.array([[np.array_equal(img, o) for o in outcomes] for img in y])
+    assert np.all(which.sum(axis=1) == 1)  # every image is exactly one of the four
+    freq = which.mean(axis=0)
+    # Four outcomes of 1/4 each (Keras' single coin gives only two): binomial sd 0.022.
+    np.testing.assert_allclose(freq, 0.25, atol=0.08)
+
+
+@pytest.mark.parametrize("flip", ["horizontal", "vertical"])
+def test_single_axis_flip_at_half_frequency(flip):
+    n = 400
+    x = np.broadcast_to(np.arange(16, dtype="float32").reshape(1, 4, 4, 1), (n, 4, 4, 1))
+    y = _np(kreg.layers.RandomAffine(flip=flip, seed=1)(x))
+    flipped = x[0][:, ::-1] if flip == "horizontal" else x[0][::-1]
+    is_id = np.array([np.array_equal(img, x[0]) for img in y])
+    is_flip = np.array([np.array_equal(img, flipped) for img in y])
+    assert np.all(is_id ^ is_flip)
+    assert abs(is_flip.mean() - 0.5) < 0.1  # binomial sd 0.025
+
+
+def test_parameters_are_drawn_per_image():
+    x = np.broadcast_to(_images((1, 8, 8, 3)), (32, 8, 8, 3))
+    y = _np(kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.1, shear=0.1, seed=0)(x))
+    distinct = {y[i].round(4).tobytes() for i in range(32)}
+    assert len(distinct) == 32
+    # Two calls draw new parameters.
+    layer = kreg.layers.RandomAffine(rotation=0.1, seed=0)
+    assert not np.allclose(_np(layer(x)), _np(layer(x)))
+
+
+@tf_only  # the same on JAX (see benchmarks/bench_augmentation.py); Keras' chain is slow there
+def test_one_resampling_keeps_more_detail_than_the_keras_chain():
+    noise = np.random.RandomState(0).randn(32, 32, 32, 3).astype("float32")
+    ours = _np(kreg.layers.RandomAffine(rotation=0.05, translation=0.1, zoom=0.1, flip="horizontal", seed=0)(noise))
+    chain = noise
+    for layer in (
+        keras.layers.RandomFlip("horizontal", seed=0),
+        keras.layers.RandomRotation(0.05, fill_mode="reflect", seed=1),
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=2),
+        keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=3),
+    ):
+        chain = layer(chain, training=True)
+    inner = (slice(None), slice(6, -6), slice(6, -6))
+    assert ours[inner].std() > 1.2 * _np(chain)[inner].std()
+
+
+def test_identity_when_not_training_and_under_predict():
+    x = _images()
+    layer = kreg.layers.RandomAffine(rotation=0.2, flip="horizontal", seed=0)
+    np.testing.assert_array_equal(_np(layer(x, training=False)), x)
+    model = keras.Sequential([keras.Input((8, 8, 3)), layer])
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+
+
+def test_unbatched_image():
+    x = _images((1, 8, 8, 3))
+    y = _np(kreg.layers.RandomAffine(flip="horizontal", translation=(0.25, 0.25), fill_mode="wrap", seed=0)(x[0]))
+    assert y.shape == (8, 8, 3)
+    options = [_shifted(x[0], 2, 2, "wrap"), _shifted(x[0][:, ::-1], 2, 2, "wrap")]
+    assert any(np.allclose(y, o, atol=1e-6) for o in options)
+
+
+def test_channels_first_matches_channels_last():
+    x = _images()
+    kwargs = dict(rotation=0.1, zoom=0.2, shear=0.1, flip="vertical", seed=4)
+    last = _np(kreg.layers.RandomAffine(**kwargs, data_format="channels_last")(x))
+    first = _np(kreg.layers.RandomAffine(**kwargs, data_format="channels_first")(np.transpose(x, (0, 3, 1, 2))))
+    np.testing.assert_allclose(np.transpose(first, (0, 2, 3, 1)), last, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_dtype_under_mixed_precision(policy):
+    y = kreg.layers.RandomAffine(rotation=0.1, dtype=policy, seed=0)(_images())
+    assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+
+
+def test_segmentation_masks_move_with_the_images():
+    rng = np.random.RandomState(0)
+    masks = rng.randint(0, 5, size=(4, 8, 8)).astype("int32")
+    images = np.stack([masks.astype("float32")] * 3, axis=-1)
+    layer = kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.2, flip="horizontal", interpolation="nearest", seed=0)
+    out = layer({"images": images, "segmentation_masks": masks, "labels": np.arange(4)})
+    moved = keras.ops.convert_to_numpy(out["segmentation_masks"])
+    assert moved.shape == masks.shape and moved.dtype == np.int32
+    np.testing.assert_array_equal(_np(out["images"])[..., 0], moved.astype("float32"))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out["labels"]), np.arange(4))
+    assert not np.array_equal(moved, masks)
+    # With bilinear images the masks stay labels (nearest) and (B, H, W, 1) masks work too.
+    layer = kreg.layers.RandomAffine(rotation=0.1, seed=0)
+    out = layer({"images": images, "segmentation_masks": masks[..., None]})
+    assert set(np.unique(keras.ops.convert_to_numpy(out["segmentation_masks"]))) <= set(range(5))
+
+
+def test_rejects_bad_arguments():
+    cases = [
+        (dict(rotation=-0.1), r"argument `rotation`: expected a float >= 0 or a pair .*Received: rotation=-0.1"),
+        (dict(translation=1.5), r"argument `translation`: .*<= 1.0. Received: translation=1.5"),
+        (dict(zoom=(-1.0, 0.2)), r"argument `zoom`: .*> -1.0.*Received: zoom=\(-1.0, 0.2\)"),
+        (dict(shear=(0.3, 0.1)), r"argument `shear`: .*lower <= upper.*Received: shear=\(0.3, 0.1\)"),
+        (dict(flip="both"), r"argument `flip`: expected one of None, 'horizontal', .*Received: flip='both'"),
+        (dict(fill_mode="mirror"), r"argument `fill_mode`: .*Received: fill_mode='mirror'"),
+        (dict(interpolation="cubic"), r"argument `interpolation`: .*Received: interpolation='cubic'"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            kreg.layers.RandomAffine(**kwargs)
+    with pytest.raises(ValueError, match=r"argument `inputs`: expected images or a dict with 'images'"):
+        kreg.layers.RandomAffine(rotation=0.1)({"image": _images()})
+
+
+def test_save_load_round_trip(tmp_path):
+    layer = kreg.layers.RandomAffine(rotation=(0.0, 0.1), translation=0.1, zoom=0.2, shear=0.05, flip="horizontal_and_vertical", fill_mode="constant", fill_value=0.5, interpolation="nearest", seed=9, name="affine")
+    model = keras.Sequential([keras.Input((8, 8, 3)), layer, keras.layers.Flatten(), keras.layers.Dense(2)])
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    first = keras.models.load_model(path, safe_mode=True)
+    second = keras.models.load_model(path, safe_mode=True)
+    config = first.get_layer("affine").get_config()
+    assert config["flip"] == "horizontal_and_vertical" and config["fill_value"] == 0.5
+    assert tuple(config["rotation"]) == (0.0, 0.1) and config["seed"] == 9
+    x = _images()
+    np.testing.assert_array_equal(model.predict(x, verbose=0), first.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        _np(first.get_layer("affine")(x)), _np(second.get_layer("affine")(x))
+    )
+
+
+def _xla_model():
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.1, flip="horizontal_and_vertical", seed=0),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile("adam", "mse", jit_compile=True)
+    return model
+
+
+def test_xla_compiled_fit():
+    model = _xla_model()
+    x, y = _images((16, 8, 8, 3)), np.ones((16, 1), "float32")
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history["loss"]
+    assert np.all(np.isfinite(history))
+    assert model.jit_compile is True  # not switched off, unlike with Keras' geometric layers
+
+
+@tf_only
+def test_keras_geometric_layers_switch_xla_off_for_contrast():
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.RandomRotation(0.1), keras.layers.Flatten(), keras.layers.Dense(1)])
+    model.compile("adam", "mse", jit_compile=True)
+    model.fit(_images((8, 8, 8, 3)), np.ones((8, 1)), verbose=0)
+    assert model.jit_compile is False
+
+
+@tf_only
+def test_works_in_a_tf_data_pipeline():
+    import tensorflow as tf
+
+    x = _images((8, 8, 8, 3))
+    layer = kreg.layers.RandomAffine(translation=(0.25, 0.25), fill_mode="wrap", seed=0)
+    batched = list(tf.data.Dataset.from_tensor_slices(x).batch(4).map(layer))
+    np.testing.assert_allclose(np.concatenate([b.numpy() for b in batched]), np.roll(x, (2, 2), axis=(1, 2)), atol=1e-6)
+    single = list(tf.data.Dataset.from_tensor_slices(x).map(layer))  # unbatched images
+    np.testing.assert_allclose(single[0].numpy(), np.roll(x[0], (2, 2), axis=(0, 1)), atol=1e-6)
+    masks = tf.data.Dataset.from_tensor_slices({"images": x, "segmentation_masks": x[..., 0]}).batch(4)
+    out = next(iter(masks.map(kreg.layers.RandomAffine(flip="horizontal", interpolation="nearest", seed=1))))
+    np.testing.assert_array_equal(out["images"].numpy()[..., 0], out["segmentation_masks"].numpy())
+
+
+# ---------------------------------------------------------------- RandomShift1D
+
+
+@pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "nearest", "constant"])
+def test_shift_1d_matches_numpy(fill_mode):
+    x = np.random.RandomState(0).rand(3, 10, 2).astype("float32")
+    y = _np(kreg.layers.RandomShift1D(shift=(-0.3, -0.3), fill_mode=fill_mode, fill_value=-1.0)(x))
+    kwargs = {"constant_values": -1.0} if fill_mode == "constant" else {}
+    padded = np.pad(x, ((0, 0), (3, 3), (0, 0)), mode=PAD_MODES[fill_mode], **kwargs)
+    np.testing.assert_allclose(y, padded[:, 6:16], atol=1e-6)  # moved 3 steps earlier
+
+
+def test_shift_1d_scale_and_rank_2_inputs():
+    x = np.arange(9, dtype="float32")[None]
+    y = _np(kreg.layers.RandomShift1D(shift=0.0, scale=(-0.5, -0.5), fill_mode="nearest")(x))
+    np.testing.assert_allclose(y[0], 4 + 0.5 * (np.arange(9) - 4), atol=1e-6)  # stretched x2
+    assert y.shape == (1, 9)
+
+
+def test_shift_1d_draws_per_sequence_and_is_identity_at_inference():
+    x = np.broadcast_to(np.sin(np.linspace(0, 6, 40, dtype="float32")), (64, 40)).copy()
+    layer = kreg.layers.RandomShift1D(shift=0.2, seed=0)
+    y = _np(layer(x))
+    assert len({row.round(4).tobytes() for row in y}) == 64
+    np.testing.assert_array_equal(_np(layer(x, training=False)), x)
+    model = keras.Sequential([keras.Input((40,)), layer])
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+
+
+def test_shift_1d_shifts_are_uniform_in_range():
+    n, length = 2000, 50
+    x = np.zeros((n, length), "float32")
+    x[:, 25] = 1.0  # an impulse: its position after the shift measures the draw
+    y = _np(kreg.layers.RandomShift1D(shift=0.2, fill_mode="constant", interpolation="nearest", seed=0)(x))
+    moved = y.argmax(axis=1) - 25
+    assert moved.min() >= -10 and moved.max() <= 10
+    assert abs(moved.mean()) < 0.5  # uniform on [-10, 10]: sd of the mean 0.13
+    assert abs(moved.std() - np.sqrt(((21**2) - 1) / 12)) < 0.5
+
+
+def test_shift_1d_rejects_bad_arguments_and_round_trips(tmp_path):
+    with pytest.raises(ValueError, match=r"argument `shift`: .*Received: shift=-0.2"):
+        kreg.layers.RandomShift1D(shift=-0.2)
+    with pytest.raises(ValueError, match=r"argument `interpolation`: expected one of 'linear', 'nearest'"):
+        kreg.layers.RandomShift1D(0.1, interpolation="bilinear")
+    with pytest.raises(ValueError, match=r"argument `scale`: .*Received: scale=\(-1.5, 0.0\)"):
+        kreg.layers.RandomShift1D(0.1, scale=(-1.5, 0.0))
+    model = keras.Sequential([keras.Input((20, 1)), kreg.layers.RandomShift1D(0.1, scale=0.1, seed=2, name="shift"), keras.layers.Flatten(), keras.layers.Dense(1)])
+    path = str(tmp_path / "s.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert loaded.get_layer("shift").get_config() == model.get_layer("shift").get_config()
+    x = np.random.rand(4, 20, 1).astype("float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+def test_shift_1d_in_an_xla_compiled_fit():
+    model = keras.Sequential([keras.Input((40,)), kreg.layers.RandomShift1D(0.1, scale=0.1, seed=0), keras.layers.Dense(1)])
+    model.compile("adam", "mse", jit_compile=True)
+    history = model.fit(np.random.rand(16, 40).astype("float32"), np.ones((16, 1)), batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and model.jit_compile is True
+
+
+# ---------------------------------------------------------------- augmentation()
+
+
+def test_augmentation_builds_the_named_parts():
+    augment = kreg.layers.augmentation(translation=0.1, rotation=0.05, flip="horizontal", color=0.2, noise=2.0, seed=0)
+    assert [type(layer).__name__ for layer in augment.layers] == ["RandomAffine", "RandomBrightness", "RandomContrast", "GaussianNoise"]
+    affine = augment.layers[0]
+    assert (affine.translation, affine.rotation, affine.flip, affine.seed) == (0.1, 0.05, "horizontal", 0)
+    only_noise = kreg.layers.augmentation(noise=0.1)
+    assert [type(layer).__name__ for layer in only_noise.layers] == ["GaussianNoise"]
+    x = _images() * 255
+    y = _np(augment(x))
+    assert y.shape == x.shape and not np.allclose(y, x)
+    np.testing.assert_array_equal(_np(augment(x, training=False)), x)
+
+
+def test_augmentation_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"expected at least one invariance to augment"):
+        kreg.layers.augmentation()
+    with pytest.raises(ValueError, match=r"argument `color`: expected None or a float in \[0, 1\]. Received: color=2"):
+        kreg.layers.augmentation(color=2)
+    with pytest.raises(ValueError, match=r"argument `value_range`: .*Received: value_range=\(1, 0\)"):
+        kreg.layers.augmentation(noise=1.0, value_range=(1, 0))
+    with pytest.raises(ValueError, match=r"argument `rotation`: .*Received: rotation=-1"):
+        kreg.layers.augmentation(rotation=-1)
+
+
+def test_augmentation_in_a_model_trains_saves_and_is_identity_in_predict(tmp_path):
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            kreg.layers.augmentation(translation=0.1, flip="horizontal", noise=1.0, seed=0),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile("adam", "mse", jit_compile=True)
+    x = np.random.RandomState(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")
+    model.fit(x, np.ones((8, 1)), batch_size=4, verbose=0)
+    path = str(tmp_path / "a.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert [type(layer).__name__ for layer in loaded.layers[0].layers] == ["RandomAffine", "GaussianNoise"]
+    np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0), rtol=1e-6)
+
+
+@tf_only
+def test_augmentation_in_a_tf_data_pipeline():
+    import tensorflow as tf
+
+    x = np.random.RandomState(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")
+    augment = kreg.layers.augmentation(rotation=0.1, color=0.3, noise=1.0, seed=0)
+    out = np.concatenate([b.numpy() for b in tf.data.Dataset.from_tensor_slices(x).batch(4).map(augment)])
+    assert out.shape == x.shape and not np.allclose(out, x)
+
+
+def test_mc_predict_samples_augmentation_layers():
+    model = keras.Sequential([keras.Input((6,)), kreg.layers.RandomShift1D(0.3, seed=0)])
+    x = np.arange(6, dtype="float32")[None]
+    mean, std = kreg.mc_predict(model, x, samples=50)
+    assert np.all(std > 0) and mean.shape == (1, 6)
+
