@@ -148,6 +148,8 @@ def clean_scaled_images_with_noise():
         keras.Input((8, 8, 3)),
         layers.Rescaling(1 / 255, name="rescale"),
         layers.RandomFlip("horizontal", name="flip"),  # XLA-compatible
+        kreg.layers.RandomAffine(rotation=0.05, translation=0.1, name="affine"),
+        kreg.layers.augmentation(translation=0.1, flip="horizontal", noise=0.02),
         layers.GaussianNoise(0.05, name="noise"),
         Conv2D(4, 3, use_bias=False, name="c"),
         layers.BatchNormalization(name="bn"),
@@ -230,6 +232,13 @@ def test_l2_with_adaptive_optimizer_suggests_the_sgd_equivalent_decay():
     model = _mlp(reg=L2(5e-4))
     (finding,) = kreg.audit(model, keras.optimizers.Adam(2e-3)).findings
     assert "weight_decay=2e-06" in finding.fix  # 2 * lr * l2
+    # L2-SP (toward the pretrained weights) becomes a decay toward the initial weights.
+    model = _mlp()
+    kreg.regularizers.apply(model, kreg.regularizers.L2SP(5e-4))
+    report = kreg.audit(model, keras.optimizers.Adam(2e-3))
+    assert _pairs(report) == {("l2-with-adaptive-optimizer", "m/h/kernel"),
+                              ("l2-with-adaptive-optimizer", "m/o/kernel")}
+    assert "weight_decay=2e-06, anchor='initial')" in report.findings[0].fix
 
 
 def test_l2_and_weight_decay_on_the_same_weight():
@@ -306,7 +315,11 @@ def test_bias_before_batchnorm_in_functional_and_sequential_models():
     }
 
 
-def test_bias_before_batchnorm_needs_the_normalized_axis():
+def test_bias_before_batchnorm_needs_a_trainable_batchnorm_on_the_bias_axis():
+    # A frozen BatchNormalization normalizes with fixed moving statistics: the bias counts.
+    model = _mlp(bn=True, activation=None)
+    model.get_layer("bn").trainable = False
+    assert kreg.audit(model, keras.optimizers.SGD(0.01)).findings == []
     # BatchNormalization(axis=1) on (batch, 4, 6): the Dense bias lies along axis 2.
     x = keras.Input((4, 6))
     y = Dense(6, name="dense")(x)
@@ -352,6 +365,10 @@ def test_noise_on_unscaled_images():
     assert _pairs(report) == {("noise-on-unscaled-input", "gn")}
     # Without a sample nothing can be said about the scale.
     assert kreg.audit(model, keras.optimizers.SGD(0.01)).findings == []
+    # σ in scale with 0-255 pixels (kreg's GaussianNoise accepts σ > 1): nothing to report.
+    model = keras.Sequential([keras.Input((8, 8, 1)), kreg.layers.GaussianNoise(10.0),
+                              layers.Flatten(), Dense(1, name="o")], name="k")
+    assert kreg.audit(model, keras.optimizers.SGD(0.01), sample=pixels).findings == []
 
 
 def test_noise_out_of_scale():
@@ -470,6 +487,14 @@ def test_regularizer_set_after_build_is_not_attached():
     report = kreg.audit(model, keras.optimizers.SGD(0.01))
     assert _pairs(report) == {("regularizer-not-attached", "m/h/kernel")}
     assert report.findings[0].severity == "error"
+    # A custom build() may apply its regularizers its own way: no claim about it.
+    class OwnBuild(layers.Dense):
+        def build(self, input_shape):
+            super().build(input_shape)
+
+    custom = keras.Sequential([keras.Input((3,)), OwnBuild(2, name="own")], name="c")
+    custom.get_layer("own").kernel_regularizer = L2(1e-4)
+    assert kreg.audit(custom, keras.optimizers.SGD(0.01)).findings == []
     # kreg.regularizers.apply is the fix: it attaches to the built weights.
     kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4))
     assert kreg.audit(model, keras.optimizers.SGD(0.01)).findings == []

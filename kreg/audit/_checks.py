@@ -94,6 +94,9 @@ def check_attachment(ctx):
         regularizer = getattr(owner, attribute, None)
         if regularizer is None or getattr(variable, "regularizer", None) is not None:
             continue
+        build_module = getattr(type(owner).build, "__module__", "") or ""
+        if not build_module.startswith(("keras.", "kreg.")):
+            continue  # a custom build() may apply the regularizer its own way
         l2 = facts.l2_of(regularizer)
         found.append(
             Finding(
@@ -217,8 +220,9 @@ def check_penalties(ctx):
                     "(Loshchilov & Hutter, 2019).",
                     f"# drop {attribute} from layer '{path}' and decay in the optimizer:\n"
                     f"optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers."
-                    f"{facts.plain_name(stepper)}(...), weight_decay={2 * lr * l2:.3g})  "
-                    "# 2·lr·l2: the per-step decay the penalty gives under plain SGD",
+                    f"{facts.plain_name(stepper)}(...), weight_decay={2 * lr * l2:.3g}"
+                    f"{', anchor=' + repr('initial') if hasattr(regularizer, 'reference') else ''})"
+                    "  # 2·lr·l2: the per-step decay the penalty gives under plain SGD",
                 )
             )
     return found
@@ -456,6 +460,7 @@ def check_batchnorm(ctx):
                 and not is_output
                 and len(consumers) == 1
                 and isinstance(consumers[0], keras.layers.BatchNormalization)
+                and consumers[0].trainable  # a frozen BN uses fixed moving statistics
             ):
                 finding = _bias_finding(ctx, producer, consumers[0], path)
                 if finding is not None:
@@ -583,23 +588,25 @@ def check_noise(ctx):
         spread = float(np.std(x))
         if not math.isfinite(spread) or spread == 0:
             continue
-        if x.ndim >= 4 and float(np.max(x)) > 1.5 and np.all(x == np.round(x)):
+        ratio = stddev / spread
+        unscaled = x.ndim >= 4 and float(np.max(x)) > 1.5 and np.all(x == np.round(x))
+        if unscaled and ratio < 0.05:  # kreg.layers.GaussianNoise(10.0) on 0-255 is fine
             found.append(
                 Finding(
                     "warning",
                     "noise-on-unscaled-input",
                     path,
                     f"{cls}(stddev={stddev:g}) '{path}' receives unscaled images "
-                    f"(integer values up to {float(np.max(x)):g}, std {spread:.3g})",
-                    "On pixel values in 0–255 noise of σ ≤ 1 (Keras' limit) changes a grey "
-                    "level or two, so it regularizes nothing.",
+                    f"(integer values up to {float(np.max(x)):g}, std {spread:.3g}): σ is "
+                    f"{ratio:.3g}× the signal",
+                    "On pixel values in 0–255 noise of σ ≤ 1 (the most Keras' GaussianNoise "
+                    "accepts) changes a grey level or two, so it regularizes nothing.",
                     f"keras.layers.Rescaling(1 / 255)  # before '{path}'\n"
                     "# or: kreg.layers.GaussianNoise(0.1, relative=True)  # σ in units of "
                     "each feature's std",
                 )
             )
             continue
-        ratio = stddev / spread
         if 0.01 <= ratio <= 1.0:
             continue
         suggest = 0.1 * spread
@@ -628,11 +635,11 @@ def check_noise(ctx):
 
 # --------------------------------------------------------------------------- XLA
 
-_AFFINE_ARGS = {
-    "RandomRotation": ("rotation", ("factor",)),
-    "RandomTranslation": ("translation", ("height_factor", "width_factor")),
-    "RandomZoom": ("zoom", ("height_factor", "width_factor")),
-    "RandomShear": ("shear", ("x_factor", "y_factor")),
+_AFFINE_ARGS = {  # Keras layer -> (RandomAffine argument, Keras config key)
+    "RandomRotation": ("rotation", "factor"),
+    "RandomTranslation": ("translation", "height_factor"),
+    "RandomZoom": ("zoom", "height_factor"),
+    "RandomShear": ("shear", "x_factor"),
 }
 
 
@@ -640,16 +647,15 @@ def _affine_fix(layer):
     cls = type(layer).__name__
     lines = []
     if cls in _AFFINE_ARGS:
-        argument, keys = _AFFINE_ARGS[cls]
+        argument, key = _AFFINE_ARGS[cls]
         try:
-            config = layer.get_config()
-            values = [config.get(k) for k in keys if config.get(k) is not None]
+            value = layer.get_config().get(key)
         except Exception:
-            values = []
-        value = values[0] if len(values) == 1 else tuple(values) if values else "..."
+            value = None
+        value = tuple(value) if isinstance(value, list) else value
         lines.append(
-            f"kreg.layers.RandomAffine({argument}={value!r})  # XLA-compatible, one "
-            "resampling for all geometric transforms"
+            f"kreg.layers.RandomAffine({argument}={'...' if value is None else repr(value)})"
+            "  # XLA-compatible; one resampling for all geometric transforms"
         )
     lines.append(
         "# or augment in the input pipeline: "
