@@ -184,7 +184,36 @@ def clean_embedding():
     return model, _dwd(keras.optimizers.Adam(1e-3), exclude=r"emb/embeddings"), {}
 
 
-CLEAN = [clean_sgd_l2, clean_kreg_penalties_sgd, clean_dwd_adam_cnn, clean_kreg_layers,
+def clean_mnist1d_tutorial():
+    # The set-up of tutorials/08: shift augmentation, input noise, dropout, AdamW-style decay.
+    x = keras.Input((40,))
+    y = layers.Reshape((40, 1))(x)
+    y = kreg.layers.RandomShift1D(0.1, name="shift")(y)
+    y = kreg.layers.GaussianNoise(0.2, name="noise")(y)
+    y = layers.Flatten()(y)
+    for i in range(2):
+        y = Dense(16, activation="relu", name=f"dense_{i}")(y)
+        y = kreg.layers.Dropout(0.2, name=f"drop_{i}")(y)
+    model = keras.Model(x, Dense(10, name="logits")(y), name="mnist1d")
+    sample = np.random.RandomState(0).randn(64, 40).astype("float32")
+    return model, _dwd(keras.optimizers.Adam(1e-3), 2e-4), {"sample": sample}
+
+
+def clean_readme_quick_start():
+    # README's quick start, with the penalty on the last layer replaced by the decay.
+    model = keras.Sequential([
+        keras.Input((40,)),
+        kreg.layers.GaussianNoise(0.05),
+        Dense(128, activation="relu"),
+        kreg.layers.Dropout(0.5),
+        Dense(10),
+    ], name="quick")
+    sample = np.random.RandomState(0).rand(64, 40).astype("float32")
+    optimizer = _dwd(keras.optimizers.SGD(0.05, momentum=0.9), 5e-4)
+    return model, optimizer, {"sample": sample}
+
+
+CLEAN = [clean_mnist1d_tutorial, clean_readme_quick_start, clean_sgd_l2, clean_kreg_penalties_sgd, clean_dwd_adam_cnn, clean_kreg_layers,
          clean_adamw_excluded_layernorm, clean_subclassed, clean_nested,
          clean_scaled_images_with_noise, clean_bias_not_cancelled, clean_loss_scale_sgd,
          clean_embedding]
