@@ -84,7 +84,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
       ``kreg.optimizers.DecoupledWeightDecay``: τ_epoch = 1/(wd·f·S), the decay per step
       wd·f times the steps per epoch S, with f = lr_t/lr₀ (``follow="schedule"``),
       lr_t (``"learning_rate"``) or 1 (``"none"``), at the current learning rate lr_t
-      (Wang & Aitchison 2024). S comes from ``fit``, or from the number of batches
+      (Wang & Aitchison 2024), for a weight of multiplier 1. S comes from ``fit``, or from the number of batches
       seen in the epoch when ``fit`` does not know it. A ``weight_decay``
       given as a schedule counts at its current value (times the live scale); with
       ``mode="l2"`` no timescale is logged (the decay is not decoupled).

@@ -200,7 +200,9 @@ class RegularizationScaler(keras.callbacks.Callback):
       at the initial learning rate is 1/(τ·S): wd = 1/(τ·S·f₀), f₀ = lr₀ with
       ``follow="learning_rate"`` and 1 with ``"schedule"``/``"none"``. E.g. τ = 10,
       S = 100: wd = 1e-3 ("schedule"); with "learning_rate" and lr₀ = 0.01: wd = 0.1.
-      With ``targets=None`` this rule targets the weight-decay strengths only.
+      With ``targets=None`` this rule targets the weight-decay strengths only. τ is the
+      timescale of a weight whose ``weight_decay_multiplier`` is 1 (a multiplier m
+      gives τ/m); the optimizer needs ``mode="decoupled"`` and a float weight decay.
     * a callable ``rule(base, step, epoch, batch_size, num_examples, epochs)`` -> float
       (arguments that cannot be determined are None).
 
