@@ -218,6 +218,9 @@ def test_timescale_sets_decoupled_weight_decay():
 
 def test_timescale_refuses_other_kinds():
     model = model_with_l2(1.0)
+    with pytest.raises(ValueError, match="needs a kreg.optimizers.DecoupledWeightDecay"):
+        model.fit(*zeros(), batch_size=B, epochs=1, verbose=0,
+                  callbacks=[RegularizationScaler("timescale")])
     with pytest.raises(ValueError, match="sets weight decays only"):
         model.fit(*zeros(), batch_size=B, epochs=1, verbose=0,
                   callbacks=[RegularizationScaler("timescale", targets="regularizers")])

@@ -348,6 +348,13 @@ class RegularizationScaler(keras.callbacks.Callback):
                 "RegularizationScaler found no live strength in the model or its optimizer: "
                 "use kreg regularizers, layers or kreg.optimizers.DecoupledWeightDecay."
             )
+        if self.targets is None and self.rule == "timescale" and not any(
+            s.kind == "weight_decay" for s in found.values()
+        ):
+            raise self._missing(
+                "the weight decay to set",
+                "rule='timescale' needs a kreg.optimizers.DecoupledWeightDecay.",
+            )
         self._targets = select(found, targets)
 
         b, n = self.batch_size, self.num_examples
