@@ -1,0 +1,121 @@
+"""The tutorials' shared helpers and a tiny --smoke run: data offline, report files, tfds path.
+
+The full tutorials are not run here (they take minutes); `--smoke` shrinks data and
+epochs to near nothing, so these tests check the plumbing: the offline data sets, the
+tensorflow-datasets path (through tfds.testing.mock_data), the report folder with its
+index, and that a missing kreg piece is skipped with a message instead of crashing.
+"""
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import pytest
+from conftest import tf_only
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TUTORIALS = os.path.join(ROOT, "tutorials")
+sys.path.insert(0, TUTORIALS)
+
+import _data  # noqa: E402
+import _report  # noqa: E402
+import _train  # noqa: E402
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(f"tut_{name}", os.path.join(TUTORIALS, name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KREG_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_mnist1d_is_generated_offline_and_cached(cache):
+    ds = _data.load("mnist1d", smoke=True)
+    assert ds.kind == "sequence" and ds.input_shape == (40,) and ds.num_classes == 10
+    assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+    assert len(ds.y_train) == 96 and len(ds.y_val) == 48 and len(ds.y_test) == 64
+    assert (cache / "mnist1d_seed42.npz").exists()
+    full = _data.load("mnist1d")  # from the cache now: the paper's 4000 / 1000 split
+    assert len(full.y_train) + len(full.y_val) == 4000 and len(full.y_test) == 1000
+    assert not set(map(bytes, full.x_train[:50])) & set(map(bytes, full.x_val))
+
+
+def test_digits_are_images_in_unit_range():
+    ds = _data.load("digits")
+    assert ds.kind == "image" and ds.input_shape == (8, 8, 1)
+    assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 1797
+    assert sorted(np.unique(ds.y_test)) == list(range(10))
+
+
+@tf_only
+def test_tfds_path_with_mock_data():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=40):
+        ds = _data.load("mnist", smoke=True)
+    assert ds.kind == "image" and ds.input_shape == (28, 28, 1) and ds.num_classes == 10
+    assert ds.x_train.dtype == np.float32 and 0.0 <= ds.x_train.min() <= ds.x_train.max() <= 1.0
+    assert len(ds.y_train) + len(ds.y_val) == 40
+
+
+def test_report_writes_markdown_png_and_index(tmp_path):
+    report = _report.Report(str(tmp_path), "99_demo", "Demo")
+    report.table("numbers", ["a", "b"], [["x", 0.5], ["y", 1e-5]], caption="cap")
+    fig = _report.plt.figure()
+    _report.plt.plot([0, 1])
+    report.figure(fig, "line")
+    report.finish(1.0)
+    table = (tmp_path / "99_demo" / "numbers.md").read_text()
+    assert "| a | b |" in table and "| y | 1.00e-05 |" in table
+    assert (tmp_path / "99_demo" / "line.png").stat().st_size > 0
+    index = (tmp_path / "index.md").read_text()
+    assert "99_demo/numbers.md" in index and "99_demo/line.png" in index
+
+
+def test_tour_smoke_writes_report(tmp_path, capsys):
+    tour = load_script("tour.py")
+    assert tour.main(["--smoke", "--only", "6", "--out", str(tmp_path)]) == 0
+    folder = tmp_path / "06_batchnorm_and_biases"
+    assert (folder / "bias_only.md").exists() and (folder / "bias_over_steps.png").exists()
+    index = (tmp_path / "index.md").read_text()
+    for name in ("bias_only.md", "full_training.md", "bias_over_steps.png"):
+        assert f"06_batchnorm_and_biases/{name}" in index
+    assert "| ok |" in index
+    assert "[1/1] 06_batchnorm_and_biases.py" in capsys.readouterr().out
+
+
+@tf_only
+def test_tutorial_with_mock_tfds_dataset(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    tutorial = load_script("06_batchnorm_and_biases.py")
+    with tfds.testing.mock_data(num_examples=64):
+        headline = tutorial.main(["--smoke", "--dataset", "mnist", "--out", str(tmp_path)])
+    assert headline["bias_norm_constant"] > headline["bias_norm_batchnorm"]
+    readme = (tmp_path / "06_batchnorm_and_biases" / "README.md").read_text()
+    assert "Dataset('mnist'" in readme
+
+
+def test_missing_piece_is_skipped_with_a_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(_train, "available", lambda dotted: dotted != "mc_predict")
+    tutorial = load_script("05_dropout.py")
+    assert tutorial.main(["--smoke", "--out", str(tmp_path)]) == {}
+    assert "Skipped: the whole tutorial" in capsys.readouterr().out
+    assert "kreg.mc_predict" in (tmp_path / "05_dropout" / "README.md").read_text()
+
+
+def test_every_tutorial_has_the_entry_points():
+    tour = load_script("tour.py")
+    numbers = [n for n, _ in tour.tutorials()]
+    assert numbers == list(range(1, 9))
+    for _, path in tour.tutorials():
+        source = open(path, encoding="utf-8").read()
+        for needed in ("SLUG = ", "TITLE = ", "def run(args, report)", "def main(argv=None)",
+                       '__name__ == "__main__"'):
+            assert needed in source, (path, needed)
