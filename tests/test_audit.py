@@ -18,6 +18,18 @@ L2 = keras.regularizers.L2
 layers = keras.layers
 
 
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    """conftest's fresh session and seeds, without a full garbage collection per test.
+
+    The audit builds small models and never trains; ``gc.collect()`` on a TensorFlow heap
+    costs about 0.5 s, which would be most of this module's run time.
+    """
+    keras.backend.clear_session(free_memory=False)
+    keras.utils.set_random_seed(1234)
+    yield
+
+
 def _zeros(layer_class, argument="kernel_initializer"):
     """The layer class with a zero initializer by default.
 
@@ -68,7 +80,6 @@ def _exclude_non_kernels(optimizer, model):
 
 def clean_sgd_l2():
     model = _mlp(reg=L2(1e-4))
-    model.layers[1].kernel_regularizer  # the output layer stays unpenalized
     return model, keras.optimizers.SGD(0.01, momentum=0.9), {}
 
 
@@ -213,7 +224,8 @@ def clean_readme_quick_start():
     return model, optimizer, {"sample": sample}
 
 
-CLEAN = [clean_mnist1d_tutorial, clean_readme_quick_start, clean_sgd_l2, clean_kreg_penalties_sgd, clean_dwd_adam_cnn, clean_kreg_layers,
+CLEAN = [clean_mnist1d_tutorial, clean_readme_quick_start, clean_sgd_l2, clean_kreg_penalties_sgd,
+         clean_dwd_adam_cnn, clean_kreg_layers,
          clean_adamw_excluded_layernorm, clean_subclassed, clean_nested,
          clean_scaled_images_with_noise, clean_bias_not_cancelled, clean_loss_scale_sgd,
          clean_embedding]
@@ -507,7 +519,8 @@ def test_exclusion_by_name_differs_between_backends():
     assert _pairs(report) == expected
     finding = report.filter(code="decay-exclusion-backend-dependent")[0]
     assert "on JAX/torch only" in finding.what
-    assert "re.search('bias$|gamma$|beta$', v.path)" in finding.fix or "v.path)" in finding.fix
+    assert "re.search('" in finding.fix and "', v.path)" in finding.fix
+    compile(finding.fix, "<fix>", "exec")
 
 
 def test_regularizer_set_after_build_is_not_attached():
@@ -603,10 +616,10 @@ def test_report_table_repr_and_raise_for():
     lines = text.splitlines()
     assert lines[0] == "kreg.audit of Sequential 'net' with SGD: 1 error, 4 warnings, 1 info"
     assert lines[2].split() == ["SEVERITY", "CODE", "PATH", "WHAT"]
-    assert "decay-on-bias: net/d/bias, net/bn/beta" not in text  # grouped by code
-    assert "decay-on-normalization: net/bn/gamma, net/bn/beta" in text
+    # Why and fix once per kind of finding, with every path it concerns.
+    assert "\ndecay-on-normalization: net/bn/gamma, net/bn/beta\n  why: " in text
+    assert text.count("decay-on-normalization: ") == 1
     assert "  why: " in text and "  fix: " in text
-    report.raise_for("info") if not report.findings else None
     with pytest.raises(AuditError) as info:
         report.raise_for()
     assert [f.code for f in info.value.findings] == ["decay-too-strong"]
