@@ -683,6 +683,29 @@ def test_cli_prints_the_report_and_sets_the_exit_status(tmp_path, capsys):
     assert "cannot load" in capsys.readouterr().err
 
 
+def test_cli_sample_file(tmp_path, capsys):
+    model = keras.Sequential([keras.Input((4,)), layers.GaussianNoise(1.0, name="gn"),
+                              Dense(1, name="o")], name="m")
+    path = _save(model, keras.optimizers.SGD(0.01), tmp_path / "noise.keras")
+    np.save(tmp_path / "x.npy", 0.1 * np.random.RandomState(0).randn(64, 4).astype("float32"))
+    assert cli_main([path, "--sample", str(tmp_path / "x.npy"), "--fail-on", "warning"]) == 1
+    assert "noise-out-of-scale" in capsys.readouterr().out
+    assert cli_main([path, "--fail-on", "warning"]) == 0  # no sample: no claim on the scale
+
+
+def test_a_failing_check_is_reported_and_the_others_still_run(monkeypatch):
+    module = sys.modules["kreg.audit"]
+
+    def check_that_breaks(ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "CHECKS", (check_that_breaks,) + tuple(module.CHECKS))
+    report = kreg.audit(_mlp(reg=L2(1e-4)), keras.optimizers.Adam(1e-3))
+    assert _pairs(report) == {("audit-check-failed", "m"),
+                              ("l2-with-adaptive-optimizer", "m/h/kernel")}
+    assert "check_that_breaks could not run on this model: RuntimeError: boom" in str(report)
+
+
 def test_python_dash_m_kreg_audit(tmp_path, monkeypatch, capsys):
     # What `python -m kreg.audit broken.keras` runs, in this process (no second TF start).
     path = _save(_mlp(reg=L2(1e-4)), keras.optimizers.SGD(1.0, weight_decay=2.0),

@@ -10,7 +10,7 @@ code                                severity  meaning
 ==================================  ========  =============================================
 regularizer-not-attached            error     ``layer.kernel_regularizer`` set after build
 noise-on-integer-input              error     GaussianNoise on an integer tensor
-decay-too-strong                    error     Keras' lr × weight_decay ≥ 1 per step
+decay-too-strong                    error     a decay step removes ≥ 100 % of a weight
 l2-with-adaptive-optimizer          warning   L2 penalty rescaled by Adam/RMSprop/...
 l2-and-weight-decay                 warning   a weight both penalized and decayed
 penalty-on-bias, decay-on-bias      warning   biases regularized
@@ -27,7 +27,9 @@ decay-on-embedding
 bias-before-batchnorm               info      the bias is cancelled by the mean subtraction
 decay-follows-schedule              info      Keras' decay × scheduled lr, start/peak/end
 lambda-batch-size                   info      λ per epoch for this batch size, how to rescale
+l2-mode-with-adaptive-optimizer     info      DecoupledWeightDecay(mode="l2") with Adam/...
 no-optimizer                        info      optimizer checks skipped
+audit-check-failed                  info      a check raised; the audit is incomplete
 ==================================  ========  =============================================
 
 ``kreg.audit.Report``, ``kreg.audit.Finding`` and ``kreg.audit.AuditError`` (a
@@ -66,6 +68,17 @@ def _check_optimizer(optimizer):
     raise ValueError(
         "Invalid value for argument `optimizer`: expected a Keras optimizer instance, "
         f"an optimizer name such as 'adam', or None. Received: optimizer={optimizer!r}"
+    )
+
+
+def _failed(check, err, model):
+    return Finding(
+        "info",
+        "audit-check-failed",
+        model.name,
+        f"{check.__name__} could not run on this model: {type(err).__name__}: {err}",
+        "The audit is incomplete: this check's mistakes, if any, are not reported.",
+        "# please report this model's structure to kreg",
     )
 
 
@@ -125,7 +138,10 @@ def audit(model, optimizer=None, *, batch_size=None, num_examples=None, sample=N
     ctx = Context(model, optimizer, batch_size, num_examples, sample)
     findings = []
     for check in CHECKS:
-        findings.extend(check(ctx))
+        try:
+            findings.extend(check(ctx))
+        except Exception as err:  # one check must not hide the others' findings
+            findings.append(_failed(check, err, model))
     subject = f"{type(model).__name__} {model.name!r}"
     if optimizer is not None:
         subject += f" with {_facts.optimizer_label(optimizer)}"
