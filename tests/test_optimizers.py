@@ -223,6 +223,35 @@ def test_learning_rate_rule_reproduces_keras_sgd_weight_decay(momentum):
                                rtol=0, atol=1e-6)
 
 
+class PlainSGD(keras.optimizers.Optimizer):
+    """A custom optimizer subclass: plain gradient descent in its own update_step."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = keras.ops.cast(learning_rate, variable.dtype)
+        self.assign_sub(variable, keras.ops.multiply(keras.ops.cast(gradient, variable.dtype), lr))
+
+
+def test_learning_rate_rule_reproduces_builtin_decay_of_other_optimizers():
+    # Every Keras optimizer with a built-in weight_decay, and a custom subclass: the
+    # "learning_rate" rule gives the built-in trajectory.
+    grads = [[g[0]] for g in gradients(steps=5)]
+    makers = {
+        "adamax": keras.optimizers.Adamax,
+        "nadam": keras.optimizers.Nadam,
+        "lion": keras.optimizers.Lion,
+        "adafactor": keras.optimizers.Adafactor,
+        "adamw": keras.optimizers.AdamW,
+        "custom": PlainSGD,
+    }
+    for name, make in makers.items():
+        ours, keras_vars = make_variables()[:1], make_variables()[:1]
+        inner = make(0.05, weight_decay=0.0) if name == "adamw" else make(0.05)
+        opt = DecoupledWeightDecay(inner, 0.1, follow="learning_rate")
+        builtin = make(0.05, weight_decay=0.1)
+        np.testing.assert_allclose(run(opt, ours, grads)[0], run(builtin, keras_vars, grads)[0],
+                                   rtol=0, atol=1e-6, err_msg=name)
+
+
 def test_learning_rate_rule_reproduces_keras_adamw():
     grads = [[g[0]] for g in gradients()]
     ours, keras_vars = make_variables()[:1], make_variables()[:1]
@@ -440,7 +469,8 @@ def test_use_ema_averages_decayed_weights():
 
 
 @tf_only
-def test_mirrored_strategy_matches_one_device(mirrored, regression_data):
+@pytest.mark.parametrize("mode", ["decoupled", "l2"])
+def test_mirrored_strategy_matches_one_device(mirrored, regression_data, mode):
     x, y = regression_data
 
     def train(strategy):
@@ -448,7 +478,8 @@ def test_mirrored_strategy_matches_one_device(mirrored, regression_data):
         with strategy.scope():
             model, _ = _twin_models()
             opt = DecoupledWeightDecay(
-                keras.optimizers.SGD(0.05, momentum=0.9), 0.1, l1=0.001, anchor="initial"
+                keras.optimizers.SGD(0.05, momentum=0.9), 0.1, l1=0.001, anchor="initial",
+                mode=mode,
             )
             model.compile(opt, "mse")
         model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
@@ -551,43 +582,46 @@ def test_interface_attributes_and_config_round_trip():
         opt.weight_decay = 0.5
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"weight_decay": -0.1}, r"argument `weight_decay`: expected a non-negative.*weight_decay=-0.1"),
-        ({"weight_decay": "big"}, r"argument `weight_decay`.*Received: weight_decay='big'"),
-        ({"follow": "lr"}, r"argument `follow`: expected one of 'schedule'.*follow='lr'"),
-        ({"mode": "l1"}, r"argument `mode`: expected one of 'decoupled', 'l2'.*mode='l1'"),
-        ({"l1": -1.0}, r"argument `l1`: expected a non-negative.*l1=-1.0"),
-        ({"anchor": "zero"}, r"argument `anchor`: expected None, \"initial\".*anchor='zero'"),
-        ({"exclude": 3}, r"argument `exclude`.*exclude=3"),
-        ({"exclude": ["("]}, r"argument `exclude`: expected valid regular"),
-        ({"multipliers": {"emb": -1}}, r"argument `multipliers`.*'emb': -1"),
-        ({"multipliers": ["emb"]}, r"argument `multipliers`.*multipliers=\['emb'\]"),
-        ({"initial_learning_rate": 0.0}, r"argument `initial_learning_rate`: expected a positive"),
-        ({"clipnorm": 1.0}, r"argument `clipnorm`.*set it on the inner optimizer"),
-    ],
-)
-def test_bad_inputs(kwargs, match):
-    kwargs = {"weight_decay": 0.1, **kwargs}
-    with pytest.raises(ValueError, match=match):
-        DecoupledWeightDecay(keras.optimizers.SGD(LR), **kwargs)
+BAD_INPUTS = [
+    ({"weight_decay": -0.1}, r"argument `weight_decay`: expected a non-negative.*weight_decay=-0.1"),
+    ({"weight_decay": "big"}, r"argument `weight_decay`.*Received: weight_decay='big'"),
+    ({"follow": "lr"}, r"argument `follow`: expected one of 'schedule'.*follow='lr'"),
+    ({"mode": "l1"}, r"argument `mode`: expected one of 'decoupled', 'l2'.*mode='l1'"),
+    ({"l1": -1.0}, r"argument `l1`: expected a non-negative.*l1=-1.0"),
+    ({"anchor": "zero"}, r"argument `anchor`: expected None, \"initial\".*anchor='zero'"),
+    ({"exclude": 3}, r"argument `exclude`.*exclude=3"),
+    ({"exclude": ["("]}, r"argument `exclude`: expected valid regular"),
+    ({"multipliers": {"emb": -1}}, r"argument `multipliers`.*'emb': -1"),
+    ({"multipliers": ["emb"]}, r"argument `multipliers`.*multipliers=\['emb'\]"),
+    ({"initial_learning_rate": 0.0}, r"argument `initial_learning_rate`: expected a positive"),
+    ({"clipnorm": 1.0}, r"argument `clipnorm`.*set it on the inner optimizer"),
+]
 
 
-@pytest.mark.parametrize(
-    "inner",
-    [
-        lambda: keras.optimizers.Adam(weight_decay=0.01),
-        lambda: keras.optimizers.AdamW(),  # its default weight_decay=0.004
-        lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(weight_decay=0.1)),
-        lambda: "adam",
-        lambda: DecoupledWeightDecay(keras.optimizers.SGD(), 0.1),
-    ],
-    ids=["adam_wd", "adamw_default", "lso_inner_wd", "string", "nested"],
-)
-def test_bad_inner_optimizer(inner):
-    with pytest.raises(ValueError, match=r"Invalid value for argument `optimizer`"):
-        DecoupledWeightDecay(inner(), 0.1)
+def test_bad_inputs():
+    # One test for all cases (the per-test session reset costs more than the checks).
+    for kwargs, match in BAD_INPUTS:
+        kwargs = {"weight_decay": 0.1, **kwargs}
+        with pytest.raises(ValueError, match=match):
+            DecoupledWeightDecay(keras.optimizers.SGD(LR), **kwargs)
+
+
+def test_bad_inner_optimizer():
+    bad = {
+        "adam_wd": lambda: keras.optimizers.Adam(weight_decay=0.01),
+        "adamw_default": lambda: keras.optimizers.AdamW(),  # its default weight_decay=0.004
+        "lso_inner_wd": lambda: keras.optimizers.LossScaleOptimizer(
+            keras.optimizers.SGD(weight_decay=0.1)
+        ),
+        "string": lambda: "adam",
+        "nested": lambda: DecoupledWeightDecay(keras.optimizers.SGD(), 0.1),
+    }
+    for case, inner in bad.items():
+        with pytest.raises(ValueError, match=r"Invalid value for argument `optimizer`"):
+            DecoupledWeightDecay(inner(), 0.1)
+            pytest.fail(case)
+    with pytest.raises(ValueError, match=r"the decay would apply twice"):
+        DecoupledWeightDecay(keras.optimizers.Adam(weight_decay=0.01), 0.1)
 
 
 def test_adamw_with_zero_weight_decay_is_accepted_and_anchor_shapes_checked():
