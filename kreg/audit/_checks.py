@@ -151,11 +151,13 @@ def _decay_fix(optimizer, kinds):
     return (
         "optimizer.exclude_from_weight_decay(var_list=[\n"
         "    v for v in model.trainable_variables\n"
-        f"    if v.path.rsplit(\"/\", 1)[-1] in ({', '.join(names)},)\n"
+        f"    if v.path.rsplit(\"/\", 1)[-1] in {{{', '.join(names)}}}\n"
         "])  # before the first fit; variable.path is the same on every backend\n"
         "# or: kreg.optimizers.DecoupledWeightDecay(keras.optimizers."
         f"{facts.plain_name(facts.stepper(facts.optimizer_chain(optimizer)))}(...), "
-        "weight_decay=...)  # excludes biases and normalization by default"
+        "weight_decay=..."
+        + (', exclude=[r"embeddings$"]' if "embedding" in kinds else "")
+        + ")  # excludes biases and normalization by default"
     )
 
 
