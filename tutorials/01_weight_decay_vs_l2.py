@@ -225,7 +225,7 @@ def part_landscape(args, report, ds):
         return max(best) - min(best)
 
     s_l2, s_dwd = spread("Adam + L2"), spread("decoupled")
-    verdict = ("Reproduced" if s_dwd < s_l2 else
+    verdict = ("Consistent with the claim" if s_dwd < s_l2 else
                "Not reproduced here" if s_dwd > s_l2 else "Inconclusive on this grid")
     report.say(f"{verdict}: across the learning rates the best λ moves over {s_l2} grid "
                f"column(s) with Adam + L2 and {s_dwd} with decoupled decay (grid factor 10; "

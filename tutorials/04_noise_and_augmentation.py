@@ -62,12 +62,19 @@ def part_noise(args, report, ds):
     plt.title(f"Gaussian input noise on {ds.name}")
     report.figure(fig, "noise_sigma", "Test accuracy against the input-noise standard deviation.")
     best = int(np.argmax(mean))
+    # A gain counts when it exceeds the seed-to-seed spread (and 0.01).
+    margin = max(0.01, 2 * float(max(std[best], std[0])))
+    gain = mean[best] - mean[0]
     report.say(
-        f"Best σ = {sigmas[best]:g}: {mean[best]:.3f} vs {mean[0]:.3f} without noise; "
-        f"the largest σ ({sigmas[-1]:g}) gives {mean[-1]:.3f}. "
+        f"Best σ = {sigmas[best]:g}: {mean[best]:.3f} vs {mean[0]:.3f} without noise "
+        f"(gain {gain:+.3f}, margin for a real gain {margin:.3f}); the largest σ "
+        f"({sigmas[-1]:g}) gives {mean[-1]:.3f}. "
         + ("Reproduced: moderate noise regularizes, too much destroys the signal."
-           if best not in (0,) and mean[-1] < mean[best] else
-           "Not reproduced on this run: noise did not beat the noise-free model.")
+           if best != 0 and gain > margin and mean[-1] < mean[best] else
+           "Partly reproduced: too much noise destroys the signal, but the gain of moderate "
+           "noise is within seed noise on this run."
+           if mean[-1] < mean[0] else
+           "Not reproduced on this run.")
     )
     return {"noise_best_sigma": sigmas[best], "noise_best_acc": float(mean[best]),
             "noise_none_acc": float(mean[0])}
@@ -111,7 +118,7 @@ def part_augmentation(args, report, ds):
         report.skip("Part B (augmentation with RandomAffine)",
                     _train.missing("layers.RandomAffine") + " (issue 4)")
         return {}
-    epochs = _report.pick(args, 1, 25, 150)
+    epochs = _report.pick(args, 1, 20, 150)
     augs = invariances(ds.input_shape[0])
     report.say(f"Part B — augmentation on {ds.name} images {ds.input_shape}: a small CNN "
                f"(conv 32 – pool – conv 64 – dense 64) trained {epochs} epochs without "
@@ -170,8 +177,11 @@ def part_augmentation(args, report, ds):
     report.figure(fig, "augmentation_accuracy", "A network becomes invariant to what it was "
                   "shown: each augmentation helps most on the matching transformed test set.")
     gains = {name: table[name][k] - table[name][0] for k, name in enumerate(configs) if name in augs}
+    robust = [n for n, g in gains.items() if g < 0.01]
     report.say("Gain on the matching transformed test set over no augmentation: "
                + ", ".join(f"{n} {g:+.3f}" for n, g in gains.items())
+               + (f" (no gain for {', '.join(robust)}: the model without augmentation was "
+                  "already robust to that change)" if robust else "")
                + f". Clean test accuracy: none {table['clean'][0]:.3f}, "
                f"all three {table['clean'][-1]:.3f}. Flipping is a wrong invariance for "
                "digits (a mirrored 2 is not a 2) — it is right for dogs, not for characters.")
