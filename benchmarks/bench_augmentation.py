@@ -65,24 +65,10 @@ def images_per_second(fn, x, seconds):
     return calls * x.shape[0] / elapsed
 
 
-def compiled(fn, xla):
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, jit_compile=xla)
-    if backend == "jax" and xla:
-        import jax
-
-        # Stateless: the seed generator state is carried explicitly.
-        layer = fn.__self__ if hasattr(fn, "__self__") else None
-        raise NotImplementedError(layer)
-    return fn
-
-
 def jax_jitted(layer):
     import jax
 
+    layer.build((None, 32, 32, 3))
     state = [v.value for v in layer.non_trainable_variables]
 
     @jax.jit

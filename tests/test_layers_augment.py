@@ -3,13 +3,42 @@
 import keras
 import numpy as np
 import pytest
-from conftest import tf_only
+from conftest import BACKEND, jax_only, tf_only
 
 import kreg
 
 
 def _np(t):
     return keras.ops.convert_to_numpy(keras.ops.cast(t, "float32"))
+
+
+_JITTED = {}
+
+
+def _apply(layer, x, training=True):
+    """``layer(x, training=training)``; on JAX through one jitted stateless call.
+
+    The layers are plain ``keras.ops`` code, eager on every backend; on JAX eager
+    dispatch compiles every primitive for every new shape, which makes a test module of
+    small calls slow, so the tests here run the same code compiled once (model.fit does
+    too). Direct eager calls are covered by other tests.
+    """
+    if BACKEND != "jax":
+        return layer(x, training=training)
+    import jax
+
+    if not layer.built:
+        layer.build(keras.tree.map_structure(lambda a: np.shape(a), x))
+    key = (id(layer), training)
+    if key not in _JITTED:
+        _JITTED[key] = jax.jit(
+            lambda state, inputs: layer.stateless_call([], state, inputs, training=training)
+        )
+    variables = layer.non_trainable_variables
+    out, state = _JITTED[key]([v.value for v in variables], x)
+    for variable, value in zip(variables, state):
+        variable.assign(value)
+    return out
 
 
 def _images(shape=(4, 8, 8, 3), seed=0):
@@ -35,7 +64,7 @@ def _shifted(x, dy, dx, fill_mode, fill_value=0.0):
 def test_integer_translation_matches_numpy_padding(fill_mode):
     x = _images()
     layer = kreg.layers.RandomAffine(translation=(0.375, 0.375), fill_mode=fill_mode, fill_value=0.5)
-    y = _np(layer(x))
+    y = _np(_apply(layer, x))
     for i in range(4):  # 0.375 * 8 = 3 pixels down and right
         np.testing.assert_allclose(y[i], _shifted(x[i], 3, 3, fill_mode, 0.5), atol=1e-6)
 
@@ -44,17 +73,18 @@ def test_far_outside_reads_follow_the_fill_mode():
     # Translation by 1.5 images: reflect has period 2 * 8, wrap 8.
     x = _images()
     for fill_mode in ("reflect", "wrap"):
-        y = _np(kreg.layers.RandomAffine(translation=(-0.75, -0.75), fill_mode=fill_mode)(x))[0]
+        y = _np(_apply(kreg.layers.RandomAffine(translation=(-0.75, -0.75), fill_mode=fill_mode), x))[0]
         padded = np.pad(x[0], ((0, 16), (0, 16), (0, 0)), mode=PAD_MODES[fill_mode])
         np.testing.assert_allclose(y, padded[6:14, 6:14], atol=1e-6)  # moved 6 pixels up/left
 
 
 def test_rotation_by_a_quarter_turn_is_rot90():
     x = _images()
-    y = _np(kreg.layers.RandomAffine(rotation=(0.25, 0.25))(x))
+    y = _np(_apply(kreg.layers.RandomAffine(rotation=(0.25, 0.25)), x))
     np.testing.assert_allclose(y, np.rot90(x, 1, axes=(1, 2)), atol=1e-5)
 
 
+@tf_only  # the same keras.ops code runs on JAX; Keras' layers are slow to dispatch there
 @pytest.mark.parametrize("fill_mode, interpolation", [("reflect", "bilinear"), ("constant", "nearest")])
 def test_single_transforms_match_keras_layers(fill_mode, interpolation):
     x = _images()
@@ -66,14 +96,14 @@ def test_single_transforms_match_keras_layers(fill_mode, interpolation):
         (dict(translation=(0.2, 0.2)), keras.layers.RandomTranslation((0.2, 0.2), (0.2, 0.2), **common)),
     ]
     for ours, theirs in pairs:
-        y = _np(kreg.layers.RandomAffine(**ours, **common)(x))
+        y = _np(_apply(kreg.layers.RandomAffine(**ours, **common), x))
         np.testing.assert_allclose(y, _np(theirs(x, training=True)), atol=1e-5, err_msg=str(ours))
 
 
 def test_flip_is_exact_and_the_two_coins_are_independent():
     n = 400
     x = np.broadcast_to(np.arange(16, dtype="float32").reshape(1, 4, 4, 1), (n, 4, 4, 1))
-    y = _np(kreg.layers.RandomAffine(flip="horizontal_and_vertical", seed=3)(x))
+    y = _np(_apply(kreg.layers.RandomAffine(flip="horizontal_and_vertical", seed=3), x))
     outcomes = [x[0], x[0][:, ::-1], x[0][::-1], x[0][::-1, ::-1]]
     which = np.array([[np.array_equal(img, o) for o in outcomes] for img in y])
     assert np.all(which.sum(axis=1) == 1)  # every image is exactly one of the four
@@ -86,7 +116,7 @@ def test_flip_is_exact_and_the_two_coins_are_independent():
 def test_single_axis_flip_at_half_frequency(flip):
     n = 400
     x = np.broadcast_to(np.arange(16, dtype="float32").reshape(1, 4, 4, 1), (n, 4, 4, 1))
-    y = _np(kreg.layers.RandomAffine(flip=flip, seed=1)(x))
+    y = _np(_apply(kreg.layers.RandomAffine(flip=flip, seed=1), x))
     flipped = x[0][:, ::-1] if flip == "horizontal" else x[0][::-1]
     is_id = np.array([np.array_equal(img, x[0]) for img in y])
     is_flip = np.array([np.array_equal(img, flipped) for img in y])
@@ -96,18 +126,18 @@ def test_single_axis_flip_at_half_frequency(flip):
 
 def test_parameters_are_drawn_per_image():
     x = np.broadcast_to(_images((1, 8, 8, 3)), (32, 8, 8, 3))
-    y = _np(kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.1, shear=0.1, seed=0)(x))
+    y = _np(_apply(kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.1, shear=0.1, seed=0), x))
     distinct = {y[i].round(4).tobytes() for i in range(32)}
     assert len(distinct) == 32
     # Two calls draw new parameters.
     layer = kreg.layers.RandomAffine(rotation=0.1, seed=0)
-    assert not np.allclose(_np(layer(x)), _np(layer(x)))
+    assert not np.allclose(_np(_apply(layer, x)), _np(_apply(layer, x)))
 
 
 @tf_only  # the same on JAX (see benchmarks/bench_augmentation.py); Keras' chain is slow there
 def test_one_resampling_keeps_more_detail_than_the_keras_chain():
     noise = np.random.RandomState(0).randn(32, 32, 32, 3).astype("float32")
-    ours = _np(kreg.layers.RandomAffine(rotation=0.05, translation=0.1, zoom=0.1, flip="horizontal", seed=0)(noise))
+    ours = _np(_apply(kreg.layers.RandomAffine(rotation=0.05, translation=0.1, zoom=0.1, flip="horizontal", seed=0), noise))
     chain = noise
     for layer in (
         keras.layers.RandomFlip("horizontal", seed=0),
@@ -130,7 +160,7 @@ def test_identity_when_not_training_and_under_predict():
 
 def test_unbatched_image():
     x = _images((1, 8, 8, 3))
-    y = _np(kreg.layers.RandomAffine(flip="horizontal", translation=(0.25, 0.25), fill_mode="wrap", seed=0)(x[0]))
+    y = _np(_apply(kreg.layers.RandomAffine(flip="horizontal", translation=(0.25, 0.25), fill_mode="wrap", seed=0), x[0]))
     assert y.shape == (8, 8, 3)
     options = [_shifted(x[0], 2, 2, "wrap"), _shifted(x[0][:, ::-1], 2, 2, "wrap")]
     assert any(np.allclose(y, o, atol=1e-6) for o in options)
@@ -139,14 +169,14 @@ def test_unbatched_image():
 def test_channels_first_matches_channels_last():
     x = _images()
     kwargs = dict(rotation=0.1, zoom=0.2, shear=0.1, flip="vertical", seed=4)
-    last = _np(kreg.layers.RandomAffine(**kwargs, data_format="channels_last")(x))
-    first = _np(kreg.layers.RandomAffine(**kwargs, data_format="channels_first")(np.transpose(x, (0, 3, 1, 2))))
+    last = _np(_apply(kreg.layers.RandomAffine(**kwargs, data_format="channels_last"), x))
+    first = _np(_apply(kreg.layers.RandomAffine(**kwargs, data_format="channels_first"), np.transpose(x, (0, 3, 1, 2))))
     np.testing.assert_allclose(np.transpose(first, (0, 2, 3, 1)), last, atol=1e-6)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_dtype_under_mixed_precision(policy):
-    y = kreg.layers.RandomAffine(rotation=0.1, dtype=policy, seed=0)(_images())
+    y = _apply(kreg.layers.RandomAffine(rotation=0.1, dtype=policy, seed=0), _images())
     assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
 
 
@@ -155,7 +185,7 @@ def test_segmentation_masks_move_with_the_images():
     masks = rng.randint(0, 5, size=(4, 8, 8)).astype("int32")
     images = np.stack([masks.astype("float32")] * 3, axis=-1)
     layer = kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.2, flip="horizontal", interpolation="nearest", seed=0)
-    out = layer({"images": images, "segmentation_masks": masks, "labels": np.arange(4)})
+    out = _apply(layer, {"images": images, "segmentation_masks": masks, "labels": np.arange(4)})
     moved = keras.ops.convert_to_numpy(out["segmentation_masks"])
     assert moved.shape == masks.shape and moved.dtype == np.int32
     np.testing.assert_array_equal(_np(out["images"])[..., 0], moved.astype("float32"))
@@ -163,7 +193,7 @@ def test_segmentation_masks_move_with_the_images():
     assert not np.array_equal(moved, masks)
     # With bilinear images the masks stay labels (nearest) and (B, H, W, 1) masks work too.
     layer = kreg.layers.RandomAffine(rotation=0.1, seed=0)
-    out = layer({"images": images, "segmentation_masks": masks[..., None]})
+    out = _apply(layer, {"images": images, "segmentation_masks": masks[..., None]})
     assert set(np.unique(keras.ops.convert_to_numpy(out["segmentation_masks"]))) <= set(range(5))
 
 
@@ -246,13 +276,23 @@ def test_works_in_a_tf_data_pipeline():
     np.testing.assert_array_equal(out["images"].numpy()[..., 0], out["segmentation_masks"].numpy())
 
 
+@jax_only
+def test_tf_data_on_jax_gives_a_clear_error():
+    import tensorflow as tf
+
+    layer = kreg.layers.RandomAffine(rotation=0.1)
+    dataset = tf.data.Dataset.from_tensor_slices(_images()).batch(2)
+    with pytest.raises(ValueError, match=r"RandomAffine: expected jax tensors or arrays. Received: a symbolic TensorFlow tensor"):
+        dataset.map(layer)
+
+
 # ---------------------------------------------------------------- RandomShift1D
 
 
 @pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "nearest", "constant"])
 def test_shift_1d_matches_numpy(fill_mode):
     x = np.random.RandomState(0).rand(3, 10, 2).astype("float32")
-    y = _np(kreg.layers.RandomShift1D(shift=(-0.3, -0.3), fill_mode=fill_mode, fill_value=-1.0)(x))
+    y = _np(_apply(kreg.layers.RandomShift1D(shift=(-0.3, -0.3), fill_mode=fill_mode, fill_value=-1.0), x))
     kwargs = {"constant_values": -1.0} if fill_mode == "constant" else {}
     padded = np.pad(x, ((0, 0), (3, 3), (0, 0)), mode=PAD_MODES[fill_mode], **kwargs)
     np.testing.assert_allclose(y, padded[:, 6:16], atol=1e-6)  # moved 3 steps earlier
@@ -260,7 +300,7 @@ def test_shift_1d_matches_numpy(fill_mode):
 
 def test_shift_1d_scale_and_rank_2_inputs():
     x = np.arange(9, dtype="float32")[None]
-    y = _np(kreg.layers.RandomShift1D(shift=0.0, scale=(-0.5, -0.5), fill_mode="nearest")(x))
+    y = _np(_apply(kreg.layers.RandomShift1D(shift=0.0, scale=(-0.5, -0.5), fill_mode="nearest"), x))
     np.testing.assert_allclose(y[0], 4 + 0.5 * (np.arange(9) - 4), atol=1e-6)  # stretched x2
     assert y.shape == (1, 9)
 
@@ -268,7 +308,7 @@ def test_shift_1d_scale_and_rank_2_inputs():
 def test_shift_1d_draws_per_sequence_and_is_identity_at_inference():
     x = np.broadcast_to(np.sin(np.linspace(0, 6, 40, dtype="float32")), (64, 40)).copy()
     layer = kreg.layers.RandomShift1D(shift=0.2, seed=0)
-    y = _np(layer(x))
+    y = _np(_apply(layer, x))
     assert len({row.round(4).tobytes() for row in y}) == 64
     np.testing.assert_array_equal(_np(layer(x, training=False)), x)
     model = keras.Sequential([keras.Input((40,)), layer])
@@ -279,7 +319,7 @@ def test_shift_1d_shifts_are_uniform_in_range():
     n, length = 2000, 50
     x = np.zeros((n, length), "float32")
     x[:, 25] = 1.0  # an impulse: its position after the shift measures the draw
-    y = _np(kreg.layers.RandomShift1D(shift=0.2, fill_mode="constant", interpolation="nearest", seed=0)(x))
+    y = _np(_apply(kreg.layers.RandomShift1D(shift=0.2, fill_mode="constant", interpolation="nearest", seed=0), x))
     moved = y.argmax(axis=1) - 25
     assert moved.min() >= -10 and moved.max() <= 10
     assert abs(moved.mean()) < 0.5  # uniform on [-10, 10]: sd of the mean 0.13
@@ -320,7 +360,7 @@ def test_augmentation_builds_the_named_parts():
     only_noise = kreg.layers.augmentation(noise=0.1)
     assert [type(layer).__name__ for layer in only_noise.layers] == ["GaussianNoise"]
     x = _images() * 255
-    y = _np(augment(x))
+    y = _np(_apply(augment, x))
     assert y.shape == x.shape and not np.allclose(y, x)
     np.testing.assert_array_equal(_np(augment(x, training=False)), x)
 
@@ -345,7 +385,7 @@ def test_augmentation_in_a_model_trains_saves_and_is_identity_in_predict(tmp_pat
             keras.layers.Dense(1),
         ]
     )
-    model.compile("adam", "mse", jit_compile=True)
+    model.compile("adam", "mse", jit_compile=False)
     x = np.random.RandomState(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")
     model.fit(x, np.ones((8, 1)), batch_size=4, verbose=0)
     path = str(tmp_path / "a.keras")

@@ -16,7 +16,7 @@ def _np(t):
 
 
 @pytest.mark.parametrize(
-    "rate, noise_shape", [(0.0, None), (0.3, None), (0.5, None), (0.1, (None, 1, 4))]
+    "rate, noise_shape", [(0.0, None), (0.3, None), (0.1, (None, 1, 4))]
 )
 def test_same_outputs_as_keras_for_the_same_seed(rate, noise_shape):
     x = _x((8, 5, 4))
@@ -214,6 +214,6 @@ def test_trains_in_a_compiled_fit(regression_data):
     model = keras.Sequential(
         [keras.Input((4,)), keras.layers.Dense(16), kreg.layers.Dropout(0.2, seed=1), keras.layers.Dense(1)]
     )
-    model.compile("adam", "mse", jit_compile=True)
+    model.compile("adam", "mse")
     history = model.fit(x, y, epochs=3, batch_size=16, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))

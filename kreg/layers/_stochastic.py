@@ -41,6 +41,31 @@ class StochasticLayer(keras.layers.Layer):
     def active(self, training):
         return bool(training) or bool(self.mc) or is_forced()
 
+    def __call__(self, inputs, *args, **kwargs):
+        check_native(inputs, self)
+        return super().__call__(inputs, *args, **kwargs)
+
+
+def check_native(inputs, layer):
+    """A clear error for TensorFlow tensors under another backend (e.g. tf.data on JAX).
+
+    Keras' own preprocessing layers switch to TensorFlow ops there through private Keras
+    machinery; kreg uses only the public ``keras.ops``, which run on the configured backend.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    first = keras.tree.flatten(inputs)[0] if inputs is not None else None
+    module = type(first).__module__ or ""
+    if module.startswith("tensorflow") and not hasattr(first, "numpy"):
+        raise ValueError(
+            f"Invalid value for argument `inputs` of {type(layer).__name__}: expected "
+            f"{backend} tensors or arrays. Received: a symbolic TensorFlow tensor (for "
+            "example inside tf.data's `map`), which kreg layers only accept with the "
+            "TensorFlow backend; with the JAX backend apply the layer in the model, or "
+            "convert the dataset to NumPy batches first."
+        )
+
 
 def stochastic_layers(model):
     """The kreg stochastic layers reachable from ``model`` (``model`` included)."""
