@@ -132,6 +132,8 @@ def _exclude_config(exclude):
     """``exclude`` as JSON-able config: variables become exact patterns on their path."""
     if exclude is None or isinstance(exclude, str):
         return exclude
+    if _is_variable(exclude):
+        exclude = [exclude]
     if callable(exclude) and not _is_variable(exclude):
         return keras.saving.serialize_keras_object(exclude)
     return [
@@ -178,10 +180,22 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
     By default biases, normalization parameters and all weights of rank ≤ 1 are not
     decayed. Selection is by ``variable.path`` (the same on every backend).
 
+    The steps run inside the inner optimizer's update of each weight, so gradient
+    accumulation decays only on real update steps, a LossScaleOptimizer's skipped step
+    skips the decay too, and EMA and weight constraints see the decayed weights. Backends:
+    TensorFlow (``tf.distribute.MirroredStrategy`` included) and JAX; Keras' torch
+    optimizers bypass ``update_step``, so the torch backend is refused.
+
     Args:
         optimizer: the inner ``keras.optimizers.Optimizer`` instance. Its own
             ``weight_decay`` must be unset (None or 0): the decay would apply twice.
-            It belongs to the wrapper from then on.
+            It belongs to the wrapper from then on (when the wrapper is built, the
+            instance's ``update_step`` is wrapped). Put ``clipnorm``,
+            ``gradient_accumulation_steps``, ``use_ema`` ... on it. It may be a
+            ``LossScaleOptimizer``; then compile with ``auto_scale_loss=False`` under
+            "mixed_float16", or Keras adds a second one around the wrapper (the
+            default ``compile`` wrapping, ``LossScaleOptimizer(DecoupledWeightDecay(
+            ...))``, works as is).
         weight_decay: λ: a non-negative float, a
             ``keras.optimizers.schedules.LearningRateSchedule`` or a callable of the
             step returning λ_t.
@@ -248,7 +262,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
                     f"Invalid argument `{key}` for DecoupledWeightDecay: set it on the "
                     f"inner optimizer. Received: {key}={kwargs[key]!r}"
                 )
-        if kwargs.pop("weight_decay_config", None) is not None or kwargs:
+        if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
         self._check_inner(optimizer)
         base_weight_decay, schedule = _check_weight_decay(weight_decay)
@@ -269,7 +283,9 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         self.mode = mode
         self._l1 = l1
         self.anchor = anchor
-        self.exclude = exclude
+        # Variables in `exclude` become exact patterns on their paths (the same
+        # selection): an optimizer attribute holding variables would track them.
+        self.exclude = exclude if callable(exclude) else _exclude_config(exclude)
         self.multipliers = multipliers
         self._patterns = [(re.compile(p), f) for p, f in multipliers.items()]
         self.initial_learning_rate = self._initial_learning_rate(initial_learning_rate)
@@ -542,6 +558,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             trainable_variables = list(trainable_variables)
             with keras.name_scope(self.name, caller=self):
                 self.build(trainable_variables)
+        if len(grads) == 0:
+            return  # as keras.optimizers.Optimizer.apply: a no-op
         self._hook_ran = False
         self.inner_optimizer.apply(grads, trainable_variables)
         self._check_hook_ran()

@@ -555,6 +555,8 @@ def test_selection_by_path_exclude_and_multipliers():
     assert by_var.weight_decay_multiplier(kernel_var) == 0.0
     assert by_fn.weight_decay_multiplier(kernel_var) == 0.0
     assert by_var.get_config()["exclude"] == [r"^net/dense/kernel$"]
+    by_var.build(model.trainable_variables)  # the excluded variable is not tracked
+    assert all(v is not kernel_var for v in by_var.variables)
 
     before = {v.path: v.numpy().copy() for v in model.trainable_variables}
     zeros = [np.zeros(v.shape, "float32") for v in model.trainable_variables]
