@@ -196,7 +196,7 @@ def part_landscape(args, report, ds):
             print(f"  {method}: lr={lr:g} done", flush=True)
         grids[method] = (lams, err)
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained")
     vmin = min(g[1].min() for g in grids.values())
     vmax = max(g[1].max() for g in grids.values())
     rows = []

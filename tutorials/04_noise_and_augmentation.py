@@ -165,7 +165,7 @@ def part_augmentation(args, report, ds):
     report.table("augmentation", ["trained with"] + [f"test: {t}" for t in test_sets], rows,
                  caption="Test accuracy of each training augmentation (rows) on each "
                  "transformed test set (columns).")
-    fig = plt.figure(figsize=(7, 3.4))
+    fig = plt.figure(figsize=(8.5, 3.4))
     names = list(test_sets)
     width = 0.8 / len(configs)
     for k, cfg in enumerate(configs):
@@ -173,7 +173,8 @@ def part_augmentation(args, report, ds):
     plt.xticks(np.arange(len(names)) + 0.4 - width / 2, [f"test: {n}" for n in names], fontsize=7)
     plt.ylabel("test accuracy")
     plt.ylim(0, 1)
-    plt.legend(fontsize=6, title="trained with", title_fontsize=7, ncol=2)
+    plt.legend(fontsize=7, title="trained with", title_fontsize=7, loc="center left",
+               bbox_to_anchor=(1.01, 0.5))
     report.figure(fig, "augmentation_accuracy", "A network becomes invariant to what it was "
                   "shown: each augmentation helps most on the matching transformed test set.")
     gains = {name: table[name][k] - table[name][0] for k, name in enumerate(configs) if name in augs}

@@ -157,13 +157,14 @@ def run(args, report):
             color="tab:blue")
     for k, acc in enumerate(accs.values()):
         plt.plot([k] * len(acc), acc, "k.", ms=4)
+        plt.text(k, rows[k][1] + rows[k][2] + 0.01, f"{rows[k][1]:.3f}", ha="center", fontsize=8)
     for name, value, style in (("paper MLP 68%", PAPER["MLP"], "--"),
                                ("paper CNN 94%", PAPER["CNN"], ":")):
         plt.axhline(value, color="tab:red", ls=style, lw=1, label=name)
     plt.xticks(range(len(rows)), labels, rotation=25, ha="right", fontsize=7)
     plt.ylabel("test accuracy")
-    plt.ylim(0, 1)
-    plt.legend(fontsize=7, loc="lower right")
+    plt.ylim(0.3, 1)
+    plt.legend(fontsize=7, loc="upper left")
     plt.title("MNIST-1D MLP: adding kreg's regularizers one at a time")
     report.figure(fig, "steps", "Test accuracy (mean ± std over seeds; dots: single seeds) as "
                   "each regularizer is added.")

@@ -153,9 +153,10 @@ class Report:
     def figure(self, fig, name, caption=""):
         """Save a matplotlib figure as ``<name>.png`` (small: 90 dpi) and close it."""
         path = os.path.join(self.dir, f"{name}.png")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # colorbars are not tight_layout-compatible
-            fig.tight_layout()
+        if fig.get_layout_engine() is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig.tight_layout()
         fig.savefig(path, dpi=90, bbox_inches="tight")
         plt.close(fig)
         if not self.quiet:
