@@ -537,9 +537,11 @@ def test_regularizer_set_after_build_is_not_attached():
     custom = keras.Sequential([keras.Input((3,)), OwnBuild(2, name="own")], name="c")
     custom.get_layer("own").kernel_regularizer = L2(1e-4)
     assert kreg.audit(custom, keras.optimizers.SGD(0.01)).findings == []
-    # kreg.regularizers.apply is the fix: it attaches to the built weights.
-    kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4))
+    # The fix, run as written, attaches the penalty to that weight only.
+    exec(report.findings[0].fix, {"keras": keras, "kreg": kreg, "model": model})
     assert kreg.audit(model, keras.optimizers.SGD(0.01)).findings == []
+    assert model.get_layer("h").kernel.regularizer.l2 == pytest.approx(1e-4)
+    assert model.get_layer("o").kernel.regularizer is None
 
 
 def test_subclassed_model_weight_checks():

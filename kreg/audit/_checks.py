@@ -97,7 +97,6 @@ def check_attachment(ctx):
         build_module = getattr(type(owner).build, "__module__", "") or ""
         if not build_module.startswith(("keras.", "kreg.")):
             continue  # a custom build() may apply the regularizer its own way
-        l2 = facts.l2_of(regularizer)
         found.append(
             Finding(
                 "error",
@@ -107,12 +106,26 @@ def check_attachment(ctx):
                 f"but its weight '{variable.path}' has no regularizer: no penalty reaches the loss",
                 f"Keras attaches a layer's regularizers to its weights when the layer is "
                 f"built, so setting `{attribute}` afterwards changes nothing.",
-                "kreg.regularizers.apply(model, kreg.regularizers.L2("
-                f"{l2 if l2 else 1e-4:g}))  # attaches to built weights and recompiles\n"
+                f"kreg.regularizers.apply(model, {_regularizer_code(regularizer)},\n"
+                f"                        exclude=lambda v: v.path != {variable.path!r})"
+                "  # attaches to the built weight\n"
                 f"# or pass {attribute}= when the layer is created, before it is built",
             )
         )
     return found
+
+
+def _regularizer_code(regularizer):
+    """``keras.regularizers.L2(l2=0.0001)``: code that rebuilds a regularizer."""
+    module = "kreg" if type(regularizer).__module__.startswith("kreg") else "keras"
+    try:
+        config = regularizer.get_config()
+    except Exception:
+        config = {}
+    args = ", ".join(
+        f"{k}={v!r}" for k, v in config.items() if isinstance(v, (int, float, str))
+    )
+    return f"{module}.regularizers.{type(regularizer).__name__}({args})"
 
 
 # ----------------------------------------------------------------- penalties and decay
