@@ -652,6 +652,12 @@ def test_argument_validation():
         kreg.audit(model, num_examples=1.5)
     with pytest.raises(ValueError, match="Invalid value for argument `optimizer`"):
         kreg.audit(model, optimizer=3)
+    x = np.zeros((4, 6), "float32")
+    with pytest.raises(ValueError, match=r"Invalid value for argument `sample`: expected a "
+                       r"batch of model inputs \(1 array\(s\), as `model\(sample\)` takes; "
+                       r"no targets\). Received: 2 arrays"):
+        kreg.audit(model, sample=(x, np.zeros((4, 1))))
+    assert _pairs(kreg.audit(model, sample=x)) == {("no-optimizer", "m")}
     assert _pairs(kreg.audit(_mlp(name="n", reg=L2(1e-4)), "adam")) == {
         ("l2-with-adaptive-optimizer", "n/h/kernel")
     }

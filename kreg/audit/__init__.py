@@ -71,6 +71,23 @@ def _check_optimizer(optimizer):
     )
 
 
+def _check_sample(model, sample):
+    """A sample must have one array per model input (when the model's inputs are known)."""
+    if sample is None:
+        return
+    try:
+        expected = len(model.inputs)
+    except Exception:  # subclassed models: their inputs are not known
+        return
+    received = len(keras.tree.flatten(sample))
+    if received != expected:
+        raise ValueError(
+            "Invalid value for argument `sample`: expected a batch of model inputs "
+            f"({expected} array(s), as `model(sample)` takes; no targets). "
+            f"Received: {received} arrays"
+        )
+
+
 def _failed(check, err, model):
     return Finding(
         "info",
@@ -133,6 +150,7 @@ def audit(model, optimizer=None, *, batch_size=None, num_examples=None, sample=N
     optimizer = _check_optimizer(optimizer)
     if optimizer is None:
         optimizer = getattr(model, "optimizer", None)
+    _check_sample(model, sample)
     batch_size = _check_count(batch_size, "batch_size")
     num_examples = _check_count(num_examples, "num_examples")
     ctx = Context(model, optimizer, batch_size, num_examples, sample)
