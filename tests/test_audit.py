@@ -60,7 +60,7 @@ def _pairs(report, severities=("error", "warning", "info")):
 def _mlp(name="m", reg=None, bias_reg=None, bn=False, activation="relu"):
     stack = [keras.Input((6,)),
              Dense(8, activation=activation, kernel_regularizer=reg,
-                          bias_regularizer=bias_reg, name="h")]
+                   bias_regularizer=bias_reg, name="h")]
     if bn:
         stack.append(layers.BatchNormalization(name="bn"))
     stack.append(Dense(1, name="o"))
@@ -87,9 +87,9 @@ def clean_kreg_penalties_sgd():
     model = keras.Sequential([
         keras.Input((6,)),
         Dense(8, activation="relu", name="a",
-                     kernel_regularizer=kreg.regularizers.L2(1e-4)),
+              kernel_regularizer=kreg.regularizers.L2(1e-4)),
         Dense(8, activation="relu", name="b",
-                     kernel_regularizer=kreg.regularizers.L1L2(l1=1e-5, l2=1e-4)),
+              kernel_regularizer=kreg.regularizers.L1L2(l1=1e-5, l2=1e-4)),
         Dense(1, name="o"),
     ], name="m")
     return model, keras.optimizers.SGD(0.1, nesterov=True, momentum=0.9), {}
@@ -146,7 +146,7 @@ def clean_subclassed():
 
 def clean_nested():
     inner = keras.Sequential([Dense(8, activation="relu", name="a",
-                                           kernel_regularizer=L2(1e-4)),
+                                    kernel_regularizer=L2(1e-4)),
                               layers.BatchNormalization(name="bn")], name="inner")
     x = keras.Input((6,))
     y = layers.Dropout(0.2, name="drop")(inner(x))
