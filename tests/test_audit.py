@@ -714,6 +714,8 @@ def test_a_failing_check_is_reported_and_the_others_still_run(monkeypatch):
     assert "check_that_breaks could not run on this model: RuntimeError: boom" in str(report)
 
 
+@pytest.mark.filterwarnings("ignore:'kreg.audit.__main__' found in sys.modules")
+@pytest.mark.filterwarnings("ignore:Skipping variable loading")
 def test_python_dash_m_kreg_audit(tmp_path, monkeypatch, capsys):
     # What `python -m kreg.audit broken.keras` runs, in this process (no second TF start).
     path = _save(_mlp(reg=L2(1e-4)), keras.optimizers.SGD(1.0, weight_decay=2.0),
