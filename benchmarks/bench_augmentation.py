@@ -53,16 +53,26 @@ def apply_chain(layers, x):
     return x
 
 
-def images_per_second(fn, x, seconds):
-    out = fn(x)  # trace / compile
-    keras.ops.convert_to_numpy(out)
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        out = fn(x)
-        calls += 1
-    keras.ops.convert_to_numpy(out)
-    elapsed = time.perf_counter() - start
-    return calls * x.shape[0] / elapsed
+def measure(fns, x, seconds, rounds=10):
+    """Images/s of each function, timed in interleaved rounds: (best round, median round).
+
+    The variants alternate so that a change in machine load hits all of them alike.
+    """
+    for fn in fns.values():  # trace / compile
+        keras.ops.convert_to_numpy(fn(x))
+    rates = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            calls, start = 0, time.perf_counter()
+            while True:
+                out = fn(x)
+                calls += 1
+                keras.ops.convert_to_numpy(out)  # wait for the result
+                elapsed = time.perf_counter() - start
+                if elapsed >= seconds / rounds:
+                    break
+            rates[name].append(calls * x.shape[0] / elapsed)
+    return {name: (max(r), float(np.median(r))) for name, r in rates.items()}
 
 
 def jax_jitted(layer):
@@ -90,7 +100,7 @@ def surviving_std(out, border=6):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=4.0, help="timing per variant")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timing per variant")
     parser.add_argument("--batch", type=int, default=128)
     args = parser.parse_args()
     backend = keras.backend.backend()
@@ -99,35 +109,29 @@ def main():
     print(f"backend={backend} keras={keras.__version__} batch={args.batch} images 32x32x3 float32")
     print(f"ranges: rotation={ROTATION} turn, translation={TRANSLATION}, zoom={ZOOM}, flip=horizontal")
 
-    results = {}
+    fns = {}
     if backend == "tensorflow":
         import tensorflow as tf
 
-        results["keras chain, graph"] = images_per_second(
-            tf.function(lambda v: apply_chain(chain, v)), x, args.seconds
+        fns["keras chain, graph"] = tf.function(lambda v: apply_chain(chain, v))
+        fns["kreg RandomAffine, graph"] = tf.function(lambda v: affine(v, training=True))
+        fns["kreg RandomAffine, XLA"] = tf.function(
+            lambda v: affine(v, training=True), jit_compile=True
         )
-        results["kreg RandomAffine, graph"] = images_per_second(
-            tf.function(lambda v: affine(v, training=True)), x, args.seconds
-        )
-        results["kreg RandomAffine, XLA"] = images_per_second(
-            tf.function(lambda v: affine(v, training=True), jit_compile=True), x, args.seconds
-        )
-        base = results["keras chain, graph"]
     else:
-        results["keras chain, eager"] = images_per_second(
-            lambda v: apply_chain(chain, v), x, args.seconds
-        )
-        results["kreg RandomAffine, eager"] = images_per_second(
-            lambda v: affine(v, training=True), x, args.seconds
-        )
+        fns["keras chain, eager"] = lambda v: apply_chain(chain, v)
+        fns["kreg RandomAffine, eager"] = lambda v: affine(v, training=True)
         if backend == "jax":
-            results["kreg RandomAffine, jax.jit"] = images_per_second(
-                jax_jitted(affine), x, args.seconds
-            )
-        base = results["keras chain, eager"]
+            fns["kreg RandomAffine, jax.jit"] = jax_jitted(affine)
+    results = measure(fns, x, args.seconds)
+    base_best, base_median = results[next(iter(results))]
     width = max(map(len, results))
-    for name, value in results.items():
-        print(f"  {name:<{width}}  {value:12,.0f} images/s   {value / base:6.2f}x the Keras chain")
+    print(f"images/s, best and median of 10 interleaved rounds ({args.seconds:g} s per variant):")
+    for name, (best, median) in results.items():
+        print(
+            f"  {name:<{width}}  best {best:9,.0f}  median {median:9,.0f}   "
+            f"{best / base_best:5.2f}x / {median / base_median:5.2f}x the Keras chain"
+        )
 
     # Fidelity: the std of white noise (std 1) that survives the transforms.
     noise = np.random.RandomState(1).randn(args.batch, 32, 32, 3).astype("float32")

@@ -6,12 +6,12 @@ are at integer coordinates. Out-of-range neighbours are mapped by the fill mode,
 neighbour separately (Keras' conventions):
 
 * ``"reflect"``  (d c b a | a b c d | d c b a), about the edge of the last pixel;
-* ``"wrap"``     (a b c d | a b c d | a b c d);
+* ``"wrap"``     (a b c d | a b c d | a b c d), exactly periodic (TensorFlow's kernel,
+  behind Keras' layers, reads differently across the seam);
 * ``"nearest"``  (a a a a | a b c d | d d d d);
 * ``"constant"`` (k k k k | a b c d | k k k k), k = ``fill_value``.
 """
 
-import numpy as np
 from keras import ops
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -104,8 +104,9 @@ def resample_2d(images, coords, interpolation="bilinear", fill_mode="reflect", f
     """Read channels-last ``images`` (B, H, W, C) at ``coords = (src_x, src_y)`` (each (B, H, W)).
 
     Returns a (B, H, W, C) tensor of ``images``' dtype. ``interpolation`` is "bilinear" or
-    "nearest" (the nearest pixel centre, halves rounded up). Bilinear reads its four
-    neighbours with one gather, from a tensor of 2x2 patches of the 1-pixel padded image.
+    "nearest" (the nearest pixel centre, halves rounded up). Bilinear folds the
+    coordinates by the fill mode and reads the four neighbours from the 1-pixel padded
+    image, where they always lie.
     """
     src_x, src_y = coords
     batch = ops.shape(images)[0]
@@ -121,22 +122,21 @@ def resample_2d(images, coords, interpolation="bilinear", fill_mode="reflect", f
             values = ops.where(inside, values, ops.cast(fill_value, values.dtype))
         return values
     padded = _pad_one(_pad_one(images, 1, fill_mode, fill_value), 2, fill_mode, fill_value)
-    # patches[b, i, j] = padded[b, i:i+2, j:j+2] flattened: (B, H+1, W+1, 4C).
-    patches = ops.concatenate(
-        [padded[:, :-1, :-1], padded[:, :-1, 1:], padded[:, 1:, :-1], padded[:, 1:, 1:]],
-        axis=-1,
-    )
-    flat = ops.reshape(patches, (-1, 4 * channels))
+    flat = ops.reshape(padded, (-1, channels))
     y0, wy = fold_coordinate(src_y, height, fill_mode)
     x0, wx = fold_coordinate(src_x, width, fill_mode)
-    # Patch (y0 + 1, x0 + 1) of the padded image has the neighbour (y0, x0) top-left.
-    base = ops.arange(batch, dtype="int32") * ((height + 1) * (width + 1)) + (width + 2)
-    values = ops.take(flat, ops.reshape(base, (-1, 1, 1)) + y0 * (width + 1) + x0, axis=0)
-    values = ops.reshape(values, (-1, height, width, 4, channels))
-    wy = ops.cast(wy, images.dtype)
-    wx = ops.cast(wx, images.dtype)
-    weights = ops.stack([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx], axis=-1)
-    return ops.sum(values * weights[..., None], axis=-2)
+    # Row-major index of (y0, x0) in the padded image (offset 1); the other three
+    # neighbours are 1, a row and a row + 1 further.
+    row = width + 2
+    base = ops.arange(batch, dtype="int32") * ((height + 2) * row) + (row + 1)
+    i00 = ops.reshape(base, (-1, 1, 1)) + y0 * row + x0
+    v00, v01 = ops.take(flat, i00, axis=0), ops.take(flat, i00 + 1, axis=0)
+    v10, v11 = ops.take(flat, i00 + row, axis=0), ops.take(flat, i00 + (row + 1), axis=0)
+    wx = ops.cast(wx, images.dtype)[..., None]
+    wy = ops.cast(wy, images.dtype)[..., None]
+    top = v00 + (v01 - v00) * wx
+    bottom = v10 + (v11 - v10) * wx
+    return top + (bottom - top) * wy
 
 
 def resample_1d(signals, src, interpolation="linear", fill_mode="reflect", fill_value=0.0):
