@@ -87,7 +87,7 @@ def run(args, report):
     plt = _report.plt
     ds = _data.load(args.dataset or "digits", seed=args.seed, smoke=args.smoke)
     report.say(f"Data: {ds}.")
-    steps = _report.pick(args, 5, 150, 500)
+    steps = _report.pick(args, 3, 150, 500)
     width = 32
     batch = min(256, len(ds.y_train))
     x, y = ds.x_train[:batch], ds.y_train[:batch]

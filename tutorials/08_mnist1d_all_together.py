@@ -57,7 +57,7 @@ def shift_factories(ds):
     The layer's argument names are read from its signature, and it is probed on a batch
     shaped like the data (and, if that fails, with a channel axis added).
     """
-    if not _train.available("layers.RandomShift1D"):
+    if not _train.available("layers.RandomShift1D") or ds.kind != "sequence":
         return None
     cls = kreg.layers.RandomShift1D
     params = inspect.signature(cls).parameters
@@ -116,8 +116,10 @@ def run(args, report):
                f"(the paper: 6000 steps ≈ 150 epochs), {seeds} seeds per step.")
     steps, have_shift = steps_for(ds)
     if not have_shift:
-        report.skip("the 1-D shift step", _train.missing("layers.RandomShift1D")
-                    + " (issue 4); the early-stopping step builds on the noise step instead.")
+        report.skip("the 1-D shift step",
+                    (_train.missing("layers.RandomShift1D") + " (issue 4)"
+                     if ds.kind == "sequence" else f"{ds.name} is not a 1-D signal.")
+                    + " The early-stopping step builds on the noise step instead.")
 
     rows, accs = [], {}
     for label, front, dropout, wd, early in steps:
