@@ -123,7 +123,7 @@ def main():
         fns["kreg RandomAffine, eager"] = lambda v: affine(v, training=True)
         if backend == "jax":
             fns["kreg RandomAffine, jax.jit"] = jax_jitted(affine)
-    results = measure(fns, x, args.seconds)
+    results = measure(fns, keras.ops.convert_to_tensor(x), args.seconds)
     base_best, base_median = results[next(iter(results))]
     width = max(map(len, results))
     print(f"images/s, best and median of 10 interleaved rounds ({args.seconds:g} s per variant):")
