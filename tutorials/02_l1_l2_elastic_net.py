@@ -96,22 +96,27 @@ def run(args, report):
         "that are exactly zero.",
     )
 
-    # Weight histograms (all kernels), log-scaled counts so both the bulk and the spike
-    # at zero show.
+    # Histograms of log10|w| (all kernels): a weight *near* zero shows up on the left of
+    # the blue bulk; a weight *at* zero cannot be put on a log scale and gets the red bar.
     n = len(weights)
     cols = 3
-    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(10, 2.6 * ((n + cols - 1) // cols)),
-                             squeeze=False)
-    bins = np.linspace(-0.4, 0.4, 81)
+    nrows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(10, 2.6 * nrows), squeeze=False)
+    bins = np.linspace(-7, 0, 57)
     for ax, (name, w) in zip(axes.ravel(), weights.items()):
-        ax.hist(np.clip(w, bins[0], bins[-1]), bins=bins, color="tab:blue")
+        nonzero = np.abs(w[w != 0])
+        ax.hist(np.clip(np.log10(nonzero), bins[0], bins[-1]), bins=bins, color="tab:blue")
+        zeros = int(np.sum(w == 0))
+        ax.bar([-7.6], [max(zeros, 0)], width=0.5, color="tab:red")
         ax.set_yscale("log")
+        ax.set_xticks([-7.6, -6, -4, -2, 0], ["=0", "1e-6", "1e-4", "1e-2", "1"], fontsize=7)
         ax.set_title(f"{name}\nexactly 0: {np.mean(w == 0):.1%}", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
-    report.figure(fig, "weight_histograms", "Kernel weights after training (log counts). L1 as "
-                  "a penalty piles weights up *near* zero; only the proximal step puts them *at* zero.")
+    report.figure(fig, "weight_histograms", "|w| of the kernels after training (log scale; red: "
+                  "weights exactly 0). The L1 penalty leaves a tail of tiny non-zero weights; the "
+                  "proximal step puts them at exactly 0.")
 
     by = {r[0]: r for r in rows}
     pen = by[f"L1 penalty (l1={l1:g})"]
@@ -122,7 +127,9 @@ def run(args, report):
         text += (f"; the proximal step with the same strength zeroes {prox[2]:.1%} "
                  f"(test accuracy {prox[1]:.3f} vs {pen[1]:.3f}). Both shrink the weights "
                  f"alike (mean |w| {prox[4]:.4f} vs {pen[4]:.4f}); only the proximal step lands "
-                 "them on 0.0. A weight stays at zero only while its data gradient is below "
+                 "them on 0.0: the L1 penalty's weights that 'should' be zero oscillate around it with "
+                 f"an amplitude of about lr·l1 = {LR * l1:g} (the second mode of its histogram). "
+                 "A weight stays at zero only while its data gradient is below "
                  "l1 in magnitude, so a stronger l1 gives more zeros.")
         reproduced = prox[2] > 10 * max(pen[2], 1e-4)
         report.say(("Reproduced. " if reproduced else "NOT reproduced on this data. ") + text)
