@@ -169,7 +169,7 @@ class RandomAffine(StochasticLayer):
     >>> import numpy as np, kreg
     >>> layer = kreg.layers.RandomAffine(rotation=0.05, translation=0.1, zoom=0.1,
     ...                                  flip="horizontal", seed=0)
-    >>> layer(np.random.rand(8, 32, 32, 3).astype("float32")).shape
+    >>> tuple(layer(np.random.rand(8, 32, 32, 3).astype("float32")).shape)
     (8, 32, 32, 3)
     """
 

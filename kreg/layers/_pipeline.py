@@ -74,7 +74,7 @@ def augmentation(
     ...                                     color=0.2, noise=2.0, seed=0)
     >>> [type(layer).__name__ for layer in augment.layers]
     ['RandomAffine', 'RandomBrightness', 'RandomContrast', 'GaussianNoise']
-    >>> augment(np.random.uniform(0, 255, (4, 32, 32, 3)).astype("float32")).shape
+    >>> tuple(augment(np.random.uniform(0, 255, (4, 32, 32, 3)).astype("float32")).shape)
     (4, 32, 32, 3)
     """
     color = _check_color(color)
