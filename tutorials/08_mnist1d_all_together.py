@@ -178,7 +178,11 @@ def run(args, report):
         "Steps that did not help on this run: "
         + (", ".join(r[0] for r, prev in zip(rows[1:], rows[:-1]) if r[1] < prev[1] - 1e-9)
            or "none")
-        + f". The paper's CNN reaches {PAPER['CNN']:.0%}: a better architecture (here: one "
+        + ". (The early-stopping step trains each seed as its own model, with its own batch "
+        "order, so its difference to the step before also contains that"
+        + ("; within this epoch budget it never stopped and only restored the weights of the "
+           "best validation epoch" if rows[-1][3] >= epochs else "")
+        + f".) The paper's CNN reaches {PAPER['CNN']:.0%}: a better architecture (here: one "
         "with translation built in) beats any regularizer of the MLP."
     )
     return {"baseline": base, "all": last, "best_step": best[0], "best": best[1]}
