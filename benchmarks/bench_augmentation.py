@@ -36,7 +36,9 @@ def keras_chain(seed=0):
     return [
         keras.layers.RandomFlip("horizontal", seed=seed),
         keras.layers.RandomRotation(ROTATION, fill_mode="reflect", seed=seed + 1),
-        keras.layers.RandomTranslation(TRANSLATION, TRANSLATION, fill_mode="reflect", seed=seed + 2),
+        keras.layers.RandomTranslation(
+            TRANSLATION, TRANSLATION, fill_mode="reflect", seed=seed + 2
+        ),
         keras.layers.RandomZoom(ZOOM, fill_mode="reflect", seed=seed + 3),
     ]
 
@@ -107,7 +109,9 @@ def main():
     x = np.random.RandomState(0).rand(args.batch, 32, 32, 3).astype("float32")
     chain, affine = keras_chain(), kreg_layer()
     print(f"backend={backend} keras={keras.__version__} batch={args.batch} images 32x32x3 float32")
-    print(f"ranges: rotation={ROTATION} turn, translation={TRANSLATION}, zoom={ZOOM}, flip=horizontal")
+    print(
+        f"ranges: rotation={ROTATION} turn, translation={TRANSLATION}, zoom={ZOOM}, flip=horizontal"
+    )
 
     fns = {}
     if backend == "tensorflow":

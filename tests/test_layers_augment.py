@@ -63,7 +63,9 @@ def _shifted(x, dy, dx, fill_mode, fill_value=0.0):
 @pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "nearest", "constant"])
 def test_integer_translation_matches_numpy_padding(fill_mode):
     x = _images()
-    layer = kreg.layers.RandomAffine(translation=(0.375, 0.375), fill_mode=fill_mode, fill_value=0.5)
+    layer = kreg.layers.RandomAffine(
+        translation=(0.375, 0.375), fill_mode=fill_mode, fill_value=0.5
+    )
     y = _np(_apply(layer, x))
     for i in range(4):  # 0.375 * 8 = 3 pixels down and right
         np.testing.assert_allclose(y[i], _shifted(x[i], 3, 3, fill_mode, 0.5), atol=1e-6)
@@ -73,7 +75,9 @@ def test_far_outside_reads_follow_the_fill_mode():
     # Translation by 1.5 images: reflect has period 2 * 8, wrap 8.
     x = _images()
     for fill_mode in ("reflect", "wrap"):
-        y = _np(_apply(kreg.layers.RandomAffine(translation=(-0.75, -0.75), fill_mode=fill_mode), x))[0]
+        y = _np(
+            _apply(kreg.layers.RandomAffine(translation=(-0.75, -0.75), fill_mode=fill_mode), x)
+        )[0]
         padded = np.pad(x[0], ((0, 16), (0, 16), (0, 0)), mode=PAD_MODES[fill_mode])
         np.testing.assert_allclose(y, padded[6:14, 6:14], atol=1e-6)  # moved 6 pixels up/left
 
@@ -85,7 +89,9 @@ def test_rotation_by_a_quarter_turn_is_rot90():
 
 
 @tf_only  # the same keras.ops code runs on JAX; Keras' layers are slow to dispatch there
-@pytest.mark.parametrize("fill_mode, interpolation", [("reflect", "bilinear"), ("constant", "nearest")])
+@pytest.mark.parametrize(
+    "fill_mode, interpolation", [("reflect", "bilinear"), ("constant", "nearest")]
+)
 def test_single_transforms_match_keras_layers(fill_mode, interpolation):
     x = _images()
     common = dict(fill_mode=fill_mode, interpolation=interpolation, fill_value=0.25)
@@ -93,7 +99,10 @@ def test_single_transforms_match_keras_layers(fill_mode, interpolation):
         (dict(rotation=(0.07, 0.07)), keras.layers.RandomRotation((0.07, 0.07), **common)),
         (dict(zoom=(0.4, 0.4)), keras.layers.RandomZoom((0.4, 0.4), **common)),
         (dict(zoom=(-0.3, -0.3)), keras.layers.RandomZoom((-0.3, -0.3), **common)),
-        (dict(translation=(0.2, 0.2)), keras.layers.RandomTranslation((0.2, 0.2), (0.2, 0.2), **common)),
+        (
+            dict(translation=(0.2, 0.2)),
+            keras.layers.RandomTranslation((0.2, 0.2), (0.2, 0.2), **common),
+        ),
     ]
     for ours, theirs in pairs:
         y = _np(_apply(kreg.layers.RandomAffine(**ours, **common), x))
@@ -126,7 +135,11 @@ def test_single_axis_flip_at_half_frequency(flip):
 
 def test_parameters_are_drawn_per_image():
     x = np.broadcast_to(_images((1, 8, 8, 3)), (32, 8, 8, 3))
-    y = _np(_apply(kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.1, shear=0.1, seed=0), x))
+    y = _np(
+        _apply(
+            kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.1, shear=0.1, seed=0), x
+        )
+    )
     distinct = {y[i].round(4).tobytes() for i in range(32)}
     assert len(distinct) == 32
     # Two calls draw new parameters.
@@ -137,7 +150,14 @@ def test_parameters_are_drawn_per_image():
 @tf_only  # the same on JAX (see benchmarks/bench_augmentation.py); Keras' chain is slow there
 def test_one_resampling_keeps_more_detail_than_the_keras_chain():
     noise = np.random.RandomState(0).randn(32, 32, 32, 3).astype("float32")
-    ours = _np(_apply(kreg.layers.RandomAffine(rotation=0.05, translation=0.1, zoom=0.1, flip="horizontal", seed=0), noise))
+    ours = _np(
+        _apply(
+            kreg.layers.RandomAffine(
+                rotation=0.05, translation=0.1, zoom=0.1, flip="horizontal", seed=0
+            ),
+            noise,
+        )
+    )
     chain = noise
     for layer in (
         keras.layers.RandomFlip("horizontal", seed=0),
@@ -160,7 +180,14 @@ def test_identity_when_not_training_and_under_predict():
 
 def test_unbatched_image():
     x = _images((1, 8, 8, 3))
-    y = _np(_apply(kreg.layers.RandomAffine(flip="horizontal", translation=(0.25, 0.25), fill_mode="wrap", seed=0), x[0]))
+    y = _np(
+        _apply(
+            kreg.layers.RandomAffine(
+                flip="horizontal", translation=(0.25, 0.25), fill_mode="wrap", seed=0
+            ),
+            x[0],
+        )
+    )
     assert y.shape == (8, 8, 3)
     options = [_shifted(x[0], 2, 2, "wrap"), _shifted(x[0][:, ::-1], 2, 2, "wrap")]
     assert any(np.allclose(y, o, atol=1e-6) for o in options)
@@ -170,7 +197,12 @@ def test_channels_first_matches_channels_last():
     x = _images()
     kwargs = dict(rotation=0.1, zoom=0.2, shear=0.1, flip="vertical", seed=4)
     last = _np(_apply(kreg.layers.RandomAffine(**kwargs, data_format="channels_last"), x))
-    first = _np(_apply(kreg.layers.RandomAffine(**kwargs, data_format="channels_first"), np.transpose(x, (0, 3, 1, 2))))
+    first = _np(
+        _apply(
+            kreg.layers.RandomAffine(**kwargs, data_format="channels_first"),
+            np.transpose(x, (0, 3, 1, 2)),
+        )
+    )
     np.testing.assert_allclose(np.transpose(first, (0, 2, 3, 1)), last, atol=1e-6)
 
 
@@ -184,7 +216,9 @@ def test_segmentation_masks_move_with_the_images():
     rng = np.random.RandomState(0)
     masks = rng.randint(0, 5, size=(4, 8, 8)).astype("int32")
     images = np.stack([masks.astype("float32")] * 3, axis=-1)
-    layer = kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.2, flip="horizontal", interpolation="nearest", seed=0)
+    layer = kreg.layers.RandomAffine(
+        rotation=0.1, translation=0.1, zoom=0.2, flip="horizontal", interpolation="nearest", seed=0
+    )
     out = _apply(layer, {"images": images, "segmentation_masks": masks, "labels": np.arange(4)})
     moved = keras.ops.convert_to_numpy(out["segmentation_masks"])
     assert moved.shape == masks.shape and moved.dtype == np.int32
@@ -199,24 +233,51 @@ def test_segmentation_masks_move_with_the_images():
 
 def test_rejects_bad_arguments():
     cases = [
-        (dict(rotation=-0.1), r"argument `rotation`: expected a float >= 0 or a pair .*Received: rotation=-0.1"),
+        (
+            dict(rotation=-0.1),
+            r"argument `rotation`: expected a float >= 0 or a pair .*Received: rotation=-0.1",
+        ),
         (dict(translation=1.5), r"argument `translation`: .*<= 1.0. Received: translation=1.5"),
         (dict(zoom=(-1.0, 0.2)), r"argument `zoom`: .*> -1.0.*Received: zoom=\(-1.0, 0.2\)"),
-        (dict(shear=(0.3, 0.1)), r"argument `shear`: .*lower <= upper.*Received: shear=\(0.3, 0.1\)"),
-        (dict(flip="both"), r"argument `flip`: expected one of None, 'horizontal', .*Received: flip='both'"),
+        (
+            dict(shear=(0.3, 0.1)),
+            r"argument `shear`: .*lower <= upper.*Received: shear=\(0.3, 0.1\)",
+        ),
+        (
+            dict(flip="both"),
+            r"argument `flip`: expected one of None, 'horizontal', .*Received: flip='both'",
+        ),
         (dict(fill_mode="mirror"), r"argument `fill_mode`: .*Received: fill_mode='mirror'"),
-        (dict(interpolation="cubic"), r"argument `interpolation`: .*Received: interpolation='cubic'"),
+        (
+            dict(interpolation="cubic"),
+            r"argument `interpolation`: .*Received: interpolation='cubic'",
+        ),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             kreg.layers.RandomAffine(**kwargs)
-    with pytest.raises(ValueError, match=r"argument `inputs`: expected images or a dict with 'images'"):
+    with pytest.raises(
+        ValueError, match=r"argument `inputs`: expected images or a dict with 'images'"
+    ):
         kreg.layers.RandomAffine(rotation=0.1)({"image": _images()})
 
 
 def test_save_load_round_trip(tmp_path):
-    layer = kreg.layers.RandomAffine(rotation=(0.0, 0.1), translation=0.1, zoom=0.2, shear=0.05, flip="horizontal_and_vertical", fill_mode="constant", fill_value=0.5, interpolation="nearest", seed=9, name="affine")
-    model = keras.Sequential([keras.Input((8, 8, 3)), layer, keras.layers.Flatten(), keras.layers.Dense(2)])
+    layer = kreg.layers.RandomAffine(
+        rotation=(0.0, 0.1),
+        translation=0.1,
+        zoom=0.2,
+        shear=0.05,
+        flip="horizontal_and_vertical",
+        fill_mode="constant",
+        fill_value=0.5,
+        interpolation="nearest",
+        seed=9,
+        name="affine",
+    )
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), layer, keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
     path = str(tmp_path / "m.keras")
     model.save(path)
     first = keras.models.load_model(path, safe_mode=True)
@@ -235,7 +296,9 @@ def _xla_model():
     model = keras.Sequential(
         [
             keras.Input((8, 8, 3)),
-            kreg.layers.RandomAffine(rotation=0.1, translation=0.1, zoom=0.1, flip="horizontal_and_vertical", seed=0),
+            kreg.layers.RandomAffine(
+                rotation=0.1, translation=0.1, zoom=0.1, flip="horizontal_and_vertical", seed=0
+            ),
             keras.layers.Conv2D(4, 3),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(1),
@@ -255,7 +318,14 @@ def test_xla_compiled_fit():
 
 @tf_only
 def test_keras_geometric_layers_switch_xla_off_for_contrast():
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.RandomRotation(0.1), keras.layers.Flatten(), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.RandomRotation(0.1),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile("adam", "mse", jit_compile=True)
     model.fit(_images((8, 8, 8, 3)), np.ones((8, 1)), verbose=0)
     assert model.jit_compile is False
@@ -268,11 +338,19 @@ def test_works_in_a_tf_data_pipeline():
     x = _images((8, 8, 8, 3))
     layer = kreg.layers.RandomAffine(translation=(0.25, 0.25), fill_mode="wrap", seed=0)
     batched = list(tf.data.Dataset.from_tensor_slices(x).batch(4).map(layer))
-    np.testing.assert_allclose(np.concatenate([b.numpy() for b in batched]), np.roll(x, (2, 2), axis=(1, 2)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.concatenate([b.numpy() for b in batched]), np.roll(x, (2, 2), axis=(1, 2)), atol=1e-6
+    )
     single = list(tf.data.Dataset.from_tensor_slices(x).map(layer))  # unbatched images
     np.testing.assert_allclose(single[0].numpy(), np.roll(x[0], (2, 2), axis=(0, 1)), atol=1e-6)
-    masks = tf.data.Dataset.from_tensor_slices({"images": x, "segmentation_masks": x[..., 0]}).batch(4)
-    out = next(iter(masks.map(kreg.layers.RandomAffine(flip="horizontal", interpolation="nearest", seed=1))))
+    masks = tf.data.Dataset.from_tensor_slices(
+        {"images": x, "segmentation_masks": x[..., 0]}
+    ).batch(4)
+    out = next(
+        iter(
+            masks.map(kreg.layers.RandomAffine(flip="horizontal", interpolation="nearest", seed=1))
+        )
+    )
     np.testing.assert_array_equal(out["images"].numpy()[..., 0], out["segmentation_masks"].numpy())
 
 
@@ -282,7 +360,10 @@ def test_tf_data_on_jax_gives_a_clear_error():
 
     layer = kreg.layers.RandomAffine(rotation=0.1)
     dataset = tf.data.Dataset.from_tensor_slices(_images()).batch(2)
-    with pytest.raises(ValueError, match=r"RandomAffine: expected jax tensors or arrays. Received: a symbolic TensorFlow tensor"):
+    with pytest.raises(
+        ValueError,
+        match=r"RandomAffine: expected jax tensors or arrays. Received: a symbolic TensorFlow tensor",
+    ):
         dataset.map(layer)
 
 
@@ -292,7 +373,11 @@ def test_tf_data_on_jax_gives_a_clear_error():
 @pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "nearest", "constant"])
 def test_shift_1d_matches_numpy(fill_mode):
     x = np.random.RandomState(0).rand(3, 10, 2).astype("float32")
-    y = _np(_apply(kreg.layers.RandomShift1D(shift=(-0.3, -0.3), fill_mode=fill_mode, fill_value=-1.0), x))
+    y = _np(
+        _apply(
+            kreg.layers.RandomShift1D(shift=(-0.3, -0.3), fill_mode=fill_mode, fill_value=-1.0), x
+        )
+    )
     kwargs = {"constant_values": -1.0} if fill_mode == "constant" else {}
     padded = np.pad(x, ((0, 0), (3, 3), (0, 0)), mode=PAD_MODES[fill_mode], **kwargs)
     np.testing.assert_allclose(y, padded[:, 6:16], atol=1e-6)  # moved 3 steps earlier
@@ -300,7 +385,9 @@ def test_shift_1d_matches_numpy(fill_mode):
 
 def test_shift_1d_scale_and_rank_2_inputs():
     x = np.arange(9, dtype="float32")[None]
-    y = _np(_apply(kreg.layers.RandomShift1D(shift=0.0, scale=(-0.5, -0.5), fill_mode="nearest"), x))
+    y = _np(
+        _apply(kreg.layers.RandomShift1D(shift=0.0, scale=(-0.5, -0.5), fill_mode="nearest"), x)
+    )
     np.testing.assert_allclose(y[0], 4 + 0.5 * (np.arange(9) - 4), atol=1e-6)  # stretched x2
     assert y.shape == (1, 9)
 
@@ -319,7 +406,14 @@ def test_shift_1d_shifts_are_uniform_in_range():
     n, length = 2000, 50
     x = np.zeros((n, length), "float32")
     x[:, 25] = 1.0  # an impulse: its position after the shift measures the draw
-    y = _np(_apply(kreg.layers.RandomShift1D(shift=0.2, fill_mode="constant", interpolation="nearest", seed=0), x))
+    y = _np(
+        _apply(
+            kreg.layers.RandomShift1D(
+                shift=0.2, fill_mode="constant", interpolation="nearest", seed=0
+            ),
+            x,
+        )
+    )
     moved = y.argmax(axis=1) - 25
     assert moved.min() >= -10 and moved.max() <= 10
     assert abs(moved.mean()) < 0.5  # uniform on [-10, 10]: sd of the mean 0.13
@@ -329,11 +423,20 @@ def test_shift_1d_shifts_are_uniform_in_range():
 def test_shift_1d_rejects_bad_arguments_and_round_trips(tmp_path):
     with pytest.raises(ValueError, match=r"argument `shift`: .*Received: shift=-0.2"):
         kreg.layers.RandomShift1D(shift=-0.2)
-    with pytest.raises(ValueError, match=r"argument `interpolation`: expected one of 'linear', 'nearest'"):
+    with pytest.raises(
+        ValueError, match=r"argument `interpolation`: expected one of 'linear', 'nearest'"
+    ):
         kreg.layers.RandomShift1D(0.1, interpolation="bilinear")
     with pytest.raises(ValueError, match=r"argument `scale`: .*Received: scale=\(-1.5, 0.0\)"):
         kreg.layers.RandomShift1D(0.1, scale=(-1.5, 0.0))
-    model = keras.Sequential([keras.Input((20, 1)), kreg.layers.RandomShift1D(0.1, scale=0.1, seed=2, name="shift"), keras.layers.Flatten(), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((20, 1)),
+            kreg.layers.RandomShift1D(0.1, scale=0.1, seed=2, name="shift"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1),
+        ]
+    )
     path = str(tmp_path / "s.keras")
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
@@ -343,9 +446,17 @@ def test_shift_1d_rejects_bad_arguments_and_round_trips(tmp_path):
 
 
 def test_shift_1d_in_an_xla_compiled_fit():
-    model = keras.Sequential([keras.Input((40,)), kreg.layers.RandomShift1D(0.1, scale=0.1, seed=0), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((40,)),
+            kreg.layers.RandomShift1D(0.1, scale=0.1, seed=0),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile("adam", "mse", jit_compile=True)
-    history = model.fit(np.random.rand(16, 40).astype("float32"), np.ones((16, 1)), batch_size=8, verbose=0)
+    history = model.fit(
+        np.random.rand(16, 40).astype("float32"), np.ones((16, 1)), batch_size=8, verbose=0
+    )
     assert np.isfinite(history.history["loss"][0]) and model.jit_compile is True
 
 
@@ -353,10 +464,22 @@ def test_shift_1d_in_an_xla_compiled_fit():
 
 
 def test_augmentation_builds_the_named_parts():
-    augment = kreg.layers.augmentation(translation=0.1, rotation=0.05, flip="horizontal", color=0.2, noise=2.0, seed=0)
-    assert [type(layer).__name__ for layer in augment.layers] == ["RandomAffine", "RandomBrightness", "RandomContrast", "GaussianNoise"]
+    augment = kreg.layers.augmentation(
+        translation=0.1, rotation=0.05, flip="horizontal", color=0.2, noise=2.0, seed=0
+    )
+    assert [type(layer).__name__ for layer in augment.layers] == [
+        "RandomAffine",
+        "RandomBrightness",
+        "RandomContrast",
+        "GaussianNoise",
+    ]
     affine = augment.layers[0]
-    assert (affine.translation, affine.rotation, affine.flip, affine.seed) == (0.1, 0.05, "horizontal", 0)
+    assert (affine.translation, affine.rotation, affine.flip, affine.seed) == (
+        0.1,
+        0.05,
+        "horizontal",
+        0,
+    )
     only_noise = kreg.layers.augmentation(noise=0.1)
     assert [type(layer).__name__ for layer in only_noise.layers] == ["GaussianNoise"]
     x = _images() * 255
@@ -368,9 +491,14 @@ def test_augmentation_builds_the_named_parts():
 def test_augmentation_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"expected at least one invariance to augment"):
         kreg.layers.augmentation()
-    with pytest.raises(ValueError, match=r"argument `color`: expected None or a float in \[0, 1\]. Received: color=2"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `color`: expected None or a float in \[0, 1\]. Received: color=2",
+    ):
         kreg.layers.augmentation(color=2)
-    with pytest.raises(ValueError, match=r"argument `value_range`: .*Received: value_range=\(1, 0\)"):
+    with pytest.raises(
+        ValueError, match=r"argument `value_range`: .*Received: value_range=\(1, 0\)"
+    ):
         kreg.layers.augmentation(noise=1.0, value_range=(1, 0))
     with pytest.raises(ValueError, match=r"argument `rotation`: .*Received: rotation=-1"):
         kreg.layers.augmentation(rotation=-1)
@@ -391,7 +519,10 @@ def test_augmentation_in_a_model_trains_saves_and_is_identity_in_predict(tmp_pat
     path = str(tmp_path / "a.keras")
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
-    assert [type(layer).__name__ for layer in loaded.layers[0].layers] == ["RandomAffine", "GaussianNoise"]
+    assert [type(layer).__name__ for layer in loaded.layers[0].layers] == [
+        "RandomAffine",
+        "GaussianNoise",
+    ]
     np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0), rtol=1e-6)
 
 
@@ -401,7 +532,9 @@ def test_augmentation_in_a_tf_data_pipeline():
 
     x = np.random.RandomState(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")
     augment = kreg.layers.augmentation(rotation=0.1, color=0.3, noise=1.0, seed=0)
-    out = np.concatenate([b.numpy() for b in tf.data.Dataset.from_tensor_slices(x).batch(4).map(augment)])
+    out = np.concatenate(
+        [b.numpy() for b in tf.data.Dataset.from_tensor_slices(x).batch(4).map(augment)]
+    )
     assert out.shape == x.shape and not np.allclose(out, x)
 
 
@@ -410,4 +543,3 @@ def test_mc_predict_samples_augmentation_layers():
     x = np.arange(6, dtype="float32")[None]
     mean, std = kreg.mc_predict(model, x, samples=50)
     assert np.all(std > 0) and mean.shape == (1, 6)
-

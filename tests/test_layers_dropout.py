@@ -15,9 +15,7 @@ def _np(t):
     return keras.ops.convert_to_numpy(keras.ops.cast(t, "float32"))
 
 
-@pytest.mark.parametrize(
-    "rate, noise_shape", [(0.0, None), (0.3, None), (0.1, (None, 1, 4))]
-)
+@pytest.mark.parametrize("rate, noise_shape", [(0.0, None), (0.3, None), (0.1, (None, 1, 4))])
 def test_same_outputs_as_keras_for_the_same_seed(rate, noise_shape):
     x = _x((8, 5, 4))
     ours = kreg.layers.Dropout(rate, noise_shape=noise_shape, seed=7)
@@ -93,7 +91,9 @@ def test_rate_is_live_without_recompiling():
 
 
 def test_rejects_bad_arguments():
-    with pytest.raises(ValueError, match=r"argument `rate`: expected a float in \[0, 1\). Received: rate=1.0"):
+    with pytest.raises(
+        ValueError, match=r"argument `rate`: expected a float in \[0, 1\). Received: rate=1.0"
+    ):
         kreg.layers.Dropout(1.0)
     with pytest.raises(ValueError, match=r"argument `rate`: .*Received: rate=-0.2"):
         kreg.layers.DropPath(-0.2)
@@ -101,7 +101,10 @@ def test_rejects_bad_arguments():
         kreg.layers.Dropout(0.1, noise_shape="ab")
     with pytest.raises(ValueError, match=r"argument `mc`: expected a bool. Received: mc=1"):
         kreg.layers.Dropout(0.1, mc=1)
-    with pytest.raises(ValueError, match=r"argument `block_size`: expected a positive integer. Received: block_size=0"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `block_size`: expected a positive integer. Received: block_size=0",
+    ):
         kreg.layers.DropBlock2D(0.1, block_size=0)
     with pytest.raises(ValueError, match=r"argument `data_format`: .*Received: data_format='nhwc'"):
         kreg.layers.DropBlock2D(0.1, block_size=3, data_format="nhwc")
@@ -212,7 +215,12 @@ def test_weights_load_between_keras_and_kreg(tmp_path, direction):
 def test_trains_in_a_compiled_fit(regression_data):
     x, y = regression_data
     model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(16), kreg.layers.Dropout(0.2, seed=1), keras.layers.Dense(1)]
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(16),
+            kreg.layers.Dropout(0.2, seed=1),
+            keras.layers.Dense(1),
+        ]
     )
     model.compile("adam", "mse")
     history = model.fit(x, y, epochs=3, batch_size=16, verbose=0).history["loss"]

@@ -61,9 +61,13 @@ def test_relative_noise_scales_with_each_feature_spread():
 
 
 def test_rejects_bad_arguments():
-    with pytest.raises(ValueError, match=r"Invalid value for argument `stddev`: .*Received: stddev=-0.1"):
+    with pytest.raises(
+        ValueError, match=r"Invalid value for argument `stddev`: .*Received: stddev=-0.1"
+    ):
         kreg.layers.GaussianNoise(-0.1)
-    with pytest.raises(ValueError, match=r"argument `relative`: expected a bool. Received: relative='yes'"):
+    with pytest.raises(
+        ValueError, match=r"argument `relative`: expected a bool. Received: relative='yes'"
+    ):
         kreg.layers.GaussianNoise(0.1, relative="yes")
     with pytest.raises(ValueError, match=r"argument `seed`: expected None or an integer"):
         kreg.layers.GaussianNoise(0.1, seed=1.5)

@@ -37,7 +37,11 @@ def test_exact_reference_when_nothing_is_dropped_and_batch_norm_stays_in_inferen
 
 def test_noise_layer_without_mc_is_sampled_and_predict_is_untouched_afterwards():
     model = keras.Sequential(
-        [keras.Input((3,)), kreg.layers.GaussianNoise(2.0, seed=1), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")]
+        [
+            keras.Input((3,)),
+            kreg.layers.GaussianNoise(2.0, seed=1),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="ones"),
+        ]
     )
     x = np.zeros((4, 3), "float32")
     before = model.predict(x, verbose=0)
@@ -68,13 +72,18 @@ def test_multi_output_model():
 
 def test_clear_error_without_a_kreg_stochastic_layer():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5), keras.layers.Dense(1)])
-    with pytest.raises(ValueError, match=r"argument `model`: expected a model containing at least one kreg stochastic layer"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `model`: expected a model containing at least one kreg stochastic layer",
+    ):
         kreg.mc_predict(model, np.ones((2, 4), "float32"))
 
 
 def test_rejects_bad_arguments():
     model = keras.Sequential([keras.Input((4,)), kreg.layers.Dropout(0.5)])
-    with pytest.raises(ValueError, match=r"argument `samples`: expected a positive integer. Received: samples=0"):
+    with pytest.raises(
+        ValueError, match=r"argument `samples`: expected a positive integer. Received: samples=0"
+    ):
         kreg.mc_predict(model, np.ones((2, 4), "float32"), samples=0)
     with pytest.raises(ValueError, match=r"argument `batch_size`: .*Received: batch_size=-1"):
         kreg.mc_predict(model, np.ones((2, 4), "float32"), batch_size=-1)

@@ -19,6 +19,7 @@ _ROTATION, _TX, _TY, _ZOOM, _SHEAR_X, _SHEAR_Y, _FLIP_X, _FLIP_Y = range(8)
 
 def check_range(value, name, lower_limit=None, upper_limit=None):
     """``f`` -> ``(-f, f)`` (f >= 0); ``(lo, hi)`` with lo <= hi -> itself; else ValueError."""
+
     def bad():
         limits = ""
         if lower_limit is not None:
@@ -76,8 +77,10 @@ def sample_parameters(batch, ranges, flip, seed):
         "float32"
     )
     enabled = np.array(
-        [flip in ("horizontal", "horizontal_and_vertical"),
-         flip in ("vertical", "horizontal_and_vertical")],
+        [
+            flip in ("horizontal", "horizontal_and_vertical"),
+            flip in ("vertical", "horizontal_and_vertical"),
+        ],
         "float32",
     )
     signs = 1.0 - 2.0 * ops.cast(u[:, 6:] < 0.5, "float32") * enabled
@@ -104,7 +107,11 @@ def affine_matrices(params, height, width):
     oy = cy + ty * float(height)
     bx = cx - a00 * ox - a01 * oy
     by = cy - a10 * ox - a11 * oy
-    rows = [ops.stack([a00, a10], axis=1), ops.stack([a01, a11], axis=1), ops.stack([bx, by], axis=1)]
+    rows = [
+        ops.stack([a00, a10], axis=1),
+        ops.stack([a01, a11], axis=1),
+        ops.stack([bx, by], axis=1),
+    ]
     return ops.stack(rows, axis=1)
 
 
@@ -243,7 +250,9 @@ class RandomAffine(StochasticLayer):
                 "Invalid value for argument `inputs`: RandomAffine needs known image "
                 f"height and width. Received: images of shape {images.shape}"
             )
-        params = sample_parameters(ops.shape(images)[0], self._ranges, self.flip, self.seed_generator)
+        params = sample_parameters(
+            ops.shape(images)[0], self._ranges, self.flip, self.seed_generator
+        )
         coords = affine_coordinates(params, height, width)  # (src_x, src_y)
         out = resample_2d(images, coords, self.interpolation, self.fill_mode, self.fill_value)
         out = self._from_last(out, 4)

@@ -103,9 +103,7 @@ def drop_block_2d(x, rate, block_size, seed=None, data_format="channels_last"):
     uniform = keras.random.uniform(ops.shape(x), dtype="float32", seed=seed)
     centres = ops.cast(ops.logical_and(uniform < gamma, valid > 0), "float32")
     # A block around every centre: max-pool (b x b, stride 1, "same") of the centre map.
-    blocks = ops.max_pool(
-        centres, pool_size=b, strides=1, padding="same", data_format=data_format
-    )
+    blocks = ops.max_pool(centres, pool_size=b, strides=1, padding="same", data_format=data_format)
     keep = 1.0 - blocks
     total = ops.cast(ops.size(keep), "float32")
     scale = total / ops.maximum(ops.sum(keep), 1.0)

@@ -97,14 +97,18 @@ def augmentation(
         )
     seeds = iter(range(seed, seed + 4)) if seed is not None else iter([None] * 4)
     layers = []
-    has_geometry = flip is not None or any(v not in (0, 0.0, (0, 0), [0, 0]) for v in geometric.values())
+    has_geometry = flip is not None or any(
+        v not in (0, 0.0, (0, 0), [0, 0]) for v in geometric.values()
+    )
     if has_geometry:
         layers.append(RandomAffine(**geometric, flip=flip, fill_mode=fill_mode, seed=next(seeds)))
     else:
         next(seeds)
     value_range = tuple(float(v) for v in value_range)
     if color:
-        layers.append(keras.layers.RandomBrightness(color, value_range=value_range, seed=next(seeds)))
+        layers.append(
+            keras.layers.RandomBrightness(color, value_range=value_range, seed=next(seeds))
+        )
         layers.append(keras.layers.RandomContrast(color, value_range=value_range, seed=next(seeds)))
     else:
         next(seeds), next(seeds)
