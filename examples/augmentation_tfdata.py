@@ -10,7 +10,6 @@ compiles under XLA). Set KREG_SMOKE=1 for a short run.
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 from sklearn.datasets import load_digits
 

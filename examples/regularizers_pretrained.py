@@ -10,7 +10,6 @@ epochs without recompiling. Set KREG_SMOKE=1 for a seconds-long run.
 import os
 
 import keras
-import numpy as np
 from sklearn.datasets import load_digits
 
 import kreg

@@ -231,7 +231,8 @@ def part_landscape(args, report, ds):
                f"column(s) with Adam + L2 and {s_dwd} with decoupled decay (grid factor 10; "
                f"{epochs} epochs, one seed — a coarse, noisy version of the paper's figure).")
     best = {m: float(g[1].min()) for m, g in grids.items()}
-    report.say(f"Best test error: Adam + L2 {best['Adam + L2']:.3f}, decoupled {best['decoupled']:.3f}.")
+    report.say(f"Best test error: Adam + L2 {best['Adam + L2']:.3f}, "
+               f"decoupled {best['decoupled']:.3f}.")
     return {"best_lambda_spread_l2": s_l2, "best_lambda_spread_decoupled": s_dwd, **best}
 
 

@@ -127,7 +127,8 @@ def run(args, report):
         text += (f"; the proximal step with the same strength zeroes {prox[2]:.1%} "
                  f"(test accuracy {prox[1]:.3f} vs {pen[1]:.3f}). Both shrink the weights "
                  f"alike (mean |w| {prox[4]:.4f} vs {pen[4]:.4f}); only the proximal step lands "
-                 "them on 0.0: the L1 penalty's weights that 'should' be zero oscillate around it with "
+                 "them on 0.0: the L1 penalty's weights that 'should' be zero oscillate around "
+                 "it with "
                  f"an amplitude of about lr·l1 = {LR * l1:g} (the second mode of its histogram). "
                  "A weight stays at zero only while its data gradient is below "
                  "l1 in magnitude, so a stronger l1 gives more zeros.")

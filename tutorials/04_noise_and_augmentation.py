@@ -97,7 +97,8 @@ class Colour(keras.layers.Layer):
         if not training:
             return x
         shape = (keras.ops.shape(x)[0], 1, 1, 1)
-        c = keras.random.uniform(shape, 1 - self.contrast, 1 + self.contrast, seed=self.seed_generator)
+        c = keras.random.uniform(shape, 1 - self.contrast, 1 + self.contrast,
+                                 seed=self.seed_generator)
         b = keras.random.uniform(shape, -self.brightness, self.brightness, seed=self.seed_generator)
         return keras.ops.clip(c * (x - 0.5) + 0.5 + b, 0.0, 1.0)
 
@@ -177,7 +178,8 @@ def part_augmentation(args, report, ds):
                bbox_to_anchor=(1.01, 0.5))
     report.figure(fig, "augmentation_accuracy", "A network becomes invariant to what it was "
                   "shown: each augmentation helps most on the matching transformed test set.")
-    gains = {name: table[name][k] - table[name][0] for k, name in enumerate(configs) if name in augs}
+    gains = {name: table[name][k] - table[name][0]
+             for k, name in enumerate(configs) if name in augs}
     robust = [n for n, g in gains.items() if g < 0.01]
     report.say("Gain on the matching transformed test set over no augmentation: "
                + ", ".join(f"{n} {g:+.3f}" for n, g in gains.items())

@@ -127,7 +127,8 @@ def run(args, report):
         "linearly when the mean is a constant and stays at 0 with BatchNormalization.",
     )
     c_norm, bn_norm = traces["constant"][1][-1], traces["batchnorm"][1][-1]
-    grows = c_norm > 10 * max(bn_norm, 1e-6) and traces["constant"][1][-1] > traces["constant"][1][len(traces["constant"][1]) // 2]
+    c_trace = traces["constant"][1]
+    grows = c_norm > 10 * max(bn_norm, 1e-6) and c_trace[-1] > c_trace[len(c_trace) // 2]
     report.say(
         ("Reproduced" if grows else "NOT reproduced")
         + f": ‖b‖ = {c_norm:.3g} after {steps} steps with the constant mean "

@@ -48,7 +48,8 @@ def part_batch(args, report, ds):
     if not _train.available("callbacks.RegularizationScaler"):
         report.skip("Part A (batch sizes)", _train.missing("callbacks.RegularizationScaler"))
         return {}
-    lams = _report.pick(args, [0.1], [0.01, 0.1, 1.0, 10.0], [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
+    lams = _report.pick(args, [0.1], [0.01, 0.1, 1.0, 10.0],
+                        [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
     batches = _report.pick(args, [32], [32, 128, 512], [16, 32, 64, 128, 256, 512, 1024])
     ref = _report.pick(args, 32, 128, 128)
     epochs = _report.pick(args, 1, 15, 100)
@@ -72,10 +73,12 @@ def part_batch(args, report, ds):
         model = _train.packed(ds, towers)
         # Attach the penalties after building: kreg.regularizers.apply, one per tower.
         for t in range(k):
-            kreg.regularizers.apply(model, regs[t](), exclude=lambda v, t=t: not v.path.startswith(f"net{t}_"))
+            kreg.regularizers.apply(model, regs[t](),
+                                    exclude=lambda v, t=t: not v.path.startswith(f"net{t}_"))
         kreg.regularizers.apply(model, kreg.regularizers.L2(lam_star * n / ref),
                                 exclude=lambda v: not v.path.startswith(f"net{k}_"))
-        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=[sum_loss() for _ in range(k + 1)])
+        model.compile(optimizer=keras.optimizers.Adam(2e-3),
+                      loss=[sum_loss() for _ in range(k + 1)])
         scaler = kreg.callbacks.RegularizationScaler("minibatch", targets=[f"net{k}_*"],
                                                      batch_size=b, num_examples=n)
         _train.fit_packed(model, ds.x_train, ds.y_train, batch_size=b, epochs=epochs, verbose=0,
@@ -116,7 +119,8 @@ def part_batch(args, report, ds):
     report.say(
         f"Mean excess test error over the per-batch-size best: fixed λ* {gap_fixed:+.3f}, "
         f"scaled λ* {gap_scaled:+.3f}. "
-        + ("Reproduced: scaling λ with b keeps the best λ found at one batch size good at the others."
+        + ("Reproduced: scaling λ with b keeps the best λ found at one batch size good at "
+           "the others."
            if gap_scaled < gap_fixed - 0.01 else
            "Inconclusive on this run: the difference is within ±0.01, the size of seed noise "
            "here (the λ curve is flat over the factor-of-4 batch-size steps of this grid)."

@@ -89,7 +89,8 @@ def write_index(out, extra=None):
         tables = sorted(glob.glob(os.path.join(folder, "*.md")))
         for path in tables:
             if os.path.basename(path) != "README.md":
-                lines.append(f"- table: [{os.path.basename(path)}]({slug}/{os.path.basename(path)})")
+                name = os.path.basename(path)
+                lines.append(f"- table: [{name}]({slug}/{name})")
         for path in sorted(glob.glob(os.path.join(folder, "*.png"))):
             name = os.path.basename(path)
             lines.append(f"- figure: [{name}]({slug}/{name})")
