@@ -458,6 +458,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
     # ------------------------------------------------------------------ building
 
     def build(self, var_list):
+        if self.built:
+            return
         var_list = list(var_list)
         core = self._core
         if not self.inner_optimizer.built:
