@@ -1,4 +1,4 @@
-"""model.fit step time of kreg.optimizers.DecoupledWeightDecay vs the bare optimizer and Keras' options.
+"""model.fit step time of kreg.optimizers.DecoupledWeightDecay vs bare Adam and Keras' options.
 
 An MLP (``--layers`` Dense(``--width``, relu) layers and a Dense(1) head, MSE loss) is
 trained with Adam under six set-ups, measured side by side in one run:
@@ -7,7 +7,7 @@ trained with Adam under six set-ups, measured side by side in one run:
     wrapper    DecoupledWeightDecay(Adam, λ)                            (decoupled decay)
     wrapper+l1 DecoupledWeightDecay(Adam, λ, l1=...)                    (decay + proximal L1)
     adamw      keras.optimizers.AdamW(weight_decay=λ)                   (Keras' built-in)
-    mode_l2    DecoupledWeightDecay(Adam, λ, mode="l2")                 (coupled L2 in the optimizer)
+    mode_l2    DecoupledWeightDecay(Adam, λ, mode="l2")                 (coupled L2, in the step)
     loss_l2    Adam + keras.regularizers.L2(λ/2) on every kernel        (L2 penalty in the loss)
 
 Every round runs one ``model.fit`` of ``--steps`` train steps for each set-up in turn

@@ -1,4 +1,4 @@
-"""Tests for kreg.optimizers.DecoupledWeightDecay: NumPy references, Keras equivalences, training set-ups."""
+"""Tests for kreg.optimizers.DecoupledWeightDecay: NumPy references, Keras equivalences, set-ups."""
 
 import keras
 import numpy as np
@@ -521,7 +521,7 @@ def test_save_load_restores_state_and_next_steps(tmp_path, regression_data, vari
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-7)
 
 
-# --------------------------------------------------------------------------- selection, config, errors
+# ------------------------------------------------------------------ selection, config, errors
 
 
 def test_selection_by_path_exclude_and_multipliers():
@@ -570,7 +570,9 @@ def test_interface_attributes_and_config_round_trip():
     inner = keras.optimizers.SGD(lr_schedule())
     opt = DecoupledWeightDecay(inner, 0.02, l1=0.001, follow="learning_rate")
     assert opt.inner_optimizer is inner
-    assert (opt.follow, opt.mode, opt.l1, opt.weight_decay) == ("learning_rate", "decoupled", 0.001, 0.02)
+    assert (opt.follow, opt.mode, opt.l1, opt.weight_decay) == (
+        "learning_rate", "decoupled", 0.001, 0.02
+    )
     assert opt.initial_learning_rate == pytest.approx(LR)
     strengths = opt._kreg_strengths()
     assert {k: (s.kind, s.base) for k, s in strengths.items()} == {
@@ -579,13 +581,14 @@ def test_interface_attributes_and_config_round_trip():
     config = opt.get_config()
     clone = DecoupledWeightDecay.from_config(config)
     assert clone.get_config() == config
-    assert keras.saving.serialize_keras_object(opt)["registered_name"] == "kreg>DecoupledWeightDecay"
+    registered = keras.saving.serialize_keras_object(opt)["registered_name"]
+    assert registered == "kreg>DecoupledWeightDecay"
     with pytest.raises(AttributeError, match="is live"):
         opt.weight_decay = 0.5
 
 
 BAD_INPUTS = [
-    ({"weight_decay": -0.1}, r"argument `weight_decay`: expected a non-negative.*weight_decay=-0.1"),
+    ({"weight_decay": -0.1}, r"`weight_decay`: expected a non-negative.*weight_decay=-0.1"),
     ({"weight_decay": "big"}, r"argument `weight_decay`.*Received: weight_decay='big'"),
     ({"follow": "lr"}, r"argument `follow`: expected one of 'schedule'.*follow='lr'"),
     ({"mode": "l1"}, r"argument `mode`: expected one of 'decoupled', 'l2'.*mode='l1'"),
