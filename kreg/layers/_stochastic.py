@@ -55,7 +55,8 @@ def check_native(inputs, layer):
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return
-    first = keras.tree.flatten(inputs)[0] if inputs is not None else None
+    flat = keras.tree.flatten(inputs) if inputs is not None else []
+    first = flat[0] if flat else None
     module = type(first).__module__ or ""
     if module.startswith("tensorflow") and not hasattr(first, "numpy"):
         raise ValueError(
