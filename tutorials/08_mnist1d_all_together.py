@@ -111,7 +111,7 @@ def run(args, report):
         return {}
     ds = _data.load(args.dataset or "mnist1d", seed=args.seed, smoke=args.smoke)
     seeds = _report.pick(args, 2, 2, 5)
-    epochs = _report.pick(args, 1, 30, 150)
+    epochs = _report.pick(args, 1, 25, 150)
     report.say(f"Data: {ds}. MLP 100-100, Adam 1e-2, batch 100, up to {epochs} epochs "
                f"(the paper: 6000 steps ≈ 150 epochs), {seeds} seeds per step.")
     steps, have_shift = steps_for(ds)
