@@ -65,7 +65,7 @@ def configs(l1, l2):
 
 def run(args, report):
     plt = _report.plt
-    ds = _data.load(args.dataset or "mnist1d", seed=args.seed, smoke=args.smoke)
+    ds = _data.from_args(args, "mnist1d")
     report.say(f"Data: {ds}. Model: MLP 100-100, SGD(lr={LR}), batch 100.")
     epochs = _report.pick(args, 1, 15, 100)
     l1, l2 = 1e-3, 1e-3

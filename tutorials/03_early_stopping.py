@@ -79,7 +79,7 @@ def build(ds, seed):
 
 def run(args, report):
     plt = _report.plt
-    ds = _data.load(args.dataset or "mnist1d", seed=args.seed, smoke=args.smoke)
+    ds = _data.from_args(args, "mnist1d")
     epochs = _report.pick(args, 2, 50, 300)
     report.say(f"Data: {ds}. Model: MLP 256-256, Adam 3e-3, batch 128, {epochs} epochs, "
                "monitor val_loss (cross-entropy).")

@@ -192,7 +192,7 @@ def part_augmentation(args, report, ds):
 
 
 def run(args, report):
-    ds = _data.load(args.dataset or "mnist1d", seed=args.seed, smoke=args.smoke)
+    ds = _data.from_args(args, "mnist1d")
     report.say(f"Data: {ds}.")
     out = {}
     if _train.available("layers.GaussianNoise"):

@@ -53,7 +53,7 @@ def run(args, report):
     if need:
         report.skip("the whole tutorial", need + " (issue 4)")
         return {}
-    ds = _data.load(args.dataset or "mnist1d", seed=args.seed, smoke=args.smoke)
+    ds = _data.from_args(args, "mnist1d")
     hidden = _report.pick(args, (16, 16), (256, 256), (512, 512))
     epochs = _report.pick(args, 1, 40, 200)
     samples_grid = _report.pick(args, [1, 2], [1, 2, 5, 10, 30, 100], [1, 2, 5, 10, 30, 100, 300])

@@ -85,7 +85,7 @@ def full_model(ds, kind, width, use_bias):
 
 def run(args, report):
     plt = _report.plt
-    ds = _data.load(args.dataset or "digits", seed=args.seed, smoke=args.smoke)
+    ds = _data.from_args(args, "digits")
     report.say(f"Data: {ds}.")
     steps = _report.pick(args, 3, 150, 500)
     width = 32

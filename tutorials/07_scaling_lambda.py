@@ -203,7 +203,7 @@ def part_width(args, report, ds):
 
 
 def run(args, report):
-    ds = _data.load(args.dataset or "mnist1d", seed=args.seed, smoke=args.smoke)
+    ds = _data.from_args(args, "mnist1d")
     report.say(f"Data: {ds}.")
     out = part_batch(args, report, ds)
     out.update(part_width(args, report, ds))

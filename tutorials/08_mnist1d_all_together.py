@@ -109,7 +109,7 @@ def run(args, report):
     if need:
         report.skip("the whole tutorial", need)
         return {}
-    ds = _data.load(args.dataset or "mnist1d", seed=args.seed, smoke=args.smoke)
+    ds = _data.from_args(args, "mnist1d")
     seeds = _report.pick(args, 2, 2, 5)
     epochs = _report.pick(args, 1, 25, 150)
     report.say(f"Data: {ds}. MLP 100-100, Adam 1e-2, batch 100, up to {epochs} epochs "

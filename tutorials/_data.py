@@ -184,3 +184,14 @@ def load(name="mnist1d", *, seed=0, val_size=None, smoke=False, max_train=None):
     return Dataset(
         name, x[train], y[train], x[val], y[val], x_test, y_test, num_classes, kind
     )
+
+
+def from_args(args, default):
+    """The tutorial's data set: ``--dataset`` or ``default``, shrunk for --smoke / --quick.
+
+    A tensorflow-datasets set is capped at 10000 training examples under ``--quick`` (the
+    offline sets are small already).
+    """
+    name = args.dataset or default
+    quick_cap = 10000 if getattr(args, "quick", False) and name.lower() not in OFFLINE else None
+    return load(name, seed=args.seed, smoke=args.smoke, max_train=quick_cap)
