@@ -229,7 +229,9 @@ def part_landscape(args, report, ds):
                "Not reproduced here" if s_dwd > s_l2 else "Inconclusive on this grid")
     report.say(f"{verdict}: across the learning rates the best λ moves over {s_l2} grid "
                f"column(s) with Adam + L2 and {s_dwd} with decoupled decay (grid factor 10; "
-               f"{epochs} epochs, one seed — a coarse, noisy version of the paper's figure).")
+               f"{epochs} epochs, one seed — a coarse, noisy version of the paper's figure"
+               + ("; at --quick size this verdict changes with the seed and the backend: "
+                  "judge it from a full run" if _report.mode(args) != "full" else "") + ").")
     best = {m: float(g[1].min()) for m, g in grids.items()}
     report.say(f"Best test error: Adam + L2 {best['Adam + L2']:.3f}, "
                f"decoupled {best['decoupled']:.3f}.")
