@@ -84,8 +84,7 @@ class Colour(keras.layers.Layer):
     """A random brightness/contrast change, in [0, 1]: the colour invariance for grey images.
 
     x ← clip(c·(x − 0.5) + 0.5 + b), c ~ U(1 − contrast, 1 + contrast), b ~ U(−brightness,
-    brightness), per image. (For RGB data use kreg.layers.augmentation(color=...) or
-    Keras' RandomColorJitter.)
+    brightness), per image. Used only when kreg.layers.augmentation is not available.
     """
 
     def __init__(self, contrast=0.5, brightness=0.3, seed=None, **kwargs):
@@ -109,8 +108,26 @@ def invariances(h):
         "translation": lambda: kreg.layers.RandomAffine(translation=0.2, fill_mode="constant"),
         "rotation": lambda: kreg.layers.RandomAffine(rotation=0.06, fill_mode="constant"),
         "flip": lambda: kreg.layers.RandomAffine(flip="horizontal"),
-        "colour": lambda: Colour(),
+        "colour": colour_factory(),
     }
+
+
+_COUNT = {}
+
+
+def _unique(prefix):
+    _COUNT[prefix] = _COUNT.get(prefix, 0) + 1
+    return f"{prefix}_{_COUNT[prefix]}"
+
+
+def colour_factory():
+    """kreg.layers.augmentation(color=...) (Keras' RandomBrightness + RandomContrast), or the
+    small `Colour` layer above when that function is not available."""
+    if _train.available("layers.augmentation"):
+        # Each call names its pipeline uniquely: several sit side by side in one model.
+        return lambda: kreg.layers.augmentation(color=0.3, value_range=(0.0, 1.0),
+                                                name=_unique("colour"))
+    return lambda: Colour()
 
 
 def part_augmentation(args, report, ds):
@@ -124,7 +141,8 @@ def part_augmentation(args, report, ds):
     report.say(f"Part B — augmentation on {ds.name} images {ds.input_shape}: a small CNN "
                f"(conv 32 – pool – conv 64 – dense 64) trained {epochs} epochs without "
                "augmentation, with each invariance alone, and with translation + rotation + "
-               "colour; each is tested on the clean test set and on test sets transformed by "
+               "colour (kreg.layers.augmentation(color=0.3): Keras' brightness and contrast "
+               "layers); each is tested on the clean test set and on test sets transformed by "
                "each augmentation (fixed seed).")
 
     # A grid of augmented samples: one row per augmentation.
