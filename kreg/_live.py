@@ -60,6 +60,18 @@ def check_fraction(value, name):
     return float(value)
 
 
+def check_count(value, name):
+    """Return ``value`` as an int if it is None or a positive integer, else raise ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected a positive integer or None. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
+
+
 class Strength:
     """Handle on one live strength: ``assign(value)``, ``float(strength)``.
 

@@ -15,9 +15,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._live import LiveState, check_non_negative, walk_layers
+from kreg._live import LiveState, walk_layers
 from kreg._masking import selector
 from kreg._registry import export
+
+__all__ = ["apply", "penalty_sum", "l1_penalty", "l2_penalty"]  # + classes, by @export
 
 _NORMALIZE = ("sum", "mean")
 
@@ -351,5 +353,3 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
         model.make_test_function(force=True)
     return attached
 
-
-__all__ += ["apply", "penalty_sum", "l1_penalty", "l2_penalty"]  # noqa: F821 (set by export)

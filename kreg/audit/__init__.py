@@ -39,22 +39,11 @@ when there are errors (``--fail-on warning`` to fail on warnings too).
 """
 
 import keras
-import numpy as np
 
 from kreg.audit._checks import CHECKS, Context
 from kreg.audit._report import SEVERITIES, AuditError, Finding, Report
 from kreg.audit import _facts
-
-
-def _check_count(value, name):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a positive integer or None. "
-            f"Received: {name}={value!r}"
-        )
-    return int(value)
+from kreg._live import check_count as _check_count
 
 
 def _check_optimizer(optimizer):

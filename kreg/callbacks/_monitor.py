@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from kreg._live import strengths as live_strengths
-from kreg._live import walk_layers
+from kreg._live import check_non_negative, walk_layers
 from kreg._registry import export
 from kreg.callbacks._scaler import decoupled_optimizer
 
@@ -118,17 +118,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
     def __init__(self, per_layer=False, zero_tol=1e-8):
         super().__init__()
         self.per_layer = bool(per_layer)
-        if (
-            isinstance(zero_tol, bool)
-            or not isinstance(zero_tol, (int, float, np.integer, np.floating))
-            or not math.isfinite(float(zero_tol))
-            or zero_tol < 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `zero_tol`: expected a non-negative finite "
-                f"float. Received: zero_tol={zero_tol!r}"
-            )
-        self.zero_tol = float(zero_tol)
+        self.zero_tol = check_non_negative(zero_tol, "zero_tol")
 
     def get_config(self):
         """The constructor arguments."""

@@ -8,6 +8,7 @@ import numpy as np
 
 from kreg._live import strengths as live_strengths
 from kreg._registry import export
+from kreg._live import check_count as _check_count
 
 RULES = ("minibatch", "normalized", "timescale")
 
@@ -164,17 +165,6 @@ def decoupled_optimizer(optimizer):
             return optimizer
         optimizer = getattr(optimizer, "inner_optimizer", None)
     return None
-
-
-def _check_count(value, name):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a positive integer or None. "
-            f"Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 @export

@@ -86,7 +86,7 @@ def mc_predict(model, x, samples=30, batch_size=None):
     n = len(keras.tree.flatten(x)[0])
     if n == 0:
         raise ValueError(
-            f"Invalid value for argument `x`: expected at least one example. Received: x with 0 rows"
+            "Invalid value for argument `x`: expected at least one example. Received: x with 0 rows"
         )
     means, stds = [], []
     previous = getattr(model, "predict_function", None)
