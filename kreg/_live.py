@@ -90,7 +90,10 @@ class Strength:
     0.5
     """
 
-    def __init__(self, variable, index, name, *, kind, base, check=check_non_negative, model=None):
+    def __init__(
+        self, variable, index, name, *, kind, base, check=check_non_negative, model=None,
+        on_assign=None,
+    ):
         self.variable = variable
         self.index = index
         self.name = name
@@ -98,6 +101,7 @@ class Strength:
         self.base = float(base)
         self._check = check
         self._model = weakref.ref(model) if model is not None else None
+        self._on_assign = on_assign
 
     def bind(self, model, name=None):
         """A copy of this handle that keeps ``model``'s JAX state in sync (and a new name)."""
@@ -109,6 +113,7 @@ class Strength:
             base=self.base,
             check=self._check,
             model=model,
+            on_assign=self._on_assign,
         )
 
     def _sync(self):
@@ -130,6 +135,8 @@ class Strength:
             current = np.array(self._read())
             current[self.index] = value
             self.variable.assign(current)
+        if self._on_assign is not None:
+            self._on_assign(value)
 
     def __float__(self):
         self._sync()
@@ -170,6 +177,9 @@ class LiveState(keras.random.SeedGenerator):
             k: (kind[k] if isinstance(kind, dict) else kind) for k in self._live_keys
         }
         self._live_base = {k: self._live_checks[k](values[k], k) for k in self._live_keys}
+        # Python mirror of the values, kept by Strength.assign: read without touching the
+        # variable (exact floats, and readable mid-epoch on JAX where the variable is purged).
+        self._live_values = dict(self._live_base)
         self._live_label = label
         self.state = keras.Variable(
             np.asarray([self._live_base[k] for k in self._live_keys], dtype="float32"),
@@ -194,11 +204,12 @@ class LiveState(keras.random.SeedGenerator):
             base=self._live_base[key],
             check=self._live_checks[key],
             model=model,
+            on_assign=lambda value, key=key: self._live_values.__setitem__(key, value),
         )
 
     def current(self, key):
-        """The current value of ``key`` as a Python float (outside a computation)."""
-        return float(self.strength(key))
+        """The current value of ``key`` as a Python float (the value last assigned)."""
+        return self._live_values[key]
 
     def next(self, ordered=True):
         raise TypeError(

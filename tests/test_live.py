@@ -183,3 +183,31 @@ def test_mirrored_strategy_live_change_matches_one_device(mirrored, regression_d
         multi = _linear_model(0.01)
     multi.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=cb())
     np.testing.assert_allclose(multi.get_weights()[0], single.get_weights()[0], atol=1e-5)
+
+
+def test_drop_in_attributes_read_exact_floats_and_follow_assignments():
+    reg = kreg.regularizers.L2(0.01)
+    assert reg.l2 == 0.01  # not float32-rounded, as keras.regularizers.L2(0.01).l2
+    layer = kreg.layers.Dropout(0.3, name="dr")
+    assert layer.rate == 0.3
+    model = keras.Sequential([keras.Input((4,)), layer, keras.layers.Dense(1, kernel_regularizer=reg, name="d")])
+    kreg.strengths(model)["dr.rate"].assign(0.25)
+    kreg.strengths(model)["d.kernel_regularizer.l2"].assign(0.5)
+    assert layer.rate == 0.25 and reg.l2 == 0.5
+    with pytest.raises(AttributeError, match=r"kreg.strengths\(model\)\['dr.rate'\]"):
+        layer.rate = 0.1
+
+
+def test_drop_in_attributes_readable_mid_epoch_on_every_backend(regression_data):
+    x, y = regression_data
+    layer = kreg.layers.Dropout(0.3, name="dr")
+    model = keras.Sequential([keras.Input((4,)), layer, keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    seen = []
+
+    class Read(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(layer.rate)  # no self.model access: no JAX state sync
+
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[Read()])
+    assert seen == [0.3] * 4

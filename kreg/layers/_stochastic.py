@@ -41,6 +41,16 @@ class StochasticLayer(keras.layers.Layer):
     def active(self, training):
         return bool(training) or bool(self.mc) or is_forced()
 
+    def __setattr__(self, name, value):
+        live = self.__dict__.get("_live")
+        if live is not None and name in live._live_keys:
+            raise AttributeError(
+                f"`{type(self).__name__}.{name}` is live: setting the attribute would not "
+                "reach a compiled train step. Use "
+                f"`kreg.strengths(model)['{self.name}.{name}'].assign(value)`."
+            )
+        super().__setattr__(name, value)
+
     def __call__(self, inputs, *args, **kwargs):
         check_native(inputs, self)
         return super().__call__(inputs, *args, **kwargs)
