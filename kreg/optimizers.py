@@ -136,8 +136,13 @@ def _exclude_config(exclude):
         exclude = [exclude]
     if callable(exclude) and not _is_variable(exclude):
         return keras.saving.serialize_keras_object(exclude)
+    # The layer/variable tail of the path, anchored at a component boundary: a model's
+    # own name prefixes the paths of a model built in code ("net/dense/kernel") but not
+    # those of the same model loaded from a .keras file ("dense/kernel").
     return [
-        item if isinstance(item, str) else "^" + re.escape(item.path) + "$"
+        item
+        if isinstance(item, str)
+        else "(?:^|/)" + re.escape("/".join(item.path.split("/")[-2:])) + "$"
         for item in exclude
     ]
 
@@ -325,6 +330,12 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
                 "updates each weight through `update_step`. "
                 f"Received: optimizer={optimizer!r}"
             )
+        if getattr(core, "_kreg_hook_owner", None) is not None:
+            raise ValueError(
+                "Invalid value for argument `optimizer`: expected an optimizer not already "
+                "wrapped by another DecoupledWeightDecay (its decay would apply twice). "
+                f"Received: optimizer={optimizer!r}"
+            )
         weight_decay = getattr(core, "weight_decay", None)
         if weight_decay is not None and (
             not _is_number(weight_decay) or float(weight_decay) != 0.0
@@ -494,8 +505,15 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
 
     def _install_hook(self):
         core = self._core
-        if getattr(core, "_kreg_hook_owner", None) == id(self):
+        owner = getattr(core, "_kreg_hook_owner", None)
+        if owner == id(self):
             return
+        if owner is not None:
+            raise ValueError(
+                "Invalid value for argument `optimizer`: expected an optimizer not already "
+                "wrapped by another DecoupledWeightDecay (its decay would apply twice). "
+                f"Received: optimizer={self.inner_optimizer!r}"
+            )
         original = core.update_step
         wrapper = self
 

@@ -554,7 +554,7 @@ def test_selection_by_path_exclude_and_multipliers():
                                  exclude=lambda v: "/dense/" in v.path)
     assert by_var.weight_decay_multiplier(kernel_var) == 0.0
     assert by_fn.weight_decay_multiplier(kernel_var) == 0.0
-    assert by_var.get_config()["exclude"] == [r"^net/dense/kernel$"]
+    assert by_var.get_config()["exclude"] == [r"(?:^|/)dense/kernel$"]
     by_var.build(model.trainable_variables)  # the excluded variable is not tracked
     assert all(v is not kernel_var for v in by_var.variables)
 
@@ -636,3 +636,38 @@ def test_adamw_with_zero_weight_decay_is_accepted_and_anchor_shapes_checked():
         opt.build(make_variables())
     with pytest.raises(ValueError, match='follow="schedule"'):
         DecoupledWeightDecay(keras.optimizers.SGD(0.0), 0.1)
+
+
+def test_one_inner_optimizer_cannot_be_wrapped_twice():
+    inner = keras.optimizers.SGD(1.0)
+    first = DecoupledWeightDecay(inner, 0.1)
+    variable = keras.Variable(np.ones((2, 2), "float32"))
+    first.build([variable])
+    with pytest.raises(ValueError, match="expected an optimizer not already wrapped by another"):
+        DecoupledWeightDecay(inner, 0.1)
+    inner2 = keras.optimizers.SGD(1.0)
+    a, b = DecoupledWeightDecay(inner2, 0.1), DecoupledWeightDecay(inner2, 0.1)
+    a.build([variable])
+    with pytest.raises(ValueError, match="expected an optimizer not already wrapped by another"):
+        b.build([variable])
+
+
+def test_excluded_variables_stay_excluded_after_save_and_load(tmp_path, regression_data):
+    x, y = regression_data
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="a"), keras.layers.Dense(1, name="b")],
+        name="net",
+    )
+    opt = DecoupledWeightDecay(
+        keras.optimizers.Adam(1e-2), 0.01, anchor="initial", exclude=[model.get_layer("b").kernel]
+    )
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert opt.weight_decay_multiplier(model.get_layer("b").kernel) == 0.0
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.optimizer.weight_decay_multiplier(loaded.get_layer("b").kernel) == 0.0
+    assert loaded.optimizer.weight_decay_multiplier(loaded.get_layer("a").kernel) == 1.0
+    assert len(loaded.optimizer.variables) == len(opt.variables)
+    for mine, theirs in zip(opt.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
