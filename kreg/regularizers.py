@@ -11,6 +11,8 @@ gradient is ``2 * l2 * w``. A weight decay ``wd`` with gradient ``wd * w`` match
 ``L2(wd / 2)``.
 """
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -274,6 +276,17 @@ def _adopt(layer, attribute, value):
             tracker.lock()
 
 
+#: Weight names whose layer keeps the regularizer under another config key.
+_CONFIG_ATTRIBUTES = {"recurrent_kernel": "recurrent_regularizer"}
+
+
+def _config_keys(layer):
+    try:
+        return set(layer.get_config())
+    except Exception:  # a layer without a usable config saves nothing anyway
+        return set()
+
+
 def _owners(model):
     """Map id(variable) -> (deepest layer owning it) for the model's trainable weights."""
     owners = {}
@@ -291,6 +304,9 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
     layer as ``<weight>_regularizer`` (``kernel_regularizer`` for Dense/Conv, so the
     layer's config saves it). If the model is compiled, its train and test functions
     are rebuilt, so the next ``fit`` includes the penalties with no further step.
+    A penalty the layer's config does not hold (a custom layer; a sublayer that its
+    parent rebuilds from its own config, as MultiHeadAttention does) still trains, but
+    a saved ``.keras`` model will not keep it: ``apply`` warns when it can tell.
 
     Args:
         model: a built Keras model or layer.
@@ -331,7 +347,7 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
         )
     selected = selector(exclude, default_exclude)
     owners = _owners(model)
-    attached = []
+    attached, unsaved = [], []
     for variable in model.trainable_weights:
         owner = owners.get(id(variable), model)
         if not selected(variable, owner):
@@ -341,13 +357,22 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
             reg = reg.with_reference(keras.ops.convert_to_numpy(variable))
         variable.regularizer = reg
         short = variable.path.rsplit("/", 1)[-1]
-        attribute = f"{short}_regularizer"
+        attribute = _CONFIG_ATTRIBUTES.get(short, f"{short}_regularizer")
         if not hasattr(owner, attribute):
             attribute = f"_kreg_{short}_regularizer"
             if isinstance(reg, LiveState):
                 reg._live_label = f"{short}_regularizer"
         _adopt(owner, attribute, reg)
         attached.append(variable.path)
+        if attribute not in _config_keys(owner):
+            unsaved.append(variable.path)
+    if unsaved:
+        warnings.warn(
+            "kreg.regularizers.apply: the penalties on "
+            f"{unsaved} are active in this model but are not part of their layer's config, "
+            "so a saved .keras model will not keep them: attach them again after loading.",
+            stacklevel=2,
+        )
     if getattr(model, "compiled", False):
         model.make_train_function(force=True)
         model.make_test_function(force=True)

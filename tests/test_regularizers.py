@@ -304,3 +304,26 @@ def test_mixed_precision_fit(regression_data):
         assert all(_np(v).dtype == np.float32 for v in model.losses)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_apply_uses_the_config_key_and_warns_when_a_penalty_would_not_be_saved(tmp_path):
+    inputs = keras.Input((5, 3))
+    outputs = keras.layers.Dense(1)(keras.layers.LSTM(4, name="lstm")(inputs))
+    model = keras.Model(inputs, outputs)
+    R.apply(model, R.L2(0.1))
+    assert isinstance(model.get_layer("lstm").cell.recurrent_regularizer, R.L2)
+    model.save(tmp_path / "lstm.keras")
+    loaded = keras.models.load_model(tmp_path / "lstm.keras", safe_mode=True)
+    assert len(loaded.losses) == len(model.losses) == 3
+
+    class Custom(keras.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], 2), name="w")
+
+        def call(self, x):
+            return x @ self.w
+
+    custom = keras.Sequential([keras.Input((3,)), Custom(name="c")])
+    with pytest.warns(UserWarning, match=r"not part of their layer's config"):
+        assert R.apply(custom, R.L2(0.1)) == [custom.layers[0].w.path]
+    assert len(custom.losses) == 1
