@@ -129,6 +129,28 @@ def test_targets_select_kreg_layer_strengths_by_kind():
                                      "d.kernel_regularizer.l2": 0.1}, rel=1e-6)
 
 
+def test_targets_none_scales_penalties_but_not_rates_or_sigma():
+    model = keras.Sequential([
+        keras.Input((2,)),
+        kreg.layers.GaussianNoise(0.1, name="noise"),
+        kreg.layers.Dropout(0.5, name="drop"),
+        keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(1.0), name="d"),
+    ])
+    model.compile("sgd", "mse")
+    scaler = RegularizationScaler("minibatch", batch_size=B, num_examples=N)
+    history = model.fit(*zeros(), batch_size=B, epochs=1, verbose=0, callbacks=[scaler])
+    assert history.history["d.kernel_regularizer.l2"] == pytest.approx([1.0 / N], rel=1e-6)
+    assert "drop.rate" not in history.history and "noise.stddev" not in history.history
+    current = {n: float(s) for n, s in kreg.strengths(model).items()}
+    assert current["drop.rate"] == 0.5 and current["noise.stddev"] == pytest.approx(0.1)
+    only_rates = keras.Sequential([keras.Input((2,)), kreg.layers.Dropout(0.5, name="drop"),
+                                   keras.layers.Dense(1)])
+    only_rates.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="found no penalty strength .* Available: \\['drop.rate'\\]"):
+        only_rates.fit(*zeros(), batch_size=B, epochs=1, verbose=0,
+                       callbacks=[RegularizationScaler("minibatch", batch_size=B, num_examples=N)])
+
+
 # ------------------------------------------------------- rules in training
 def test_minibatch_sum_scales_each_batch_including_the_last():
     model = model_with_l2(1.0, loss=keras.losses.MeanSquaredError(reduction="sum"))

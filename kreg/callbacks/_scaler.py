@@ -13,6 +13,9 @@ from kreg._live import check_count as _check_count
 RULES = ("minibatch", "normalized", "timescale")
 
 #: Target keywords that select strengths by kind.
+#: The kinds that targets=None scales: penalty strengths (λ), not rates or σ.
+PENALTY_KINDS = ("regularizer", "weight_decay", "l1")
+
 KINDS = {
     "regularizers": "regularizer",
     "regularizer": "regularizer",
@@ -213,9 +216,10 @@ class RegularizationScaler(keras.callbacks.Callback):
 
     Args:
         rule: "minibatch", "normalized", "timescale" or a callable (see above).
-        targets: None (every live strength of the model and its optimizer) or a name,
-            kind ("regularizers", "weight_decay", "l1", "noise", "dropout") or glob
-            pattern, or a list of them.
+        targets: None (every penalty strength of the model and its optimizer: kinds
+            "regularizer", "weight_decay" and "l1"; dropout rates and noise σ are not
+            λs and are left alone unless named) or a name, kind ("regularizers",
+            "weight_decay", "l1", "noise", "dropout") or glob pattern, or a list of them.
         batch_size: b, the batch size given to ``fit``.
         num_examples: N, the number of training examples per epoch.
         epochs: T; default the ``epochs`` of ``fit``.
@@ -333,6 +337,17 @@ class RegularizationScaler(keras.callbacks.Callback):
         targets = self.targets
         if targets is None and self.rule == "timescale":
             targets = ["weight_decay"]
+        elif targets is None:
+            # Every penalty strength; a dropout rate or a noise σ is not a λ: scaling it by
+            # b/N would silently break it. Name them in `targets` to scale them.
+            found_all = found
+            found = {n: h for n, h in found.items() if h.kind in PENALTY_KINDS}
+            if found_all and not found:
+                raise ValueError(
+                    "RegularizationScaler found no penalty strength (regularizer, weight "
+                    "decay or l1) to scale; name the strengths to scale in `targets`. "
+                    f"Available: {sorted(found_all)}. Received: targets=None"
+                )
         if not found:
             raise ValueError(
                 "RegularizationScaler found no live strength in the model or its optimizer: "
