@@ -495,3 +495,16 @@ def test_under_mirrored_strategy(mirrored, regression_data):
     assert stopper.stop_reason == replay.stop_reason
     assert stopper.best_epoch == replay.best_epoch
     assert_weights_equal(model.get_weights(), inject.weights[stopper.best_epoch])
+
+
+def test_keras_arguments_are_validated_with_their_names():
+    for kwargs, message in (
+        (dict(patience=None), r"argument `patience`: expected an integer >= 0. Received: patience=None"),
+        (dict(patience=-1), r"argument `patience`"),
+        (dict(baseline="0.5"), r"argument `baseline`: expected a finite float or None"),
+        (dict(start_from_epoch=1.5), r"argument `start_from_epoch`"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            EarlyStopping(**kwargs)
+    es = EarlyStopping(patience=3, baseline=0.5, start_from_epoch=2)
+    assert (es.patience, es.baseline, es.start_from_epoch) == (3, 0.5, 2)

@@ -227,11 +227,13 @@ class EarlyStopping(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = mode
         self.min_delta = abs(_check_number(min_delta, "min_delta"))
-        self.patience = patience
+        self.patience = _check_number(patience, "patience", minimum=0, integer=True)
         self.verbose = verbose
-        self.baseline = baseline
+        self.baseline = _check_number(baseline, "baseline", allow_none=True)
         self.restore_best_weights = restore_best_weights
-        self.start_from_epoch = start_from_epoch
+        self.start_from_epoch = _check_number(
+            start_from_epoch, "start_from_epoch", minimum=0, integer=True
+        )
 
         canonical = {c.upper(): c for c in CRITERIA}
         key = criterion.upper() if isinstance(criterion, str) else None
