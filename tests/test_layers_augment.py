@@ -543,3 +543,13 @@ def test_mc_predict_samples_augmentation_layers():
     x = np.arange(6, dtype="float32")[None]
     mean, std = kreg.mc_predict(model, x, samples=50)
     assert np.all(std > 0) and mean.shape == (1, 6)
+
+
+def test_whole_image_translation_and_shift_are_accepted_as_in_keras():
+    keras.layers.RandomTranslation(1.0, 1.0)  # Keras accepts a full-size translation
+    assert kreg.layers.RandomAffine(translation=1.0).get_config()["translation"] in (1.0, (-1.0, 1.0), [-1.0, 1.0])
+    kreg.layers.RandomShift1D(shift=1.0)
+    with pytest.raises(ValueError, match=r"argument `translation`: .*>= -1.0"):
+        kreg.layers.RandomAffine(translation=(-1.5, 0.0))
+    with pytest.raises(ValueError, match=r"argument `zoom`: .*> -1.0"):
+        kreg.layers.RandomAffine(zoom=(-1.0, 0.0))

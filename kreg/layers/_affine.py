@@ -17,13 +17,17 @@ INTERPOLATIONS = ("bilinear", "nearest")
 _ROTATION, _TX, _TY, _ZOOM, _SHEAR_X, _SHEAR_Y, _FLIP_X, _FLIP_Y = range(8)
 
 
-def check_range(value, name, lower_limit=None, upper_limit=None):
-    """``f`` -> ``(-f, f)`` (f >= 0); ``(lo, hi)`` with lo <= hi -> itself; else ValueError."""
+def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive=False):
+    """``f`` -> ``(-f, f)`` (f >= 0); ``(lo, hi)`` with lo <= hi -> itself; else ValueError.
+
+    Values must lie in (lower_limit, upper_limit] — [lower_limit, ...] with
+    ``lower_inclusive`` (translations of a whole image, as Keras' RandomTranslation allows).
+    """
 
     def bad():
         limits = ""
         if lower_limit is not None:
-            limits = f" with values > {lower_limit}"
+            limits = f" with values {'>=' if lower_inclusive else '>'} {lower_limit}"
         if upper_limit is not None:
             limits += f"{' and' if limits else ' with values'} <= {upper_limit}"
         return ValueError(
@@ -44,7 +48,10 @@ def check_range(value, name, lower_limit=None, upper_limit=None):
             raise bad()
     else:
         raise bad()
-    if (lower_limit is not None and low <= lower_limit) or (
+    below = lower_limit is not None and (
+        low < lower_limit if lower_inclusive else low <= lower_limit
+    )
+    if below or (
         upper_limit is not None and high > upper_limit
     ):
         raise bad()
@@ -197,7 +204,7 @@ class RandomAffine(StochasticLayer):
         super().__init__(**kwargs)
         self._ranges = {
             "rotation": check_range(rotation, "rotation"),
-            "translation": check_range(translation, "translation", -1.0, 1.0),
+            "translation": check_range(translation, "translation", -1.0, 1.0, True),
             "zoom": check_range(zoom, "zoom", -1.0),
             "shear": check_range(shear, "shear"),
         }

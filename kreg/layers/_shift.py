@@ -67,7 +67,7 @@ class RandomShift1D(StochasticLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self._shift = check_range(shift, "shift", -1.0, 1.0)
+        self._shift = check_range(shift, "shift", -1.0, 1.0, True)
         self._scale = (0.0, 0.0) if scale is None else check_range(scale, "scale", -1.0)
         self.shift = shift
         self.scale = scale
