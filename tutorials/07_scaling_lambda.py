@@ -5,7 +5,7 @@ architectures"): λ given for the full-batch objective J = Σᵢ ℓᵢ + λ·R(
 out over the minibatch steps: λ·b/N per step when the minibatch loss *sums* over its b
 examples, λ/N when it averages (Keras' default). Otherwise the balance between data and
 penalty changes with the batch size, and the best λ found at one batch size is wrong at
-another. ``kreg.callbacks.RegularizationScaler("minibatch")`` sets every live strength to
+another. ``kreg.callbacks.RegularizationScaler("minibatch")`` sets every penalty strength (λ, weight decay) to
 its base value × that rule before each batch (the last, partial batch included).
 
 Experiment: the loss sums over the batch (``reduction="sum"``), the optimizer is Adam
