@@ -110,8 +110,25 @@ def drop_block_2d(x, rate, block_size, seed=None, data_format="channels_last"):
     return x * ops.cast(keep * scale, dtype)
 
 
+class _RateLayer(StochasticLayer):
+    """Shared shell of the dropout layers: a live ``rate``, a ``seed`` and its generator."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self._live = LiveState(
+            {"rate": rate}, kind="dropout", checks={"rate": check_fraction}, label=""
+        )
+        self.seed = check_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def rate(self):
+        """The current rate (a float); change it through ``kreg.strengths(model)``."""
+        return self._live.current("rate")
+
+
 @export
-class Dropout(StochasticLayer):
+class Dropout(_RateLayer):
     """Inverted dropout with a live rate; a drop-in for ``keras.layers.Dropout``.
 
     Same arguments, same outputs for the same seed, identity at inference and no
@@ -150,20 +167,10 @@ class Dropout(StochasticLayer):
     """
 
     def __init__(self, rate, noise_shape=None, seed=None, mc=False, **kwargs):
-        super().__init__(**kwargs)
-        self._live = LiveState(
-            {"rate": rate}, kind="dropout", checks={"rate": check_fraction}, label=""
-        )
-        self.seed = check_seed(seed)
+        super().__init__(rate, seed, **kwargs)
         self.noise_shape = _check_noise_shape(noise_shape)
         self.mc = _check_bool(mc, "mc")
-        self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
-
-    @property
-    def rate(self):
-        """The current rate (a float); change it through ``kreg.strengths(model)``."""
-        return self._live.current("rate")
 
     def call(self, inputs, training=False):
         if not self.active(training):
@@ -184,7 +191,7 @@ class Dropout(StochasticLayer):
 
 
 @export
-class DropPath(StochasticLayer):
+class DropPath(_RateLayer):
     """Stochastic depth: drop the whole input of a sample with probability ``rate``.
 
     Put it at the end of a residual branch, before the addition
@@ -213,17 +220,8 @@ class DropPath(StochasticLayer):
     """
 
     def __init__(self, rate, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self._live = LiveState(
-            {"rate": rate}, kind="dropout", checks={"rate": check_fraction}, label=""
-        )
-        self.seed = check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        super().__init__(rate, seed, **kwargs)
         self.supports_masking = True
-
-    @property
-    def rate(self):
-        return self._live.current("rate")
 
     def call(self, inputs, training=False):
         if not self.active(training):
@@ -238,7 +236,7 @@ class DropPath(StochasticLayer):
 
 
 @export
-class DropBlock2D(StochasticLayer):
+class DropBlock2D(_RateLayer):
     """DropBlock: drop contiguous ``block_size`` x ``block_size`` regions of feature maps.
 
     Dropout on convolutional features drops single pixels whose information their
@@ -273,24 +271,15 @@ class DropBlock2D(StochasticLayer):
     """
 
     def __init__(self, rate, block_size, seed=None, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        self._live = LiveState(
-            {"rate": rate}, kind="dropout", checks={"rate": check_fraction}, label=""
-        )
+        super().__init__(rate, seed, **kwargs)
         if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
             raise ValueError(
                 "Invalid value for argument `block_size`: expected a positive integer. "
                 f"Received: block_size={block_size!r}"
             )
         self.block_size = block_size
-        self.seed = check_seed(seed)
         self.data_format = check_data_format(data_format)
-        self.seed_generator = keras.random.SeedGenerator(seed)
         self.input_spec = keras.layers.InputSpec(ndim=4)
-
-    @property
-    def rate(self):
-        return self._live.current("rate")
 
     def call(self, inputs, training=False):
         if not self.active(training):
