@@ -241,6 +241,15 @@ def walk_layers(model):
     yield from visit(model, model.name)
 
 
+def weight_owners(model):
+    """Map id(variable) -> (prefix, layer) of the deepest layer owning each trainable weight."""
+    owners = {}
+    for prefix, layer in walk_layers(model):  # parents first, so children overwrite
+        for variable in layer.trainable_weights:
+            owners[id(variable)] = (prefix, layer)
+    return owners
+
+
 def live_states(layer):
     """Yield ``(label, LiveState)`` for the live states a layer holds as attributes."""
     for attr, value in list(vars(layer).items()):

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._live import LiveState, walk_layers
+from kreg._live import LiveState, weight_owners
 from kreg._masking import selector
 from kreg._registry import export
 
@@ -287,15 +287,6 @@ def _config_keys(layer):
         return set()
 
 
-def _owners(model):
-    """Map id(variable) -> (deepest layer owning it) for the model's trainable weights."""
-    owners = {}
-    for _, layer in walk_layers(model):  # parents first, so children overwrite
-        for variable in layer.trainable_weights:
-            owners[id(variable)] = layer
-    return owners
-
-
 def apply(model, regularizer, exclude=None, *, default_exclude=True):
     """Attach ``regularizer`` to the weights of an already-built (e.g. pretrained) model.
 
@@ -346,7 +337,7 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
             f"such as kreg.regularizers.L2(1e-4). Received: regularizer={regularizer!r}"
         )
     selected = selector(exclude, default_exclude)
-    owners = _owners(model)
+    owners = {key: layer for key, (_, layer) in weight_owners(model).items()}
     attached, unsaved = [], []
     for variable in model.trainable_weights:
         owner = owners.get(id(variable), model)

@@ -12,6 +12,7 @@ import warnings
 import keras
 import numpy as np
 
+from kreg._live import weight_owners
 from kreg.audit import _facts as facts
 from kreg.audit._report import Finding
 
@@ -57,7 +58,7 @@ class Context:
         self.sample = sample
         self.paths = facts.layer_paths(model)
         self.path_of = {id(layer): path for path, layer in self.paths}
-        owners = facts.owners(model, self.paths)
+        owners = weight_owners(model)
         self.weights = []  # (variable, owner path, owner layer)
         seen = set()
         for variable in model.trainable_weights:

@@ -273,16 +273,6 @@ def layer_paths(model):
     return list(walk_layers(model))
 
 
-def owners(model, paths):
-    """Map id(variable) -> (owning layer path, owning layer): the deepest layer holding it."""
-    path_of = {id(layer): path for path, layer in paths}
-    found = {}
-    for path, layer in paths:  # parents first, so children overwrite
-        for variable in layer.trainable_weights:
-            found[id(variable)] = (path_of[id(layer)], layer)
-    return found
-
-
 def live_value(layer, key):
     """A layer's strength ``key``: its live value for kreg layers, else the attribute."""
     for _, state in live_states(layer):

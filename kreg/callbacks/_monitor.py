@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from kreg._live import strengths as live_strengths
-from kreg._live import check_non_negative, walk_layers
+from kreg._live import check_non_negative, weight_owners
 from kreg._registry import export
 from kreg.callbacks._scaler import decoupled_optimizer
 
@@ -52,15 +52,6 @@ def follow_factor(follow, learning_rate, initial_learning_rate):
     if follow == "schedule":
         return learning_rate / initial_learning_rate
     return 1.0
-
-
-def _owners(model):
-    """Map id(variable) -> path of the deepest layer owning it."""
-    owners = {}
-    for prefix, layer in walk_layers(model):  # parents first, so children overwrite
-        for variable in layer.trainable_weights:
-            owners[id(variable)] = prefix
-    return owners
 
 
 def _numpy(variable):
@@ -155,7 +146,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
         norm, zeros, small = weight_statistics(arrays, self.zero_tol)
         result = {"weight_norm": norm, "zero_fraction": zeros, "near_zero_fraction": small}
         if self.per_layer:
-            owners = _owners(model)
+            owners = {key: prefix for key, (prefix, _) in weight_owners(model).items()}
             groups = {}
             for variable, array in zip(variables, arrays):
                 groups.setdefault(owners.get(id(variable), model.name), []).append(array)
