@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import assert_weights_load
 
 import kreg
 
@@ -125,9 +126,5 @@ def test_weights_load_between_keras_and_kreg(tmp_path, direction):
     if direction == "kreg_to_keras":
         src_cls, dst_cls = dst_cls, src_cls
     src, dst = build(src_cls), build(dst_cls)
-    path = str(tmp_path / "w.weights.h5")
-    src.save_weights(path)
-    dst.load_weights(path)
-    x = _x()
-    np.testing.assert_array_equal(src.predict(x, verbose=0), dst.predict(x, verbose=0))
+    assert_weights_load(src, dst, _x(), tmp_path)
     assert len(src.weights) == len(dst.weights) == 4
