@@ -45,17 +45,17 @@ def check_non_negative(value, name):
     return float(value)
 
 
-def check_fraction(value, name):
-    """Return ``value`` as a float if it lies in [0, 1), else raise ValueError."""
+def check_fraction(value, name, include_one=True):
+    """Return ``value`` as a float if it lies in [0, 1] ([0, 1) without ``include_one``)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float, np.integer, np.floating))
         or not math.isfinite(float(value))
-        or not 0 <= value < 1
+        or not (0 <= value <= 1 if include_one else 0 <= value < 1)
     ):
         raise ValueError(
-            f"Invalid value for argument `{name}`: expected a float in [0, 1). "
-            f"Received: {name}={value!r}"
+            f"Invalid value for argument `{name}`: expected a float in "
+            f"[0, {'1]' if include_one else '1)'}. Received: {name}={value!r}"
         )
     return float(value)
 

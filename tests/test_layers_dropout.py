@@ -16,7 +16,9 @@ def _np(t):
     return keras.ops.convert_to_numpy(keras.ops.cast(t, "float32"))
 
 
-@pytest.mark.parametrize("rate, noise_shape", [(0.0, None), (0.3, None), (0.1, (None, 1, 4))])
+@pytest.mark.parametrize(
+    "rate, noise_shape", [(0.0, None), (0.3, None), (0.1, (None, 1, 4)), (1.0, None)]
+)
 def test_same_outputs_as_keras_for_the_same_seed(rate, noise_shape):
     x = _x((8, 5, 4))
     ours = kreg.layers.Dropout(rate, noise_shape=noise_shape, seed=7)
@@ -33,6 +35,26 @@ def test_dtype_preserved_and_matches_keras_under_mixed_precision(policy):
     y = ours(x, training=True)
     assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
     np.testing.assert_array_equal(_np(y), _np(theirs(x, training=True)))
+
+
+@pytest.mark.parametrize("layer", [kreg.layers.Dropout, kreg.layers.DropPath])
+def test_rate_one_drops_everything_with_finite_zero_gradients(layer):
+    """Keras accepts rate=1 (all zeros); the gradient through the dropped units is 0, not NaN."""
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, name="first")(inputs)
+    outputs = keras.layers.Dense(1, name="last")(layer(0.5, seed=0, name="drop")(hidden))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    kreg.strengths(model)["drop.rate"].assign(1.0)  # live, as a callback would
+    first = model.get_layer("first").get_weights()
+    x, y = _x((16, 4)), np.ones((16, 1), "float32")
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    for before, after in zip(first, model.get_layer("first").get_weights()):
+        np.testing.assert_array_equal(after, before)  # no gradient reaches it
+    kernel, bias = model.get_layer("last").get_weights()
+    assert np.isfinite(kernel).all() and bias[0] > 0  # the bias alone learned
+    np.testing.assert_array_equal(_np(layer(1.0, seed=1)(x, training=True)), np.zeros_like(x))
 
 
 def test_drop_rate_and_scaling():
@@ -93,11 +115,13 @@ def test_rate_is_live_without_recompiling():
 
 def test_rejects_bad_arguments():
     with pytest.raises(
-        ValueError, match=r"argument `rate`: expected a float in \[0, 1\). Received: rate=1.0"
+        ValueError, match=r"argument `rate`: expected a float in \[0, 1\]. Received: rate=1.01"
     ):
-        kreg.layers.Dropout(1.0)
+        kreg.layers.Dropout(1.01)
     with pytest.raises(ValueError, match=r"argument `rate`: .*Received: rate=-0.2"):
         kreg.layers.DropPath(-0.2)
+    with pytest.raises(ValueError, match=r"argument `rate`: .*\[0, 1\). Received: rate=1.0"):
+        kreg.layers.DropBlock2D(1.0, block_size=3)
     with pytest.raises(ValueError, match=r"argument `noise_shape`: .*Received: noise_shape='ab'"):
         kreg.layers.Dropout(0.1, noise_shape="ab")
     with pytest.raises(ValueError, match=r"argument `mc`: expected a bool. Received: mc=1"):

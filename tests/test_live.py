@@ -170,8 +170,8 @@ def test_live_state_is_not_a_seed():
     state = LiveState({"rate": 0.5}, kind="dropout", checks={"rate": check_fraction})
     with pytest.raises(TypeError, match="not a random seed"):
         keras.random.normal((2,), seed=state)
-    with pytest.raises(ValueError, match=r"argument `rate`: expected a float in \[0, 1\)"):
-        LiveState({"rate": 1.0}, kind="dropout", checks={"rate": check_fraction})
+    with pytest.raises(ValueError, match=r"argument `rate`: expected a float in \[0, 1\]"):
+        LiveState({"rate": 1.5}, kind="dropout", checks={"rate": check_fraction})
 
 
 def test_mirrored_strategy_live_change_matches_one_device(mirrored, regression_data):

@@ -7,6 +7,8 @@ and ``keras.layers.Dropout(0.3, seed=7)`` give the same outputs; but the rate ma
 tensor (Keras needs a Python float), which is what makes it live.
 """
 
+import functools
+
 import keras
 from keras import ops
 
@@ -25,9 +27,10 @@ def _noise_shape(x, noise_shape):
 def dropout(x, rate, noise_shape=None, seed=None):
     """Inverted dropout: zero each element with probability ``rate``, scale the rest by 1/(1 - rate).
 
-    ``rate`` may be a Python float or a scalar tensor in [0, 1). The random draw is the one
-    Keras' own ``keras.random.dropout`` makes on the TensorFlow and JAX backends (same
-    uniform numbers, same comparison), so a seeded call reproduces Keras' mask.
+    ``rate`` may be a Python float or a scalar tensor in [0, 1]; rate 1 drops everything
+    (zeros, with zero gradients, as in Keras). The random draw is the one Keras' own
+    ``keras.random.dropout`` makes on the TensorFlow and JAX backends (same uniform
+    numbers, same comparison), so a seeded call reproduces Keras' mask.
 
     Args:
         x: float tensor.
@@ -42,15 +45,18 @@ def dropout(x, rate, noise_shape=None, seed=None):
     dtype = x.dtype
     rate = ops.cast(rate, "float32")
     shape = _noise_shape(x, noise_shape)
+    keep = 1.0 - rate
+    # At rate 1 nothing is kept: divide by 1 instead of 0, so that the branch ops.where
+    # discards (and its gradient) stays finite.
+    safe_keep = ops.where(keep > 0, keep, ops.ones_like(keep))
     if keras.backend.backend() == "jax":
         # jax: mask = bernoulli(keep) = uniform(float32) < keep; x / keep where kept.
-        keep = 1.0 - rate
         mask = keras.random.uniform(shape, dtype="float32", seed=seed) < keep
-        kept = x / ops.cast(keep, dtype)
+        kept = x / ops.cast(safe_keep, dtype)
     else:
         # tensorflow (stateless_dropout): uniform(x.dtype) >= rate; x * (1 / (1 - rate)).
         mask = keras.random.uniform(shape, dtype=dtype, seed=seed) >= ops.cast(rate, dtype)
-        kept = x * ops.cast(1.0 / (1.0 - rate), dtype)
+        kept = x * ops.cast(1.0 / safe_keep, dtype)
     mask = ops.broadcast_to(mask, ops.shape(x))
     return ops.where(mask, kept, ops.zeros_like(x))
 
@@ -113,11 +119,13 @@ def drop_block_2d(x, rate, block_size, seed=None, data_format="channels_last"):
 class _RateLayer(StochasticLayer):
     """Shared shell of the dropout layers: a live ``rate``, a ``seed`` and its generator."""
 
+    #: Whether rate 1 (drop everything) is a valid rate.
+    _rate_one = True
+
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self._live = LiveState(
-            {"rate": rate}, kind="dropout", checks={"rate": check_fraction}, label=""
-        )
+        check = functools.partial(check_fraction, include_one=self._rate_one)
+        self._live = LiveState({"rate": rate}, kind="dropout", checks={"rate": check}, label="")
         self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -138,11 +146,10 @@ class Dropout(_RateLayer):
     between steps without recompiling. With ``mc=True`` the layer also drops at
     inference (``predict``, ``evaluate``, direct calls), for Monte-Carlo dropout: in
     Keras 3 the usual recipe ``Dropout(...)(x, training=True)`` in a functional model is
-    overridden to ``training=False`` by ``model.predict``. Unlike Keras, ``rate`` must be
-    below 1 (rate 1 would output zeros only).
+    overridden to ``training=False`` by ``model.predict``.
 
     Args:
-        rate: float in [0, 1), the fraction of the input units to drop.
+        rate: float in [0, 1], the fraction of the input units to drop.
         noise_shape: shape of the binary mask (tuple of ints or None), broadcast over the
             inputs, e.g. ``(batch, 1, features)`` to share the mask across time steps.
         seed: integer seed, or None.
@@ -201,7 +208,7 @@ class DropPath(_RateLayer):
     "dropout"). Keras has no equivalent.
 
     Args:
-        rate: float in [0, 1), the probability of dropping a sample's branch.
+        rate: float in [0, 1], the probability of dropping a sample's branch.
         seed: integer seed, or None.
 
     Call arguments:
@@ -246,7 +253,9 @@ class DropBlock2D(_RateLayer):
     "dropout"). Keras has no equivalent.
 
     Args:
-        rate: float in [0, 1), the expected fraction of units dropped.
+        rate: float in [0, 1), the expected fraction of units dropped (for small
+            rates: the paper's block-centre probability makes blocks overlap, so even
+            a rate near 1 keeps units).
         block_size: positive int, the side of the dropped squares (clipped to the
             feature map).
         seed: integer seed, or None.
@@ -269,6 +278,8 @@ class DropBlock2D(_RateLayer):
         Ghiasi, Lin and Le, "DropBlock: A regularization method for convolutional
         networks", NeurIPS 2018.
     """
+
+    _rate_one = False
 
     def __init__(self, rate, block_size, seed=None, data_format=None, **kwargs):
         super().__init__(rate, seed, **kwargs)
