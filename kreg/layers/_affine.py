@@ -73,24 +73,29 @@ def sample_parameters(batch, ranges, flip, seed):
     Columns: rotation (radians), translation x and y (fractions of width and height),
     zoom (the grid scale 1 + z), shear x and y, flip signs x and y (-1 flips). Both
     translations and both shears are drawn independently, and so are the two flip coins.
+    Only the columns that vary get a random number (a zero range or a disabled flip is
+    a constant): random numbers are the dearest part of the layer under XLA on a CPU.
     """
-    u = keras.random.uniform((batch, 8), dtype="float32", seed=seed)
     keys = ("rotation", "translation", "translation", "zoom", "shear", "shear")
     low = np.array([ranges[k][0] for k in keys], "float64")
     high = np.array([ranges[k][1] for k in keys], "float64")
     unit = np.array([2 * math.pi, 1, 1, 1, 1, 1])
     offset = np.array([0, 0, 0, 1, 0, 0])
-    values = u[:, :6] * (unit * (high - low)).astype("float32") + (unit * low + offset).astype(
-        "float32"
-    )
-    enabled = np.array(
-        [
-            flip in ("horizontal", "horizontal_and_vertical"),
-            flip in ("vertical", "horizontal_and_vertical"),
-        ],
-        "float32",
-    )
-    signs = 1.0 - 2.0 * ops.cast(u[:, 6:] < 0.5, "float32") * enabled
+    flips = [
+        flip in ("horizontal", "horizontal_and_vertical"),
+        flip in ("vertical", "horizontal_and_vertical"),
+    ]
+    varies = list(high > low) + flips
+    drawn = [i for i, v in enumerate(varies) if v]
+    # Column j of the result reads drawn column source[j] (or column 0 times 0).
+    source = np.zeros(8, "int32")
+    source[drawn] = np.arange(len(drawn))
+    scale = np.concatenate([unit * (high - low), [0.0, 0.0]]) * np.array(varies, "float64")
+    shift = np.concatenate([unit * low + offset, [0.0, 0.0]])
+    u = keras.random.uniform((batch, max(len(drawn), 1)), dtype="float32", seed=seed)
+    u = ops.take(u, source, axis=1)
+    values = u[:, :6] * scale[:6].astype("float32") + shift[:6].astype("float32")
+    signs = 1.0 - 2.0 * ops.cast(u[:, 6:] < 0.5, "float32") * np.array(flips, "float32")
     return ops.concatenate([values, signs], axis=1)
 
 
