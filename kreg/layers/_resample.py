@@ -12,6 +12,7 @@ neighbour separately (Keras' conventions):
 * ``"constant"`` (k k k k | a b c d | k k k k), k = ``fill_value``.
 """
 
+import keras
 from keras import ops
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -130,10 +131,14 @@ def resample_2d(images, coords, interpolation="bilinear", fill_mode="reflect", f
     row = width + 2
     base = ops.arange(batch, dtype="int32") * ((height + 2) * row) + (row + 1)
     i00 = ops.reshape(base, (-1, 1, 1)) + y0 * row + x0
-    # One gather for the four neighbours: under XLA (CPU, TF 2.21) about 1.3x faster than
-    # four gathers; in TensorFlow's graph mode about 10 % slower (benchmarks/README.md).
-    values = ops.take(flat, ops.stack([i00, i00 + 1, i00 + row, i00 + (row + 1)]), axis=0)
-    v00, v01, v10, v11 = values[0], values[1], values[2], values[3]
+    index = [i00, i00 + 1, i00 + row, i00 + (row + 1)]
+    if keras.backend.backend() == "tensorflow":
+        # Four gathers: in graph mode (tf.data, fit without XLA) about 12 % faster than one.
+        v00, v01, v10, v11 = (ops.take(flat, i, axis=0) for i in index)
+    else:
+        # One gather of the four neighbours: under XLA about 1.2x faster than four.
+        values = ops.take(flat, ops.stack(index), axis=0)
+        v00, v01, v10, v11 = values[0], values[1], values[2], values[3]
     wx = ops.cast(wx, images.dtype)[..., None]
     wy = ops.cast(wy, images.dtype)[..., None]
     top = v00 + (v01 - v00) * wx
