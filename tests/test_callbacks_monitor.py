@@ -53,23 +53,47 @@ def test_pure_functions():
     assert follow_factor("none", 0.0125, 0.1) == 1.0
 
 
+class SetKernelB(keras.callbacks.Callback):
+    """Before the monitor in the list: sets b's kernel to values[epoch] at each epoch end."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = values
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.get_layer("b").kernel.assign(np.full((2, 2), self.values[epoch], "float32"))
+
+
 def test_epoch_logs_reach_history_and_csv_logger(tmp_path):
     model = frozen_model()
     path = tmp_path / "log.csv"
-    history = model.fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=[
-        RegularizationMonitor(per_layer=True), keras.callbacks.CSVLogger(str(path))])
+    # b's kernel: 2 at the start, then 3, 0 and 1e-9 at the ends of epochs 0, 1, 2: the
+    # logs must be computed from the weights at each epoch end, not once.
+    values = [3.0, 0.0, 1e-9]
+    history = model.fit(*zeros(), batch_size=B, epochs=3, verbose=0, callbacks=[
+        SetKernelB(values), RegularizationMonitor(per_layer=True),
+        keras.callbacks.CSVLogger(str(path))])
     logs = history.history
-    assert logs["weight_norm"] == pytest.approx([math.sqrt(21)] * 2, rel=1e-6)
-    assert logs["weight_norm/a"] == pytest.approx([math.sqrt(5)] * 2, rel=1e-6)
-    assert logs["weight_norm/b"] == pytest.approx([4.0] * 2, rel=1e-6)
-    assert logs["zero_fraction"] == [4 / 14] * 2
-    assert logs["near_zero_fraction"] == [5 / 14] * 2
-    assert logs["a.kernel_regularizer.l2"] == pytest.approx([0.25] * 2, rel=1e-7)
+    # NumPy reference: a = ones(3, 2) with one 1e-9 and bias zeros(2), b = c·ones(2, 2) and
+    # bias zeros(2), 14 weights.
+    a = [np.where(np.arange(6).reshape(3, 2) == 0, 1e-9, 1.0), np.zeros(2)]
+    for epoch, c in enumerate(values):
+        arrays = a + [np.full((2, 2), np.float32(c), "float64"), np.zeros(2)]
+        flat = np.concatenate([w.ravel() for w in arrays])
+        assert logs["weight_norm"][epoch] == pytest.approx(np.sqrt(np.sum(flat**2)), rel=1e-6)
+        assert logs["weight_norm/a"][epoch] == pytest.approx(math.sqrt(5), rel=1e-6)
+        assert logs["weight_norm/b"][epoch] == pytest.approx(2 * abs(c), rel=1e-6)
+        assert logs["zero_fraction"][epoch] == np.mean(flat == 0)
+        assert logs["near_zero_fraction"][epoch] == np.mean(np.abs(flat) < 1e-8)
+    assert logs["zero_fraction"] == [4 / 14, 8 / 14, 4 / 14]
+    assert logs["near_zero_fraction"] == [5 / 14, 9 / 14, 9 / 14]
+    assert logs["a.kernel_regularizer.l2"] == pytest.approx([0.25] * 3, rel=1e-7)
     assert "decay_timescale_epochs" not in logs
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    assert float(rows[1]["weight_norm"]) == pytest.approx(math.sqrt(21), rel=1e-6)
-    assert float(rows[0]["near_zero_fraction"]) == pytest.approx(5 / 14)
+    assert [float(r["weight_norm"]) for r in rows] == pytest.approx(
+        [math.sqrt(41), math.sqrt(5), math.sqrt(5 + 4e-18)], rel=1e-6)
+    assert [float(r["near_zero_fraction"]) for r in rows] == pytest.approx([5 / 14, 9 / 14, 9 / 14])
 
 
 def test_zero_tol_and_per_layer_off():
@@ -96,7 +120,8 @@ def _decoupled(**kwargs):
     [
         ("schedule", 0.1, 1 / (0.05 * 3)),
         ("learning_rate", 0.1, 1 / (0.05 * 0.1 * 3)),
-        ("none", 0.1, 1 / (0.05 * 3)),
+        # "none" ignores the schedule that "schedule" follows (the next case): 1/(wd·S).
+        ("none", keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5), 1 / (0.05 * 3)),
         # lr_t = 0.1·0.5^3 after 3 steps: f = lr_t/lr_0 = 0.125.
         ("schedule", keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5), 1 / (0.05 * 0.125 * 3)),
     ],
