@@ -18,6 +18,12 @@ def test_mean_and_std_of_dropout_on_ones():
     assert np.all(np.abs(std - 1.0) < 0.2)
     # The passes are independent across examples too: not all rows equal.
     assert not np.allclose(mean, mean[0])
+    # Exact: every pass is 0 or 2, so the mean is 2k/400 and the population std over the
+    # passes is 2·√(p(1 − p)) with p = mean/2 (NumPy's ddof=0 reference).
+    k = mean.astype("float64") * 200
+    np.testing.assert_allclose(k, np.round(k), atol=1e-4)
+    p = np.round(k) / 400
+    np.testing.assert_allclose(std, 2 * np.sqrt(p * (1 - p)), rtol=1e-6)
 
 
 def test_exact_reference_when_nothing_is_dropped_and_batch_norm_stays_in_inference():
@@ -46,8 +52,11 @@ def test_noise_layer_without_mc_is_sampled_and_predict_is_untouched_afterwards()
     x = np.zeros((4, 3), "float32")
     before = model.predict(x, verbose=0)
     mean, std = kreg.mc_predict(model, x, samples=300)
-    # Output ~ N(0, 3 * 4): std sqrt(12) = 3.46; the sample std of 300 draws is within 10%.
-    assert np.all(np.abs(std - np.sqrt(12.0)) < 0.45)
+    # Output ~ N(0, 3 * 4): std √12 = 3.46; 300 draws: standard errors 3.46/√600 = 0.14
+    # (std) and 3.46/√300 = 0.2 (mean); bounds of about 4-5 of them.
+    assert np.all(np.abs(std - np.sqrt(12.0)) < 0.6)
+    assert np.all(np.abs(mean) < 1.0)
+    assert not np.allclose(std, std[0])  # each row has its own draws
     np.testing.assert_array_equal(model.predict(x, verbose=0), before)  # back to identity
     np.testing.assert_array_equal(before, np.zeros((4, 1), "float32"))
 
@@ -60,14 +69,31 @@ def test_noise_shared_across_the_batch_uses_one_call_per_sample():
     mean, std = kreg.mc_predict(model, x, samples=200)
     assert np.all(std > 0.7)  # vectorising would give every sample the same mask
     np.testing.assert_array_equal(mean, np.broadcast_to(mean[0], mean.shape))  # one mask per pass
+    # Each pass is 0 or 2: mean 2k/200, population std 2·√(p(1 − p)), p = mean/2; 200
+    # passes: the mean is within 5 standard errors (0.07) of 1.
+    p = mean.astype("float64") / 2
+    np.testing.assert_allclose(p * 200, np.round(p * 200), atol=1e-4)
+    np.testing.assert_allclose(std, 2 * np.sqrt(p * (1 - p)), rtol=1e-6)
+    assert np.all(np.abs(mean - 1.0) < 0.35)
 
 
 def test_multi_output_model():
     inputs = keras.Input((4,))
     h = kreg.layers.Dropout(0.5, seed=0)(inputs)
-    model = keras.Model(inputs, {"a": keras.layers.Dense(2)(h), "b": keras.layers.Dense(1)(h)})
-    mean, std = kreg.mc_predict(model, np.ones((3, 4), "float32"), samples=10)
-    assert mean["a"].shape == (3, 2) and std["b"].shape == (3, 1)
+    a = keras.layers.Dense(2, kernel_initializer="ones", bias_initializer="ones")(h)
+    b = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(-3.0))(h)
+    model = keras.Model(inputs, {"a": a, "b": b})
+    mean, std = kreg.mc_predict(model, np.ones((3, 4), "float32"), samples=400)
+    assert mean["a"].shape == std["a"].shape == (3, 2) and std["b"].shape == (3, 1)
+    # Per pass, s = Σ h = 2·Binomial(4, 1/2); a = s + 1 (twice), b = -3 s: both heads see
+    # the same mask, so their statistics are exact functions of each other.
+    s_mean, s_std = mean["a"][:, :1].astype("float64") - 1, std["a"][:, :1]
+    np.testing.assert_allclose(mean["a"][:, 1:], mean["a"][:, :1], rtol=0)
+    np.testing.assert_allclose(std["a"][:, 1:], std["a"][:, :1], rtol=0)
+    np.testing.assert_allclose(mean["b"], -3 * s_mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(std["b"], 3 * s_std, rtol=1e-5)
+    # E s = 4, std s = 2; 400 passes: standard errors 0.1 and about 0.07.
+    assert np.all(np.abs(s_mean - 4.0) < 0.5) and np.all(np.abs(s_std - 2.0) < 0.35)
 
 
 def test_clear_error_without_a_kreg_stochastic_layer():
