@@ -183,6 +183,12 @@ def test_mirrored_strategy_live_change_matches_one_device(mirrored, regression_d
         multi = _linear_model(0.01)
     multi.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=cb())
     np.testing.assert_allclose(multi.get_weights()[0], single.get_weights()[0], atol=1e-5)
+    # Both against NumPy: 2 steps per epoch, λ = 0.01 in epoch 0, then 0.5.
+    w, x64, y64 = np.full((4, 1), 0.5), x.astype("float64"), y.astype("float64")
+    for i, lam in enumerate([0.01] * 2 + [0.5] * 4):
+        b = slice(16 * (i % 2), 16 * (i % 2) + 16)
+        w = _numpy_sgd_l2(x64[b], y64[b], w, 0.1, [lam])
+    np.testing.assert_allclose(multi.get_weights()[0], w, rtol=1e-5, atol=1e-6)
 
 
 def test_drop_in_attributes_read_exact_floats_and_follow_assignments():
