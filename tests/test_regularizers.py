@@ -62,7 +62,9 @@ def test_none_arguments_mean_keras_defaults():
 def test_normalize_mean_does_not_grow_with_width():
     small, wide = np.ones((10, 10), "float32"), np.ones((10, 1000), "float32")
     reg = R.L2(0.1, normalize="mean")
-    assert _np(reg(small)) == pytest.approx(_np(reg(wide)))
+    assert _np(reg(small)) == pytest.approx(0.1, rel=1e-6)  # 0.1 · mean(1²)
+    assert _np(reg(wide)) == pytest.approx(0.1, rel=1e-6)
+    assert _np(R.L2(0.1)(wide)) == pytest.approx(1000.0, rel=1e-6)  # "sum" grows: 0.1 · 10⁴
     assert R.L2(0.1, normalize="mean").get_config() == pytest.approx({"l2": 0.1, "normalize": "mean"})
 
 
@@ -302,6 +304,12 @@ def test_mixed_precision_fit(regression_data):
         history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
         assert all(np.isfinite(history.history["loss"]))
         assert all(_np(v).dtype == np.float32 for v in model.losses)
+        # The penalties are the float32 ones of the trained weights (NumPy reference).
+        a, _, b, b_bias = [w.astype("float64") for w in model.get_weights()]
+        expected = [0.05 * (a**2).sum(), 0.01 * np.abs(b).sum() + 0.05 * (b**2).sum(),
+                    0.1 * (b_bias**2).sum()]
+        np.testing.assert_allclose(sorted(_np(v) for v in model.losses), sorted(expected),
+                                   rtol=1e-5)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
