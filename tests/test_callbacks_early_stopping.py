@@ -495,6 +495,20 @@ def test_under_mirrored_strategy(mirrored, regression_data):
     assert stopper.stop_reason == replay.stop_reason
     assert stopper.best_epoch == replay.best_epoch
     assert_weights_equal(model.get_weights(), inject.weights[stopper.best_epoch])
+    # Independent reference: with patience 1, the first epoch whose loss is not below
+    # best·(1 − 0.5) stops training; the best epoch is the last one that was.
+    losses = history.history["loss"]
+    best, best_epoch, stop = losses[0], 0, None
+    for epoch, loss in enumerate(losses[1:], start=1):
+        if loss < best * (1 - 0.5):
+            best, best_epoch = loss, epoch
+        else:
+            stop = epoch
+            break
+    assert stop is not None and len(losses) == stop + 1
+    assert (stopper.stopped_epoch, stopper.best_epoch, stopper.stop_reason) == (
+        stop, best_epoch, "patience")
+    assert stopper.best == best
 
 
 def test_keras_arguments_are_validated_with_their_names():
