@@ -82,6 +82,62 @@ def test_far_outside_reads_follow_the_fill_mode():
         np.testing.assert_allclose(y, padded[6:14, 6:14], atol=1e-6)  # moved 6 pixels up/left
 
 
+def _np_bilinear(image, src_y, src_x, fill_mode, fill_value):
+    """NumPy reference: bilinear read of one (H, W, C) image, each neighbour by fill mode."""
+    h, w = image.shape[:2]
+
+    def index(i, n):
+        if fill_mode == "reflect":
+            i = i % (2 * n)
+            return 2 * n - 1 - i if i >= n else i
+        if fill_mode == "wrap":
+            return i % n
+        return min(max(i, 0), n - 1)
+
+    def read(r, c):
+        if fill_mode == "constant" and not (0 <= r < h and 0 <= c < w):
+            return np.full(image.shape[2], fill_value)
+        return image[index(r, h), index(c, w)]
+
+    out = np.zeros(src_y.shape + image.shape[2:])
+    for (i, j), sy in np.ndenumerate(src_y):
+        sx = src_x[i, j]
+        y0, x0 = int(np.floor(sy)), int(np.floor(sx))
+        wy, wx = sy - y0, sx - x0
+        top = (1 - wx) * read(y0, x0) + wx * read(y0, x0 + 1)
+        bottom = (1 - wx) * read(y0 + 1, x0) + wx * read(y0 + 1, x0 + 1)
+        out[i, j] = (1 - wy) * top + wy * bottom
+    return out
+
+
+@pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "nearest", "constant"])
+def test_bilinear_resampling_matches_numpy_for_every_fill_mode(fill_mode):
+    from kreg.layers._affine import affine_coordinates
+    from kreg.layers._resample import resample_2d
+
+    rs = np.random.RandomState(3)
+    x = rs.rand(3, 7, 10, 2).astype("float32")  # non-square, so rows and columns differ
+    # rotation, translation (up to 1.5 images: reads far outside), zoom, shear, flips
+    params = np.stack(
+        [
+            rs.uniform(-3.2, 3.2, 3),
+            rs.uniform(-1.5, 1.5, 3),
+            rs.uniform(-1.5, 1.5, 3),
+            rs.uniform(0.6, 1.8, 3),
+            rs.uniform(-0.4, 0.4, 3),
+            rs.uniform(-0.4, 0.4, 3),
+            [1.0, -1.0, 1.0],
+            [1.0, 1.0, -1.0],
+        ],
+        axis=1,
+    ).astype("float32")
+    src_x, src_y = (_np(c) for c in affine_coordinates(keras.ops.convert_to_tensor(params), 7, 10))
+    y = _np(resample_2d(x, (src_x, src_y), "bilinear", fill_mode, 0.7))
+    for b in range(3):
+        expected = _np_bilinear(x[b], src_y[b], src_x[b], fill_mode, 0.7)
+        np.testing.assert_allclose(y[b], expected, atol=2e-5, err_msg=f"image {b}")
+
+
 def test_rotation_by_a_quarter_turn_is_rot90():
     x = _images()
     y = _np(_apply(kreg.layers.RandomAffine(rotation=(0.25, 0.25)), x))
