@@ -28,6 +28,7 @@ from kreg import _decay
 from kreg._live import Strength, check_non_negative
 from kreg._masking import _is_variable, selector
 from kreg._registry import export
+from kreg._repr import Raw, call_repr
 
 _MODES = ("decoupled", "l2")
 
@@ -404,6 +405,29 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             if pattern.search(variable.path):
                 return factor
         return 1.0
+
+    def __repr__(self):
+        inner = self.inner_optimizer
+        learning_rate = getattr(self._core, "_learning_rate", None)
+        if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            lr = type(learning_rate).__name__
+        else:
+            lr = f"{float(keras.ops.convert_to_numpy(inner.learning_rate)):.6g}"
+        anchor = self.anchor
+        if anchor is not None and not isinstance(anchor, str):
+            anchor = Raw(f"[{len(anchor)} arrays]")
+        values = {
+            "optimizer": Raw(f"{type(inner).__name__}(learning_rate={lr})"),
+            "weight_decay": self.weight_decay,
+            "l1": self._l1,
+            "anchor": anchor,
+        }
+        return call_repr(
+            self,
+            "kreg.optimizers.DecoupledWeightDecay",
+            values=values,
+            skip=("name", "initial_learning_rate"),
+        )
 
     def _kreg_strengths(self):
         return {

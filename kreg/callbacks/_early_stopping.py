@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from kreg._registry import export
+from kreg._repr import call_repr
 from kreg.callbacks._criteria import CRITERIA, prechelt_check
 
 _STATE_KEYS = (
@@ -308,6 +309,9 @@ class EarlyStopping(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def __repr__(self):
+        return call_repr(self, "kreg.callbacks.EarlyStopping", values=self.get_config())
 
     # ------------------------------------------------------------------ state
     def _reset(self):

@@ -8,6 +8,7 @@ import numpy as np
 from kreg._live import strengths as live_strengths
 from kreg._live import check_non_negative, weight_owners
 from kreg._registry import export
+from kreg._repr import call_repr
 from kreg.callbacks._scaler import decoupled_optimizer
 
 
@@ -118,6 +119,9 @@ class RegularizationMonitor(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def __repr__(self):
+        return call_repr(self, "kreg.callbacks.RegularizationMonitor")
 
     # Only records a batch index: safe for Keras' asynchronous batch-end dispatch.
     async_safe = True

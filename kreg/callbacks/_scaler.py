@@ -8,6 +8,7 @@ import numpy as np
 
 from kreg._live import strengths as live_strengths
 from kreg._registry import export
+from kreg._repr import call_repr
 from kreg._live import check_count as _check_count
 
 RULES = ("minibatch", "normalized", "timescale")
@@ -320,6 +321,9 @@ class RegularizationScaler(keras.callbacks.Callback):
         if config.get("schedule") is not None:
             config["schedule"] = deserialize(config["schedule"])
         return cls(**config)
+
+    def __repr__(self):
+        return call_repr(self, "kreg.callbacks.RegularizationScaler")
 
     # ------------------------------------------------------------- set-up
     def _rule_name(self):
