@@ -21,6 +21,7 @@ handle obtained through :func:`strengths` re-attaches them (``model.jax_state_sy
 before it reads or writes, so the next step picks the new value up.
 """
 
+import itertools
 import math
 import weakref
 
@@ -151,6 +152,9 @@ class Strength:
         return f"<Strength {self.name}={value} (kind={self.kind}, base={self.base:.6g})>"
 
 
+_STATE_NUMBERS = itertools.count(1)
+
+
 class LiveState(keras.random.SeedGenerator):
     """Named float32 strengths in one variable, tracked by Keras layers as seed-generator state.
 
@@ -169,7 +173,9 @@ class LiveState(keras.random.SeedGenerator):
     def __init__(self, values, *, kind, checks=None, label=None, name=None):
         # SeedGenerator.__init__ is deliberately not called: it would create an integer
         # seed state. Layers only ever read `.state` from a tracked seed generator.
-        self.name = name or "kreg_strengths"
+        # A unique name, as Keras gives its seed generators: variable paths must be unique
+        # for Model.get_state_tree(), Orbax checkpoints and keras.distribution layouts.
+        self.name = name or f"kreg_strengths_{next(_STATE_NUMBERS)}"
         checks = checks or {}
         self._live_keys = tuple(values)
         self._live_checks = {k: checks.get(k, check_non_negative) for k in self._live_keys}

@@ -217,3 +217,23 @@ def test_drop_in_attributes_readable_mid_epoch_on_every_backend(regression_data)
 
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[Read()])
     assert seen == [0.3] * 4
+
+
+def test_live_state_variable_paths_are_unique_so_the_state_tree_works():
+    """Model.get_state_tree() (and Orbax checkpoints) need one path per variable."""
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            kreg.layers.GaussianNoise(0.1, name="noise"),
+            keras.layers.Dense(3, kernel_regularizer=kreg.regularizers.L2(0.01), name="d1"),
+            kreg.layers.Dropout(0.3, name="drop"),
+            keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L1(0.01), name="d2"),
+        ]
+    )
+    model.compile("sgd", "mse")
+    paths = [v.path for v in model.variables]
+    assert len(paths) == len(set(paths)), paths
+    tree = model.get_state_tree(value_format="numpy_array")
+    kreg.strengths(model)["drop.rate"].assign(0.5)
+    model.set_state_tree(tree)  # puts the saved rate back
+    assert float(kreg.strengths(model)["drop.rate"]) == pytest.approx(0.3)
