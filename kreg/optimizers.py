@@ -19,6 +19,7 @@ optimizer variable, so a callback can change them mid-training on every backend.
 import copy
 import math
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -294,6 +295,11 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         self.exclude = exclude if callable(exclude) else _exclude_config(exclude)
         self.multipliers = multipliers
         self._patterns = [(re.compile(p), f) for p, f in multipliers.items()]
+        # The multiplier of each trainable variable, by position, as resolved by build()
+        # (and as saved with the model: see get_config).
+        self._selection = None
+        self._saved_selection = None
+        self._selection_by_id = {}
         self.initial_learning_rate = self._initial_learning_rate(initial_learning_rate)
         # The live strengths: [λ (or the scale on the schedule), l1].
         self._strengths = self.add_variable(
@@ -394,17 +400,55 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         """The factor on λ for ``variable``: 0.0 when excluded, else its ``multipliers`` factor.
 
         Args:
-            variable: a Keras variable (selection is by ``variable.path``).
+            variable: a Keras variable. Selection is by ``variable.path``; once the
+                optimizer is built, the factor resolved then (or saved with a loaded
+                model, whose weights' paths may differ) is returned.
 
         Returns:
             A float: 0.0 when the variable is not decayed, 1.0 by default.
         """
+        chosen = self._selection_by_id.get(id(variable))
+        return chosen if chosen is not None else self._matched_multiplier(variable)
+
+    def _matched_multiplier(self, variable):
+        """The multiplier ``exclude`` and ``multipliers`` give ``variable`` by its path."""
         if not self._selected_fn(variable):
             return 0.0
         for pattern, factor in self._patterns:
             if pattern.search(variable.path):
                 return factor
         return 1.0
+
+    def _resolve_selection(self, var_list):
+        """The multiplier of each variable: the patterns', or the selection saved with it.
+
+        A model loaded from a .keras file can give its weights other paths than the model
+        that was saved (a nested model's name no longer prefixes them: "encoder/e1/kernel"
+        becomes "e1/kernel"), so patterns could silently select other weights after
+        loading; the loaded optimizer keeps the saved selection instead.
+        """
+        matched = tuple(self._matched_multiplier(v) for v in var_list)
+        saved = self._saved_selection
+        if saved is None:
+            return matched
+        if len(saved) != len(var_list):
+            warnings.warn(
+                f"DecoupledWeightDecay was saved for {len(saved)} trainable variables and "
+                f"is built for {len(var_list)}: the `exclude` and `multipliers` patterns "
+                "select the decayed weights anew.",
+                stacklevel=3,
+            )
+            return matched
+        if saved != matched:
+            changed = [v.path for v, a, b in zip(var_list, saved, matched) if a != b]
+            warnings.warn(
+                "DecoupledWeightDecay: the `exclude` and `multipliers` patterns select "
+                "other weights in this model than in the one it was saved with (variable "
+                f"paths change when a model is loaded), e.g. {changed[:3]}; the saved "
+                "selection is kept.",
+                stacklevel=3,
+            )
+        return saved
 
     def __repr__(self):
         inner = self.inner_optimizer
@@ -508,9 +552,11 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
                     f"trainable variable with shapes {[tuple(v.shape) for v in var_list]}. "
                     f"Received: shapes {[tuple(a.shape) for a in self.anchor]}"
                 )
+        self._selection = self._resolve_selection(var_list)
+        self._selection_by_id = {id(v): m for v, m in zip(var_list, self._selection)}
         multipliers, anchors = {}, {}
         for position, variable in enumerate(var_list):
-            multiplier = self.weight_decay_multiplier(variable)
+            multiplier = self._selection[position]
             if multiplier == 0.0:
                 continue
             index = core._get_variable_index(variable)
@@ -678,6 +724,11 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             "exclude": _exclude_config(self.exclude),
             "multipliers": dict(self.multipliers),
             "initial_learning_rate": self.initial_learning_rate,
+            # The resolved multiplier of each trainable variable (by position), so that
+            # a loaded model decays the same weights whatever their paths have become.
+            "selection": None
+            if (self._selection or self._saved_selection) is None
+            else list(self._selection or self._saved_selection),
         }
 
     @classmethod
@@ -691,7 +742,11 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
                 config[key] = keras.saving.deserialize_keras_object(
                     config[key], custom_objects=custom_objects
                 )
-        return cls(optimizer, **config)
+        selection = config.pop("selection", None)
+        instance = cls(optimizer, **config)
+        if selection is not None:
+            instance._saved_selection = tuple(float(m) for m in selection)
+        return instance
 
 
 class _ValueInitializer:

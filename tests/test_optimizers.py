@@ -493,6 +493,50 @@ def test_mirrored_strategy_matches_one_device(mirrored, regression_data, mode):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
+def _nested_model():
+    def block(name, layer):
+        return keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(4, name=layer, kernel_initializer="ones")],
+            name=name,
+        )
+
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, block("decoder", "proj")(block("encoder", "proj")(inputs)))
+
+
+@pytest.mark.parametrize("by", ["patterns", "variable"])
+def test_a_loaded_model_decays_the_weights_the_saved_one_did(tmp_path, by):
+    """Paths of nested weights change on loading ("encoder/proj/kernel" -> "proj/kernel"):
+    the loaded optimizer keeps the saved selection, and says when its patterns differ."""
+    x = np.random.RandomState(0).rand(16, 4).astype("float32")
+    model = _nested_model()
+    kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
+    assert [v.path for v in kernels] == ["encoder/proj/kernel", "decoder/proj/kernel"]
+    if by == "patterns":
+        select = dict(exclude="^encoder/", multipliers={"^decoder/": 0.5})
+        expected = [0.0, 0.5]
+    else:  # a variable is saved as a pattern on its layer/variable tail: "proj/kernel"
+        select = dict(exclude=[kernels[0]])
+        expected = [0.0, 1.0]
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(0.1), 0.1, **select)
+    model.compile(opt, "mse")
+    model.fit(x, x, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert [opt.weight_decay_multiplier(v) for v in kernels] == expected
+    path = str(tmp_path / "nested.keras")
+    model.save(path)
+    with pytest.warns(UserWarning, match="select other weights .* the saved selection is kept"):
+        loaded = keras.models.load_model(path, safe_mode=True)
+    loaded_kernels = [v for v in loaded.trainable_variables if v.path.endswith("kernel")]
+    assert [v.path for v in loaded_kernels] == ["proj/kernel", "proj/kernel"]
+    assert [loaded.optimizer.weight_decay_multiplier(v) for v in loaded_kernels] == expected
+    for m in (model, loaded):  # the next steps are the same
+        m.fit(x, x, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=1e-6
+        )
+
+
 @pytest.mark.parametrize("variant", ["float", "schedule"])
 def test_save_load_restores_state_and_next_steps(tmp_path, regression_data, variant):
     x, y = regression_data
