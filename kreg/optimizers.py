@@ -185,7 +185,9 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
     (base 1.0).
 
     By default biases, normalization parameters and all weights of rank ≤ 1 are not
-    decayed. Selection is by ``variable.path`` (the same on every backend).
+    decayed. Selection is by ``variable.path`` (the same on every backend); the selection
+    is saved with the model, so a loaded model decays the same weights even where loading
+    changed their paths (nested models' weights lose their model's name).
 
     The steps run inside the inner optimizer's update of each weight, so gradient
     accumulation decays only on real update steps, a LossScaleOptimizer's skipped step
