@@ -228,7 +228,8 @@ class L2SP(_Penalty):
 
     def with_reference(self, reference):
         """A copy of this regularizer (same strength and normalize) toward ``reference``."""
-        return L2SP(self._live_base["l2"], reference, normalize=self.normalize)
+        copy = L2SP(self._live_base["l2"], reference, normalize=self.normalize)
+        return _with_current_strengths(copy, self)
 
     def __call__(self, x):
         if self.reference is None:
@@ -252,9 +253,19 @@ class L2SP(_Penalty):
         return config
 
 
+def _with_current_strengths(copy, original):
+    """``copy`` given ``original``'s current strengths (they differ once assigned)."""
+    for key in original._live_keys:
+        if original.current(key) != copy.current(key):
+            copy.strength(key).assign(original.current(key))
+    return copy
+
+
 def _clone(regularizer):
+    """A copy with the same base (config) and the same current strengths."""
     if isinstance(regularizer, LiveState):
-        return type(regularizer).from_config(regularizer.get_config())
+        clone = type(regularizer).from_config(regularizer.get_config())
+        return _with_current_strengths(clone, regularizer)
     return regularizer
 
 

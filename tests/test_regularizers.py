@@ -214,6 +214,18 @@ def test_apply_gives_each_weight_its_own_live_strength():
     assert len(model.losses) == 3
 
 
+@pytest.mark.parametrize("make", [lambda: R.L1L2(0.0, 1e-3), lambda: R.L2SP(1e-3)])
+def test_apply_keeps_a_strength_assigned_before_and_the_base_in_the_config(make):
+    regularizer = make()
+    regularizer.strength("l2").assign(0.25)
+    model = _pretrained()
+    R.apply(model, regularizer)
+    handle = kreg.strengths(model)["a.kernel_regularizer.l2"]
+    assert float(handle) == pytest.approx(0.25) and handle.base == pytest.approx(1e-3)
+    attached = model.get_layer("a").kernel_regularizer
+    assert attached.l2 == 0.25 and attached.get_config()["l2"] == pytest.approx(1e-3)
+
+
 def test_apply_l2sp_snapshots_each_weight():
     model = _pretrained()
     R.apply(model, R.L2SP(0.5))
