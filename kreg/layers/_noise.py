@@ -48,7 +48,8 @@ class GaussianNoise(StochasticLayer):
         stddev: float >= 0, the standard deviation of the noise (relative to each
             feature's batch standard deviation when ``relative=True``).
         seed: integer seed, or None.
-        relative: bool.
+        relative: bool. The spread is measured over the batch, so a batch of one
+            sample (or a feature constant across the batch) gets no noise.
 
     Call arguments:
         inputs: input tensor of any rank.
