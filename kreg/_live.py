@@ -214,8 +214,22 @@ class LiveState(keras.random.SeedGenerator):
         )
 
     def current(self, key):
-        """The current value of ``key`` as a Python float (the value last assigned)."""
-        return self._live_values[key]
+        """The current value of ``key`` as a Python float.
+
+        The value last assigned, exactly as given, while the variable holds it; the
+        variable's value when something else wrote it (``model.set_state_tree``, an Orbax
+        restore). Where the variable cannot be read (inside a traced function, or purged
+        by the JAX trainer during ``fit``) the value last assigned.
+        """
+        value = self._live_values[key]
+        try:
+            stored = np.asarray(keras.ops.convert_to_numpy(self.state.value), dtype="float32")
+            stored = float(stored[self._live_keys.index(key)])
+        except Exception:  # a symbolic or purged variable: the mirror is the truth
+            return value
+        if np.float32(value) != np.float32(stored):
+            self._live_values[key] = value = stored
+        return value
 
     def next(self, ordered=True):
         raise TypeError(

@@ -237,3 +237,6 @@ def test_live_state_variable_paths_are_unique_so_the_state_tree_works():
     kreg.strengths(model)["drop.rate"].assign(0.5)
     model.set_state_tree(tree)  # puts the saved rate back
     assert float(kreg.strengths(model)["drop.rate"]) == pytest.approx(0.3)
+    assert model.get_layer("drop").rate == pytest.approx(0.3)  # the property follows
+    kreg.strengths(model)["drop.rate"].assign(0.1)
+    assert model.get_layer("drop").rate == 0.1  # exactly the float assigned
