@@ -130,6 +130,11 @@ def _core_optimizer(optimizer):
     return optimizer
 
 
+def _path_tail(path):
+    """The layer/variable end of a variable path, which loading a model keeps."""
+    return "/".join(path.split("/")[-2:])
+
+
 def _exclude_config(exclude):
     """``exclude`` as JSON-able config: variables become exact patterns on their path."""
     if exclude is None or isinstance(exclude, str):
@@ -144,7 +149,7 @@ def _exclude_config(exclude):
     return [
         item
         if isinstance(item, str)
-        else "(?:^|/)" + re.escape("/".join(item.path.split("/")[-2:])) + "$"
+        else "(?:^|/)" + re.escape(_path_tail(item.path)) + "$"
         for item in exclude
     ]
 
@@ -300,6 +305,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         # The multiplier of each trainable variable, by position, as resolved by build()
         # (and as saved with the model: see get_config).
         self._selection = None
+        self._selection_tails = None
         self._saved_selection = None
         self._selection_by_id = {}
         self.initial_learning_rate = self._initial_learning_rate(initial_learning_rate)
@@ -427,22 +433,19 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         A model loaded from a .keras file can give its weights other paths than the model
         that was saved (a nested model's name no longer prefixes them: "encoder/e1/kernel"
         becomes "e1/kernel"), so patterns could silently select other weights after
-        loading; the loaded optimizer keeps the saved selection instead.
+        loading; the loaded optimizer keeps the saved selection instead, when it was
+        saved for the same weights (the same layer/variable names, in the same order).
+        Built for other weights (a config reused for another model), it selects anew.
         """
         matched = tuple(self._matched_multiplier(v) for v in var_list)
         saved = self._saved_selection
         if saved is None:
             return matched
-        if len(saved) != len(var_list):
-            warnings.warn(
-                f"DecoupledWeightDecay was saved for {len(saved)} trainable variables and "
-                f"is built for {len(var_list)}: the `exclude` and `multipliers` patterns "
-                "select the decayed weights anew.",
-                stacklevel=3,
-            )
-            return matched
-        if saved != matched:
-            changed = [v.path for v, a, b in zip(var_list, saved, matched) if a != b]
+        if [tail for tail, _ in saved] != [_path_tail(v.path) for v in var_list]:
+            return matched  # saved for another model: its selection does not apply
+        multipliers = tuple(m for _, m in saved)
+        if multipliers != matched:
+            changed = [v.path for v, a, b in zip(var_list, multipliers, matched) if a != b]
             warnings.warn(
                 "DecoupledWeightDecay: the `exclude` and `multipliers` patterns select "
                 "other weights in this model than in the one it was saved with (variable "
@@ -450,7 +453,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
                 "selection is kept.",
                 stacklevel=3,
             )
-        return saved
+        return multipliers
 
     def __repr__(self):
         inner = self.inner_optimizer
@@ -555,6 +558,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
                     f"Received: shapes {[tuple(a.shape) for a in self.anchor]}"
                 )
         self._selection = self._resolve_selection(var_list)
+        self._selection_tails = tuple(_path_tail(v.path) for v in var_list)
         self._selection_by_id = {id(v): m for v, m in zip(var_list, self._selection)}
         multipliers, anchors = {}, {}
         for position, variable in enumerate(var_list):
@@ -728,10 +732,16 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             "initial_learning_rate": self.initial_learning_rate,
             # The resolved multiplier of each trainable variable (by position), so that
             # a loaded model decays the same weights whatever their paths have become.
-            "selection": None
-            if (self._selection or self._saved_selection) is None
-            else list(self._selection or self._saved_selection),
+            "selection": self._selection_config(),
         }
+
+    def _selection_config(self):
+        """[[layer/variable name, multiplier], ...] once built (or as loaded), else None."""
+        if self._selection is not None:
+            return [[t, m] for t, m in zip(self._selection_tails, self._selection)]
+        if self._saved_selection is not None:
+            return [[t, m] for t, m in self._saved_selection]
+        return None
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -747,7 +757,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         selection = config.pop("selection", None)
         instance = cls(optimizer, **config)
         if selection is not None:
-            instance._saved_selection = tuple(float(m) for m in selection)
+            instance._saved_selection = tuple((str(t), float(m)) for t, m in selection)
         return instance
 
 

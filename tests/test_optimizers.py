@@ -537,6 +537,27 @@ def test_a_loaded_model_decays_the_weights_the_saved_one_did(tmp_path, by):
         )
 
 
+def test_a_config_reused_for_another_model_selects_by_its_patterns():
+    x = np.random.RandomState(0).rand(8, 4).astype("float32")
+    first = _nested_model()
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(0.1), 0.1, exclude="^encoder/")
+    first.compile(opt, "mse")
+    first.fit(x, x, batch_size=8, epochs=1, verbose=0)
+    config = opt.get_config()
+    assert [m for _, m in config["selection"]] == [0.0, 0.0, 1.0, 0.0]  # kernels, biases
+    # Another model with as many weights, other names: the saved selection does not apply.
+    other = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4, name="a"), keras.layers.Dense(4, name="b")],
+        name="encoder",
+    )
+    reused = DecoupledWeightDecay.from_config(config)
+    other.compile(reused, "mse")
+    other.fit(x, x, batch_size=8, epochs=1, verbose=0)
+    kernels = [v for v in other.trainable_variables if v.path.endswith("kernel")]
+    assert [reused.weight_decay_multiplier(v) for v in kernels] == [0.0, 0.0]  # "^encoder/"
+    assert [m for _, m in reused.get_config()["selection"]] == [0.0, 0.0, 0.0, 0.0]
+
+
 @pytest.mark.parametrize("variant", ["float", "schedule"])
 def test_save_load_restores_state_and_next_steps(tmp_path, regression_data, variant):
     x, y = regression_data
