@@ -31,14 +31,16 @@ import numpy as np
 __all__ = ["Strength", "strengths"]
 
 
+def is_number(value):
+    """True for a Python or NumPy int or float (not a bool)."""
+    return not isinstance(value, bool) and isinstance(
+        value, (int, float, np.integer, np.floating)
+    )
+
+
 def check_non_negative(value, name):
     """Return ``value`` as a float if it is a finite number >= 0, else raise ValueError."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not math.isfinite(float(value))
-        or value < 0
-    ):
+    if not is_number(value) or not math.isfinite(float(value)) or value < 0:
         raise ValueError(
             f"Invalid value for argument `{name}`: expected a non-negative finite "
             f"float. Received: {name}={value!r}"
@@ -49,8 +51,7 @@ def check_non_negative(value, name):
 def check_fraction(value, name, include_one=True):
     """Return ``value`` as a float if it lies in [0, 1] ([0, 1) without ``include_one``)."""
     if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
+        not is_number(value)
         or not math.isfinite(float(value))
         or not (0 <= value <= 1 if include_one else 0 <= value < 1)
     ):

@@ -6,6 +6,8 @@ the repr of a callback or an optimizer wrapper says at a glance how it was set u
 
 import inspect
 
+from kreg._live import is_number
+
 _MAX_VALUE = 60
 
 
@@ -16,16 +18,12 @@ class Raw(str):
         return str(self)
 
 
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _same(value, default):
     if value is default:
         return True
     if default is None and isinstance(value, (dict, list, tuple)) and not value:
         return True  # an empty container stored for "none given"
-    if _is_number(value) and _is_number(default):
+    if is_number(value) and is_number(default):
         return value == default
     try:
         return bool(value == default) and type(value) is type(default)

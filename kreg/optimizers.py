@@ -26,7 +26,7 @@ import numpy as np
 from keras import ops
 
 from kreg import _decay
-from kreg._live import Strength, check_non_negative
+from kreg._live import Strength, check_non_negative, is_number
 from kreg._masking import _is_variable, selector
 from kreg._registry import export
 from kreg._repr import Raw, call_repr
@@ -56,15 +56,9 @@ def _one_of(value, choices, name):
     return value
 
 
-def _is_number(value):
-    return not isinstance(value, bool) and isinstance(
-        value, (int, float, np.integer, np.floating)
-    )
-
-
 def _check_weight_decay(weight_decay):
     """(base float, schedule or None) from a float, a LearningRateSchedule or a callable."""
-    if _is_number(weight_decay):
+    if is_number(weight_decay):
         return check_non_negative(weight_decay, "weight_decay"), None
     if isinstance(weight_decay, keras.optimizers.schedules.LearningRateSchedule) or (
         callable(weight_decay) and not isinstance(weight_decay, (bool, type))
@@ -88,7 +82,7 @@ def _check_multipliers(multipliers):
         )
     checked = {}
     for pattern, factor in multipliers.items():
-        valid = isinstance(pattern, str) and _is_number(factor)
+        valid = isinstance(pattern, str) and is_number(factor)
         if valid:
             try:
                 re.compile(pattern)
@@ -353,7 +347,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             )
         weight_decay = getattr(core, "weight_decay", None)
         if weight_decay is not None and (
-            not _is_number(weight_decay) or float(weight_decay) != 0.0
+            not is_number(weight_decay) or float(weight_decay) != 0.0
         ):
             raise ValueError(
                 "Invalid value for argument `optimizer`: expected an optimizer without "
@@ -370,7 +364,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             else:
                 value = self.inner_optimizer.learning_rate
             value = float(np.asarray(keras.ops.convert_to_numpy(value)))
-        elif not _is_number(value):
+        elif not is_number(value):
             value = float("nan")  # reported below
         value = float(value)
         if self.follow == "schedule" and not (math.isfinite(value) and value > 0):

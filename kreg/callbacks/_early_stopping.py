@@ -8,6 +8,7 @@ import warnings
 import keras
 import numpy as np
 
+from kreg._live import is_number
 from kreg._registry import export
 from kreg._repr import call_repr
 from kreg.callbacks._criteria import CRITERIA, prechelt_check
@@ -25,16 +26,10 @@ _STATE_KEYS = (
 )
 
 
-def _is_number(value):
-    return not isinstance(value, bool) and isinstance(
-        value, (int, float, np.integer, np.floating)
-    )
-
-
 def _check_number(value, name, *, minimum=None, integer=False, allow_none=False):
     if value is None and allow_none:
         return None
-    ok = _is_number(value) and math.isfinite(float(value))
+    ok = is_number(value) and math.isfinite(float(value))
     if ok and integer:
         ok = float(value) == int(value)
     if ok and minimum is not None:
