@@ -38,6 +38,11 @@ def is_number(value):
     )
 
 
+def read_values(variable):
+    """A variable's value as a float32 NumPy array."""
+    return np.asarray(keras.ops.convert_to_numpy(variable.value), dtype="float32")
+
+
 def check_non_negative(value, name):
     """Return ``value`` as a float if it is a finite number >= 0, else raise ValueError."""
     if not is_number(value) or not math.isfinite(float(value)) or value < 0:
@@ -125,7 +130,7 @@ class Strength:
             sync()
 
     def _read(self):
-        return np.asarray(keras.ops.convert_to_numpy(self.variable.value), dtype="float32")
+        return read_values(self.variable)
 
     def assign(self, value):
         """Set the strength; the next train step uses it (no recompiling)."""
@@ -224,8 +229,7 @@ class LiveState(keras.random.SeedGenerator):
         """
         value = self._live_values[key]
         try:
-            stored = np.asarray(keras.ops.convert_to_numpy(self.state.value), dtype="float32")
-            stored = float(stored[self._live_keys.index(key)])
+            stored = float(read_values(self.state)[self._live_keys.index(key)])
         except Exception:  # a symbolic or purged variable: the mirror is the truth
             return value
         if np.float32(value) != np.float32(stored):
