@@ -298,9 +298,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         self._patterns = [(re.compile(p), f) for p, f in multipliers.items()]
         # The multiplier of each trainable variable, by position, as resolved by build()
         # (and as saved with the model: see get_config).
+        # ((layer/variable name, multiplier), ...) as resolved by build(), or as loaded.
         self._selection = None
-        self._selection_tails = None
-        self._saved_selection = None
         self._selection_by_id = {}
         self.initial_learning_rate = self._initial_learning_rate(initial_learning_rate)
         # The live strengths: [λ (or the scale on the schedule), l1].
@@ -422,7 +421,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         return 1.0
 
     def _resolve_selection(self, var_list):
-        """The multiplier of each variable: the patterns', or the selection saved with it.
+        """``((layer/variable name, multiplier), ...)``: the patterns', or as saved.
 
         A model loaded from a .keras file can give its weights other paths than the model
         that was saved (a nested model's name no longer prefixes them: "encoder/e1/kernel"
@@ -431,12 +430,11 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         saved for the same weights (the same layer/variable names, in the same order).
         Built for other weights (a config reused for another model), it selects anew.
         """
+        tails = tuple(_path_tail(v.path) for v in var_list)
         matched = tuple(self._matched_multiplier(v) for v in var_list)
-        saved = self._saved_selection
-        if saved is None:
-            return matched
-        if [tail for tail, _ in saved] != [_path_tail(v.path) for v in var_list]:
-            return matched  # saved for another model: its selection does not apply
+        saved = self._selection  # as loaded (from_config), or None
+        if saved is None or tuple(tail for tail, _ in saved) != tails:
+            return tuple(zip(tails, matched))  # none saved, or saved for other weights
         multipliers = tuple(m for _, m in saved)
         if multipliers != matched:
             changed = [v.path for v, a, b in zip(var_list, multipliers, matched) if a != b]
@@ -447,7 +445,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
                 "selection is kept.",
                 stacklevel=3,
             )
-        return multipliers
+        return saved
 
     def __repr__(self):
         inner = self.inner_optimizer
@@ -552,11 +550,10 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
                     f"Received: shapes {[tuple(a.shape) for a in self.anchor]}"
                 )
         self._selection = self._resolve_selection(var_list)
-        self._selection_tails = tuple(_path_tail(v.path) for v in var_list)
-        self._selection_by_id = {id(v): m for v, m in zip(var_list, self._selection)}
+        self._selection_by_id = {id(v): m for v, (_, m) in zip(var_list, self._selection)}
         multipliers, anchors = {}, {}
         for position, variable in enumerate(var_list):
-            multiplier = self._selection[position]
+            multiplier = self._selection[position][1]
             if multiplier == 0.0:
                 continue
             index = core._get_variable_index(variable)
@@ -724,18 +721,12 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             "exclude": _exclude_config(self.exclude),
             "multipliers": dict(self.multipliers),
             "initial_learning_rate": self.initial_learning_rate,
-            # The resolved multiplier of each trainable variable (by position), so that
-            # a loaded model decays the same weights whatever their paths have become.
-            "selection": self._selection_config(),
+            # The resolved multiplier of each trainable variable (by position, with its
+            # name), so a loaded model decays the same weights whatever their paths became.
+            "selection": None
+            if self._selection is None
+            else [[tail, multiplier] for tail, multiplier in self._selection],
         }
-
-    def _selection_config(self):
-        """[[layer/variable name, multiplier], ...] once built (or as loaded), else None."""
-        if self._selection is not None:
-            return [[t, m] for t, m in zip(self._selection_tails, self._selection)]
-        if self._saved_selection is not None:
-            return [[t, m] for t, m in self._saved_selection]
-        return None
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -751,7 +742,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         selection = config.pop("selection", None)
         instance = cls(optimizer, **config)
         if selection is not None:
-            instance._saved_selection = tuple((str(t), float(m)) for t, m in selection)
+            instance._selection = tuple((str(t), float(m)) for t, m in selection)
         return instance
 
 
