@@ -113,7 +113,7 @@ def _np_bilinear(image, src_y, src_x, fill_mode, fill_value):
 @pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "nearest", "constant"])
 def test_bilinear_resampling_matches_numpy_for_every_fill_mode(fill_mode):
     from kreg.layers._affine import affine_coordinates
-    from kreg.layers._resample import resample_2d
+    from kreg.layers._resample import fold_scale, resample_2d
 
     rs = np.random.RandomState(3)
     x = rs.rand(3, 7, 10, 2).astype("float32")  # non-square, so rows and columns differ
@@ -131,11 +131,17 @@ def test_bilinear_resampling_matches_numpy_for_every_fill_mode(fill_mode):
         ],
         axis=1,
     ).astype("float32")
-    src_x, src_y = (_np(c) for c in affine_coordinates(keras.ops.convert_to_tensor(params), 7, 10))
+    params = keras.ops.convert_to_tensor(params)
+    src_x, src_y = (_np(c) for c in affine_coordinates(params, 7, 10))
     y = _np(resample_2d(x, (src_x, src_y), "bilinear", fill_mode, 0.7))
+    # RandomAffine's own path: the fold's scaling applied to the per-image coefficients.
+    (off_x, scale_x), (off_y, scale_y) = fold_scale(10, fill_mode), fold_scale(7, fill_mode)
+    scaled = affine_coordinates(params, 7, 10, (off_x, off_y), (scale_x, scale_y))
+    y_scaled = _np(resample_2d(x, scaled, "bilinear", fill_mode, 0.7, scaled=True))
     for b in range(3):
         expected = _np_bilinear(x[b], src_y[b], src_x[b], fill_mode, 0.7)
         np.testing.assert_allclose(y[b], expected, atol=2e-5, err_msg=f"image {b}")
+        np.testing.assert_allclose(y_scaled[b], expected, atol=2e-5, err_msg=f"image {b}")
 
 
 def test_rotation_by_a_quarter_turn_is_rot90():

@@ -8,7 +8,7 @@ from keras import ops
 
 from kreg._registry import export
 from kreg.layers._dropout import check_data_format
-from kreg.layers._resample import FILL_MODES, resample_2d
+from kreg.layers._resample import FILL_MODES, fold_scale, resample_2d
 from kreg.layers._stochastic import StochasticLayer, check_seed
 
 FLIPS = (None, "horizontal", "vertical", "horizontal_and_vertical")
@@ -127,18 +127,26 @@ def affine_matrices(params, height, width):
     return ops.stack(rows, axis=1)
 
 
-def affine_coordinates(params, height, width):
-    """Source coordinates ``(src_x, src_y)`` of every output pixel, each (B, H, W) float32."""
+def affine_coordinates(params, height, width, offset=(0.0, 0.0), scale=(1.0, 1.0)):
+    """Source coordinates ``(src_x, src_y)`` of every output pixel, each (B, H, W) float32.
+
+    With ``offset`` and ``scale`` (per axis, x then y) the coordinates come as
+    ``(src + offset) * scale``: applied to the per-image coefficients, not to every pixel.
+    """
     m = affine_matrices(params, height, width)
     xs = np.arange(width, dtype="float32")[None, None, :]
     ys = np.arange(height, dtype="float32")[None, :, None]
 
-    def entry(i, j):
-        return ops.reshape(m[:, i, j], (-1, 1, 1))
+    def coordinate(j):
+        def entry(i):
+            value = m[:, i, j] * scale[j] if scale[j] != 1.0 else m[:, i, j]
+            return ops.reshape(value, (-1, 1, 1))
 
-    src_x = entry(0, 0) * xs + entry(1, 0) * ys + entry(2, 0)
-    src_y = entry(0, 1) * xs + entry(1, 1) * ys + entry(2, 1)
-    return src_x, src_y
+        shift = offset[j] * scale[j]
+        bias = entry(2) + shift if shift else entry(2)
+        return entry(0) * xs + entry(1) * ys + bias
+
+    return coordinate(0), coordinate(1)
 
 
 @export
@@ -265,12 +273,24 @@ class RandomAffine(StochasticLayer):
         params = sample_parameters(
             ops.shape(images)[0], self._ranges, self.flip, self.seed_generator
         )
-        coords = affine_coordinates(params, height, width)  # (src_x, src_y)
-        out = resample_2d(images, coords, self.interpolation, self.fill_mode, self.fill_value)
+        coords = None  # (src_x, src_y), for nearest reads
+        if self.interpolation == "bilinear":
+            # Coordinates ready for the fold: the scaling rides on the per-image coefficients.
+            (off_x, scale_x) = fold_scale(width, self.fill_mode)
+            (off_y, scale_y) = fold_scale(height, self.fill_mode)
+            scaled = affine_coordinates(params, height, width, (off_x, off_y), (scale_x, scale_y))
+            out = resample_2d(
+                images, scaled, "bilinear", self.fill_mode, self.fill_value, scaled=True
+            )
+        else:
+            coords = affine_coordinates(params, height, width)
+            out = resample_2d(images, coords, "nearest", self.fill_mode, self.fill_value)
         out = self._from_last(out, 4)
         result = dict(data)
         result["images"] = out if batched else out[0]
         if "segmentation_masks" in data:
+            if coords is None:
+                coords = affine_coordinates(params, height, width)
             result["segmentation_masks"] = self._move_masks(
                 data["segmentation_masks"], coords, batched
             )

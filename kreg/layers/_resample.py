@@ -57,32 +57,45 @@ def _neighbours(src, size, fill_mode, interpolation, dtype):
     return index, inside, ops.stack([1 - frac, frac])
 
 
-def fold_coordinate(src, size, fill_mode):
-    """Map real coordinates into [-1, size] by ``fill_mode`` without changing what they read.
+def fold_scale(size, fill_mode):
+    """``(offset, scale)``: :func:`fold_coordinate` reads ``v = (src + offset) * scale``.
 
+    Reflection folds with period ``2 * size`` and wrapping with period ``size``, both
+    about the pixel edge (``src + 0.5``); the others clamp ``src`` itself. A caller that
+    computes coordinates from per-image coefficients (RandomAffine) applies the scale to
+    the coefficients, which saves two passes over every pixel's coordinate.
+    """
+    if fill_mode == "reflect":
+        return 0.5, 0.5 / size
+    if fill_mode == "wrap":
+        return 0.5, 1.0 / size
+    return 0.0, 1.0
+
+
+def fold_coordinate(v, size, fill_mode):
+    """Map coordinates into [-1, size] by ``fill_mode`` without changing what they read.
+
+    ``v`` is the coordinate as :func:`fold_scale` says (``(src + offset) * scale``).
     Reflection and wrapping map the pixel lattice onto itself, so interpolating at the
     folded coordinate between its two neighbours (read as :func:`axis_neighbours` says)
     gives what reading every neighbour through :func:`fix_index` gives. Returns the lower
     neighbour's index in [-1, size - 1] (int32) and the weight of the upper one.
     """
     size = float(size)
-    if fill_mode == "reflect":  # a triangle wave of period 2 * size
-        t = src + 0.5
-        t = t - ops.floor(t * (0.5 / size)) * (2.0 * size)
-        src = (size - 0.5) - ops.abs(t - size)
+    if fill_mode == "reflect":  # a triangle wave: distance to the nearest whole period
+        src = ops.abs(v - ops.round(v)) * (2.0 * size) - 0.5  # in [-0.5, size - 0.5]
         low = ops.floor(src)
     elif fill_mode == "wrap":
-        t = src + 0.5
-        src = t - ops.floor(t * (1.0 / size)) * size - 0.5
-        low = ops.floor(src)  # in [-1, size - 1]: -0.5 <= src <= size - 0.5
+        src = (v - ops.floor(v)) * size - 0.5  # in [-0.5, size - 0.5]
+        low = ops.floor(src)  # in [-1, size - 1]
     else:  # "nearest" (the padding repeats the edge) and "constant" (the padding is the fill)
-        src = ops.minimum(ops.maximum(src, -1.0), size)
+        src = ops.minimum(ops.maximum(v, -1.0), size)
         low = ops.minimum(ops.floor(src), size - 1.0)
     return ops.cast(low, "int32"), src - low
 
 
-def axis_neighbours(src, size, fill_mode):
-    """The two neighbours of real coordinates along one axis, read by ``fill_mode``.
+def axis_neighbours(v, size, fill_mode):
+    """The two neighbours of coordinates ``v`` (scaled by :func:`fold_scale`) along one axis.
 
     Returns the lower and upper indices, both in [0, size) (int32), the upper one's
     weight, and for "constant" the pair of flags saying which of them lies inside (None
@@ -90,7 +103,7 @@ def axis_neighbours(src, size, fill_mode):
     beyond the edge at most, where "reflect" and "nearest" read the edge pixel and
     "wrap" the opposite one: a clamp or a shift by ``size``, no padded copy of the image.
     """
-    low, weight = fold_coordinate(src, size, fill_mode)
+    low, weight = fold_coordinate(v, size, fill_mode)
     high = low + 1
     if fill_mode == "wrap":
         low = ops.where(low < 0, low + size, low)
@@ -100,17 +113,31 @@ def axis_neighbours(src, size, fill_mode):
     return ops.maximum(low, 0), ops.minimum(high, size - 1), weight, inside
 
 
-def resample_2d(images, coords, interpolation="bilinear", fill_mode="reflect", fill_value=0.0):
+def scale_coordinate(src, size, fill_mode):
+    """``(src + offset) * scale`` by :func:`fold_scale`."""
+    offset, scale = fold_scale(size, fill_mode)
+    if offset:
+        src = src + offset
+    return src * scale if scale != 1.0 else src
+
+
+def resample_2d(
+    images, coords, interpolation="bilinear", fill_mode="reflect", fill_value=0.0, scaled=False
+):
     """Read channels-last ``images`` (B, H, W, C) at ``coords = (src_x, src_y)`` (each (B, H, W)).
 
     Returns a (B, H, W, C) tensor of ``images``' dtype. ``interpolation`` is "bilinear" or
     "nearest" (the nearest pixel centre, halves rounded up). Bilinear folds the
-    coordinates by the fill mode and reads the four neighbours of each point.
+    coordinates by the fill mode and reads the four neighbours of each point; with
+    ``scaled=True`` (bilinear only) the coordinates come already scaled by
+    :func:`fold_scale` for the width (x) and the height (y).
     """
     src_x, src_y = coords
     batch = ops.shape(images)[0]
     height, width, channels = images.shape[1], images.shape[2], images.shape[3]
     if interpolation == "nearest":
+        if scaled:
+            raise ValueError("resample_2d: scaled coordinates need bilinear interpolation")
         flat = ops.reshape(images, (-1, channels))
         rows, rows_in = fix_index(ops.cast(ops.floor(src_y + 0.5), "int32"), height, fill_mode)
         cols, cols_in = fix_index(ops.cast(ops.floor(src_x + 0.5), "int32"), width, fill_mode)
@@ -120,6 +147,9 @@ def resample_2d(images, coords, interpolation="bilinear", fill_mode="reflect", f
             inside = ops.logical_and(rows_in, cols_in)[..., None]
             values = ops.where(inside, values, ops.cast(fill_value, values.dtype))
         return values
+    if not scaled:
+        src_x = scale_coordinate(src_x, width, fill_mode)
+        src_y = scale_coordinate(src_y, height, fill_mode)
     flat = ops.reshape(images, (-1, channels))
     y0, y1, wy, y_in = axis_neighbours(src_y, height, fill_mode)
     x0, x1, wx, x_in = axis_neighbours(src_x, width, fill_mode)
