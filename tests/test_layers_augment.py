@@ -346,7 +346,8 @@ def test_save_load_round_trip(tmp_path):
     second = keras.models.load_model(path, safe_mode=True)
     config = first.get_layer("affine").get_config()
     assert config["flip"] == "horizontal_and_vertical" and config["fill_value"] == 0.5
-    assert tuple(config["rotation"]) == (0.0, 0.1) and config["seed"] == 9
+    assert config["rotation"] == (0.0, 0.1) and config["seed"] == 9
+    assert config == layer.get_config()  # ranges come back as tuples, not JSON lists
     x = _images()
     np.testing.assert_array_equal(model.predict(x, verbose=0), first.predict(x, verbose=0))
     np.testing.assert_array_equal(
@@ -494,7 +495,7 @@ def test_shift_1d_rejects_bad_arguments_and_round_trips(tmp_path):
     model = keras.Sequential(
         [
             keras.Input((20, 1)),
-            kreg.layers.RandomShift1D(0.1, scale=0.1, seed=2, name="shift"),
+            kreg.layers.RandomShift1D((-0.1, 0.2), scale=0.1, seed=2, name="shift"),
             keras.layers.Flatten(),
             keras.layers.Dense(1),
         ]

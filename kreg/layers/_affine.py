@@ -58,6 +58,11 @@ def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive
     return low, high
 
 
+def as_tuple(value):
+    """A validated range as given, but a list as a tuple."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def check_choice(value, name, choices):
     if value not in choices:
         raise ValueError(
@@ -221,10 +226,11 @@ class RandomAffine(StochasticLayer):
             "zoom": check_range(zoom, "zoom", -1.0),
             "shear": check_range(shear, "shear"),
         }
-        self.rotation = rotation
-        self.translation = translation
-        self.zoom = zoom
-        self.shear = shear
+        # Pairs kept as tuples, so that a config read back from JSON (lists) compares equal.
+        self.rotation = as_tuple(rotation)
+        self.translation = as_tuple(translation)
+        self.zoom = as_tuple(zoom)
+        self.shear = as_tuple(shear)
         self.flip = check_choice(flip, "flip", FLIPS)
         self.fill_mode = check_choice(fill_mode, "fill_mode", FILL_MODES)
         if isinstance(fill_value, bool) or not isinstance(fill_value, (int, float)):

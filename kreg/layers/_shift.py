@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from kreg._registry import export
-from kreg.layers._affine import check_choice, check_range
+from kreg.layers._affine import as_tuple, check_choice, check_range
 from kreg.layers._resample import FILL_MODES, resample_1d
 from kreg.layers._stochastic import StochasticLayer, check_seed
 
@@ -69,8 +69,8 @@ class RandomShift1D(StochasticLayer):
         super().__init__(**kwargs)
         self._shift = check_range(shift, "shift", -1.0, 1.0, True)
         self._scale = (0.0, 0.0) if scale is None else check_range(scale, "scale", -1.0)
-        self.shift = shift
-        self.scale = scale
+        self.shift = as_tuple(shift)
+        self.scale = as_tuple(scale)
         self.fill_mode = check_choice(fill_mode, "fill_mode", FILL_MODES)
         if isinstance(fill_value, bool) or not isinstance(fill_value, (int, float)):
             raise ValueError(
