@@ -322,6 +322,14 @@ def test_rejects_bad_arguments():
         ValueError, match=r"argument `inputs`: expected images or a dict with 'images'"
     ):
         kreg.layers.RandomAffine(rotation=0.1)({"image": _images()})
+    for fill in (float("nan"), float("inf"), "0"):
+        with pytest.raises(ValueError, match=r"argument `fill_value`: expected a finite float"):
+            kreg.layers.RandomAffine(rotation=0.1, fill_mode="constant", fill_value=fill)
+    layer = kreg.layers.RandomAffine(rotation=0.1, fill_mode="constant", fill_value=np.float32(0.5))
+    assert layer.get_config()["fill_value"] == 0.5  # NumPy floats accepted, as Keras does
+    for shape in [(8, 8), (1, 2, 8, 8, 3)]:  # rank 2 used to raise IndexError, rank 5 to
+        with pytest.raises(ValueError, match=r"argument `inputs`: expected images of rank 3"):
+            kreg.layers.RandomAffine(rotation=0.1)(np.ones(shape, "float32"))  # cut the shape
 
 
 def test_save_load_round_trip(tmp_path):
@@ -483,6 +491,19 @@ def test_shift_1d_shifts_are_uniform_in_range():
     assert abs(moved.std() - np.sqrt(((21**2) - 1) / 12)) < 0.5
 
 
+def test_shift_1d_constant_fill_is_finite_and_read_only_outside():
+    # A NaN or infinite fill used to be accepted and made every sample NaN (fill * 0).
+    for fill in (float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match=r"argument `fill_value`: expected a finite float"):
+            kreg.layers.RandomShift1D(0.1, fill_mode="constant", fill_value=fill)
+    x = np.arange(8.0, dtype="float32")[None, :, None]
+    layer = kreg.layers.RandomShift1D((0.25, 0.25), fill_mode="constant", fill_value=-3.0)
+    np.testing.assert_array_equal(_np(layer(x, training=True))[0, :, 0], [-3, -3, 0, 1, 2, 3, 4, 5])
+    layer = kreg.layers.RandomShift1D((0.2, 0.2), fill_mode="constant", fill_value=np.float32(9))
+    y = _np(layer(x, training=True))[0, :, 0]  # moved by 1.6 samples
+    np.testing.assert_allclose(y, [9, 0.6 * 9, 0.4, 1.4, 2.4, 3.4, 4.4, 5.4], rtol=1e-6)
+
+
 def test_shift_1d_rejects_bad_arguments_and_round_trips(tmp_path):
     with pytest.raises(ValueError, match=r"argument `shift`: .*Received: shift=-0.2"):
         kreg.layers.RandomShift1D(shift=-0.2)
@@ -565,6 +586,14 @@ def test_augmentation_rejects_bad_arguments():
         kreg.layers.augmentation(noise=1.0, value_range=(1, 0))
     with pytest.raises(ValueError, match=r"argument `rotation`: .*Received: rotation=-1"):
         kreg.layers.augmentation(rotation=-1)
+    with pytest.raises(ValueError, match=r"argument `noise`: .*Received: noise=-1.0"):
+        kreg.layers.augmentation(noise=-1.0)  # used to blame `stddev`, never passed
+    with pytest.raises(ValueError, match=r"argument `fill_mode`: .*Received: fill_mode='bogus'"):
+        kreg.layers.augmentation(color=0.1, fill_mode="bogus")  # used to pass unchecked
+    with pytest.raises(ValueError, match=r"argument `flip`: .*Received: flip='both'"):
+        kreg.layers.augmentation(color=0.1, flip="both")
+    with pytest.raises(ValueError, match=r"argument `value_range`: expected a pair of finite"):
+        kreg.layers.augmentation(color=0.1, value_range=(0, float("inf")))
 
 
 def test_augmentation_in_a_model_trains_saves_and_is_identity_in_predict(tmp_path):

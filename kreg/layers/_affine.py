@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg._live import is_number
 from kreg._registry import export
 from kreg.layers._dropout import check_data_format
 from kreg.layers._resample import FILL_MODES, fold_scale, resample_2d
@@ -56,6 +57,16 @@ def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive
     ):
         raise bad()
     return low, high
+
+
+def check_fill_value(value):
+    """``value`` as a float if it is a finite number, else ValueError."""
+    if not is_number(value) or not math.isfinite(float(value)):
+        raise ValueError(
+            "Invalid value for argument `fill_value`: expected a finite float. "
+            f"Received: fill_value={value!r}"
+        )
+    return float(value)
 
 
 def as_tuple(value):
@@ -233,12 +244,7 @@ class RandomAffine(StochasticLayer):
         self.shear = as_tuple(shear)
         self.flip = check_choice(flip, "flip", FLIPS)
         self.fill_mode = check_choice(fill_mode, "fill_mode", FILL_MODES)
-        if isinstance(fill_value, bool) or not isinstance(fill_value, (int, float)):
-            raise ValueError(
-                "Invalid value for argument `fill_value`: expected a float. "
-                f"Received: fill_value={fill_value!r}"
-            )
-        self.fill_value = float(fill_value)
+        self.fill_value = check_fill_value(fill_value)
         self.interpolation = check_choice(interpolation, "interpolation", INTERPOLATIONS)
         self.seed = check_seed(seed)
         self.data_format = check_data_format(data_format)
@@ -266,6 +272,11 @@ class RandomAffine(StochasticLayer):
                 f"Received: a dict with keys {sorted(data)}"
             )
         images = ops.cast(data["images"], self.compute_dtype)
+        if len(images.shape) not in (3, 4):
+            raise ValueError(
+                "Invalid value for argument `inputs`: expected images of rank 3 (one image) "
+                f"or 4 (a batch). Received: images of shape {tuple(images.shape)}"
+            )
         batched = len(images.shape) == 4
         if not batched:
             images = images[None]

@@ -5,7 +5,9 @@ import math
 import keras
 
 from kreg._registry import export
-from kreg.layers._affine import RandomAffine, check_range
+from kreg._live import check_non_negative, is_number
+from kreg.layers._affine import FLIPS, RandomAffine, check_choice, check_range
+from kreg.layers._resample import FILL_MODES
 from kreg.layers._noise import GaussianNoise
 
 
@@ -78,18 +80,21 @@ def augmentation(
     (4, 32, 32, 3)
     """
     color = _check_color(color)
+    noise = check_non_negative(noise, "noise")
     geometric = {"translation": translation, "rotation": rotation, "zoom": zoom, "shear": shear}
     for key, value in geometric.items():
         check_range(value, key)
+    check_choice(flip, "flip", FLIPS)
+    check_choice(fill_mode, "fill_mode", FILL_MODES)
     if (
         not isinstance(value_range, (tuple, list))
         or len(value_range) != 2
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)
+        or not all(is_number(v) and math.isfinite(float(v)) for v in value_range)
         or not value_range[0] < value_range[1]
     ):
         raise ValueError(
-            "Invalid value for argument `value_range`: expected a pair (low, high) with "
-            f"low < high. Received: value_range={value_range!r}"
+            "Invalid value for argument `value_range`: expected a pair of finite floats "
+            f"(low, high) with low < high. Received: value_range={value_range!r}"
         )
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(

@@ -37,12 +37,9 @@ def _gather(flat, index, inside, weights, fill_mode, fill_value):
     gather reads them all.
     """
     values = ops.take(flat, index, axis=0)  # (K, ..., C)
-    if fill_mode == "constant":
-        weights = weights * ops.cast(inside, weights.dtype)
-    out = ops.sum(values * weights[..., None], axis=0)
-    if fill_mode == "constant" and fill_value != 0:
-        out = out + ops.cast(fill_value, out.dtype) * (1 - ops.sum(weights, axis=0))[..., None]
-    return out
+    if fill_mode == "constant":  # outside reads are the fill, never 0 * fill
+        values = ops.where(inside[..., None], values, ops.cast(fill_value, values.dtype))
+    return ops.sum(values * ops.cast(weights, values.dtype)[..., None], axis=0)
 
 
 def _neighbours(src, size, fill_mode, interpolation, dtype):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from kreg._registry import export
-from kreg.layers._affine import as_tuple, check_choice, check_range
+from kreg.layers._affine import as_tuple, check_choice, check_fill_value, check_range
 from kreg.layers._resample import FILL_MODES, resample_1d
 from kreg.layers._stochastic import StochasticLayer, check_seed
 
@@ -72,12 +72,7 @@ class RandomShift1D(StochasticLayer):
         self.shift = as_tuple(shift)
         self.scale = as_tuple(scale)
         self.fill_mode = check_choice(fill_mode, "fill_mode", FILL_MODES)
-        if isinstance(fill_value, bool) or not isinstance(fill_value, (int, float)):
-            raise ValueError(
-                "Invalid value for argument `fill_value`: expected a float. "
-                f"Received: fill_value={fill_value!r}"
-            )
-        self.fill_value = float(fill_value)
+        self.fill_value = check_fill_value(fill_value)
         self.interpolation = check_choice(interpolation, "interpolation", ("linear", "nearest"))
         self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
