@@ -77,6 +77,32 @@ def test_noise_shared_across_the_batch_uses_one_call_per_sample():
     assert np.all(np.abs(mean - 1.0) < 0.35)
 
 
+def test_noise_shape_with_a_fixed_batch_size():
+    # noise_shape=(5, None) works under predict with 5 rows; tiling them 8 times used to
+    # break the mask's broadcast.
+    model = keras.Sequential(
+        [keras.Input((4,)), kreg.layers.Dropout(0.5, noise_shape=(5, None), seed=1)]
+    )
+    mean, std = kreg.mc_predict(model, np.ones((5, 4), "float32"), samples=400)
+    assert mean.shape == (5, 4) and np.all(std > 0.8)  # each pass is 0 or 2
+    np.testing.assert_allclose(mean, 1.0, atol=0.35)
+
+
+def test_chunks_are_full_so_batch_statistics_do_not_depend_on_where_they_end():
+    # GaussianNoise(relative=True) scales its noise by the batch's std per feature: a last
+    # chunk of one row (33 = 32 + 1) used to get no noise at all.
+    model = keras.Sequential([keras.Input((3,)), kreg.layers.GaussianNoise(0.5, relative=True)])
+    x = np.random.RandomState(0).normal(size=(33, 3)).astype("float32")
+    mean, std = kreg.mc_predict(model, x, samples=400, batch_size=32)
+    assert np.all(std[-1] > 0.3)
+    # The last row sits in the chunk of rows 1-32: its noise has that chunk's scale.
+    scale = 0.5 * x[1:].std(axis=0)
+    np.testing.assert_allclose(std[-1], scale, rtol=0.2)
+    # The overlapping rows are counted once.
+    assert mean.shape == (33, 3)
+    np.testing.assert_allclose(mean, x, atol=5 * scale.max() / np.sqrt(400))
+
+
 def test_multi_output_model():
     inputs = keras.Input((4,))
     h = kreg.layers.Dropout(0.5, seed=0)(inputs)

@@ -19,8 +19,9 @@ def _check_positive_int(value, name, allow_none=False):
 
 
 def _shares_noise_across_batch(layer):
+    """A mask whose batch axis is fixed (1, or any set size) cannot follow a tiled batch."""
     shape = getattr(layer, "noise_shape", None)
-    return bool(shape) and shape[0] == 1
+    return bool(shape) and shape[0] is not None
 
 
 def mc_predict(model, x, samples=30, batch_size=None):
@@ -37,8 +38,10 @@ def mc_predict(model, x, samples=30, batch_size=None):
 
     The passes are vectorised: each chunk of ``batch_size`` examples is repeated
     ``samples`` times and goes through the model's predict function in one call (a layer
-    whose noise is shared across the batch, ``noise_shape=(1, ...)``, gets one call per
-    sample instead).
+    whose mask has a fixed batch axis, ``noise_shape=(1, ...)`` or ``(k, ...)``, gets one
+    call per sample instead). Every chunk has ``batch_size`` rows (the last one overlaps
+    the one before), so batch statistics such as ``GaussianNoise(relative=True)``'s
+    do not depend on where the chunks end.
 
     Args:
         model: a Keras model containing at least one kreg stochastic layer.
@@ -93,9 +96,14 @@ def mc_predict(model, x, samples=30, batch_size=None):
     model.predict_function = None  # trace a predict function that samples
     try:
         with force_stochastic():
-            for start in range(0, n, batch_size):
+            for first in range(0, n, batch_size):
+                # Every chunk is a full one (the last one reaches back), so that a layer
+                # whose noise depends on the batch (GaussianNoise(relative=True)) never
+                # sees a remainder of a few rows; only the new rows are kept.
+                start = max(0, min(first, n - batch_size))
                 chunk = keras.tree.map_structure(lambda a: a[start : start + batch_size], x)
                 rows = len(keras.tree.flatten(chunk)[0])
+                keep = first - start
                 if vectorised:
                     tiled = keras.tree.map_structure(
                         lambda a: np.tile(a, (samples,) + (1,) * (a.ndim - 1)), chunk
@@ -109,8 +117,8 @@ def mc_predict(model, x, samples=30, batch_size=None):
                     out = keras.tree.map_structure(
                         lambda *o: np.stack([np.asarray(v) for v in o]), *passes
                     )
-                means.append(keras.tree.map_structure(_mean, out))
-                stds.append(keras.tree.map_structure(_std, out))
+                means.append(keras.tree.map_structure(lambda o: _mean(o)[keep:], out))
+                stds.append(keras.tree.map_structure(lambda o: _std(o)[keep:], out))
     finally:
         model.predict_function = previous
     concat = lambda *parts: np.concatenate(parts, axis=0)  # noqa: E731
