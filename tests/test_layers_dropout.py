@@ -133,6 +133,13 @@ def test_rejects_bad_arguments():
         kreg.layers.DropBlock2D(0.1, block_size=0)
     with pytest.raises(ValueError, match=r"argument `data_format`: .*Received: data_format='nhwc'"):
         kreg.layers.DropBlock2D(0.1, block_size=3, data_format="nhwc")
+    ints = np.ones((2, 4, 4, 1), "int32")  # 1 / (1 - rate) would truncate (JAX gave inf)
+    for layer in (kreg.layers.Dropout(0.3), kreg.layers.DropPath(0.3)):
+        np.testing.assert_array_equal(_np(layer(ints)), ints)  # identity: fine
+        with pytest.raises(ValueError, match=r"expected floating-point inputs.*dtype int32"):
+            layer(ints, training=True)
+    with pytest.raises(ValueError, match=r"expected floating-point inputs.*dtype int32"):
+        kreg.layers.DropBlock2D(0.3, block_size=2)(ints, training=True)
 
 
 def test_drop_path_drops_whole_samples_at_the_rate():

@@ -122,6 +122,16 @@ class _RateLayer(StochasticLayer):
     #: Whether rate 1 (drop everything) is a valid rate.
     _rate_one = True
 
+    def check_floating(self, inputs):
+        """Dropping rescales by 1 / (1 - rate): integer inputs would be truncated."""
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        if "float" not in dtype:
+            raise ValueError(
+                f"Invalid value for argument `inputs` of {type(self).__name__}: expected "
+                f"floating-point inputs when dropping. Received: inputs of dtype {dtype}"
+            )
+        return inputs
+
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         check = functools.partial(check_fraction, include_one=self._rate_one)
@@ -182,7 +192,9 @@ class Dropout(_RateLayer):
     def call(self, inputs, training=False):
         if not self.active(training):
             return inputs
-        return dropout(inputs, self._live.get("rate"), self.noise_shape, self.seed_generator)
+        return dropout(
+            self.check_floating(inputs), self._live.get("rate"), self.noise_shape, self.seed_generator
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -233,7 +245,7 @@ class DropPath(_RateLayer):
     def call(self, inputs, training=False):
         if not self.active(training):
             return inputs
-        return drop_path(inputs, self._live.get("rate"), self.seed_generator)
+        return drop_path(self.check_floating(inputs), self._live.get("rate"), self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -296,7 +308,7 @@ class DropBlock2D(_RateLayer):
         if not self.active(training):
             return inputs
         return drop_block_2d(
-            inputs,
+            self.check_floating(inputs),
             self._live.get("rate"),
             self.block_size,
             self.seed_generator,
