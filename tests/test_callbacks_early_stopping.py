@@ -271,6 +271,25 @@ def test_up_stop_epoch():
             assert stopper.stop_reason == "UP" and stopper.stopped_epoch == stop_epoch
 
 
+def test_up_on_a_metric_to_maximize_stops_when_it_falls():
+    # The mirror image of test_up_stop_epoch: accuracy = 2 - E_va. UP used to compare
+    # "rose" whatever the direction, so it stopped as soon as accuracy improved.
+    values = [2 - v for v in [1.0, 0.8, 0.9, 0.85, 0.7, 0.75, 0.8, 0.9, 0.95, 1.0]]
+    for strips, stop_epoch in [(1, 3), (2, 9), (3, None)]:
+        stopper = EarlyStopping(
+            monitor="val_acc", mode="max", criterion="UP", strips=strips, strip_length=2
+        )
+        drive(stopper, values, key="val_acc")
+        if stop_epoch is None:
+            assert stopper.stop_reason == "completed"
+        else:
+            assert stopper.stop_reason == "UP" and stopper.stopped_epoch == stop_epoch
+            assert "E_va fell over" in stopper.stop_message
+    stopper = EarlyStopping(monitor="val_acc", mode="max", criterion="UP", strips=1, strip_length=1)
+    drive(stopper, [0.5, 0.6, 0.7], key="val_acc")
+    assert stopper.stop_reason == "completed"
+
+
 def test_verbose_line_names_criterion_and_numbers(capsys):
     stopper = EarlyStopping(criterion="GL", alpha=5.0, verbose=1, restore_best_weights=True)
     drive(stopper, [1.0, 0.8, 0.7, 0.72, 0.75])

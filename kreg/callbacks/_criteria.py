@@ -68,11 +68,12 @@ def training_progress(strip):
     return 1000.0 * (mean / low - 1.0)
 
 
-def successive_rises(values, strip_length):
-    """How many successive strips, ending at epoch t, ended higher than the strip before.
+def successive_rises(values, strip_length, direction="min"):
+    """How many successive strips, ending at epoch t, ended worse than the strip before.
 
     Counts s such that E_va(t) > E_va(t−k), E_va(t−k) > E_va(t−2k), ... (s comparisons),
-    t = len(values), k = strip_length. 0 when t is not a strip end.
+    t = len(values), k = strip_length. 0 when t is not a strip end. With
+    ``direction="max"`` (a metric to maximize) worse means lower.
     """
     t = len(values)
     k = strip_length
@@ -82,14 +83,17 @@ def successive_rises(values, strip_length):
     u = t
     while u - k >= 1:
         now, before = values[u - 1], values[u - k - 1]
-        if not (_finite(now) and _finite(before) and now > before):
+        worse = now > before if direction == "min" else now < before
+        if not (_finite(now) and _finite(before) and worse):
             break
         count += 1
         u -= k
     return count
 
 
-def prechelt_check(criterion, values, train=None, *, alpha=None, strips=None, strip_length=5):
+def prechelt_check(
+    criterion, values, train=None, *, alpha=None, strips=None, strip_length=5, direction="min"
+):
     """Whether Prechelt's criterion stops after the last epoch of ``values``.
 
     * ``"GL"``: stop when GL(t) > alpha (any epoch).
@@ -97,7 +101,8 @@ def prechelt_check(criterion, values, train=None, *, alpha=None, strips=None, st
       ``train`` holds E_tr.
     * ``"UP"``: at a strip end stop when E_va rose over ``strips`` successive strips:
       UP_1 stops at t when E_va(t) > E_va(t−k); UP_s when UP_{s−1} stopped at t−k and
-      E_va(t) > E_va(t−k).
+      E_va(t) > E_va(t−k). ``direction="max"`` (UP only) reads "rose" as "fell", for a
+      metric to maximize.
 
     Returns:
         ``(stop, detail)``: a bool and a one-line string with the numbers behind it.
@@ -138,13 +143,14 @@ def prechelt_check(criterion, values, train=None, *, alpha=None, strips=None, st
             )
         return False, ""
     if criterion == "UP":
-        rises = successive_rises(values, k)
+        rises = successive_rises(values, k, direction)
         if rises >= strips:
             ends = ", ".join(
                 f"{values[u - 1]:.6g}" for u in range(t - strips * k, t + 1, k)
             )
+            moved = "rose" if direction == "min" else "fell"
             return True, (
-                f"UP_{strips}({t}): E_va rose over {strips} successive strips of {k} "
+                f"UP_{strips}({t}): E_va {moved} over {strips} successive strips of {k} "
                 f"epochs ({ends})"
             )
         return False, ""

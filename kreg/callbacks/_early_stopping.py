@@ -121,7 +121,7 @@ class EarlyStopping(keras.callbacks.Callback):
       end stop when GL(t)/P_k(t) > ``alpha``. E_tr is the training metric matching the
       monitored one (``"loss"`` for ``"val_loss"``), read from the logs.
     * ``"UP"``: stop at a strip end t when E_va rose over ``strips`` successive strips:
-      E_va(t) > E_va(t−k) > ... > E_va(t−s·k).
+      E_va(t) > E_va(t−k) > ... > E_va(t−s·k) (fell, for a metric to maximize).
 
     GL and PQ need an error that is minimized and non-negative. ``patience`` and
     ``baseline`` only apply to ``"patience"``; the best-weights bookkeeping (with
@@ -146,8 +146,11 @@ class EarlyStopping(keras.callbacks.Callback):
             fired on which numbers (and which epoch's weights are restored).
         mode: ``"auto"``, ``"min"`` or ``"max"`` (as Keras: an unknown mode warns and
             falls back to ``"auto"``).
-        baseline: a value to beat (``"patience"``): training stops after ``patience``
-            epochs that do not beat it.
+        baseline: a value to beat (``"patience"``): only an epoch that beats both it and
+            the best so far resets the patience count. As in Keras, training stops at
+            an epoch without a new best once ``patience`` epochs have passed without
+            beating the baseline; epochs that keep improving on the best (but not on
+            the baseline) do not stop training.
         restore_best_weights: restore the weights of the best epoch at the end of
             training.
         start_from_epoch: epochs of warm-up before monitoring starts.
@@ -578,6 +581,7 @@ class EarlyStopping(keras.callbacks.Callback):
                 alpha=self.alpha,
                 strips=self.strips,
                 strip_length=self.strip_length,
+                direction=self.direction,
             )
             if stop:
                 self._stop(epoch, self.criterion, f"{self.criterion}: {detail}")
