@@ -99,18 +99,23 @@ def _check_multipliers(multipliers):
 
 
 def _check_anchor(anchor):
-    if anchor is None or anchor == "initial":
+    if anchor is None or (isinstance(anchor, str) and anchor == "initial"):
         return anchor
     if isinstance(anchor, (list, tuple)) and all(
         hasattr(a, "shape") or isinstance(a, (list, tuple, float, int)) for a in anchor
     ):
         try:
-            return [np.asarray(keras.ops.convert_to_numpy(a)) for a in anchor]
+            arrays = [np.asarray(keras.ops.convert_to_numpy(a)) for a in anchor]
         except Exception:  # not convertible to arrays: reported below
-            pass
+            arrays = None
+        # Finite numbers only: a NaN anchor would make every decayed weight NaN.
+        if arrays is not None and all(
+            np.issubdtype(a.dtype, np.number) and np.all(np.isfinite(a)) for a in arrays
+        ):
+            return arrays
     raise ValueError(
         "Invalid value for argument `anchor`: expected None, \"initial\" or a list of "
-        "arrays (one per trainable variable, in the order of "
+        "arrays of finite numbers (one per trainable variable, in the order of "
         f"`model.trainable_variables`). Received: anchor={anchor!r}"
     )
 
@@ -356,22 +361,26 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             )
 
     def _initial_learning_rate(self, value):
-        if value is None:
+        received, given = value, value is not None
+        if not given:
             lr = getattr(self._core, "_learning_rate", None)
             if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
                 value = lr(0)
             else:
                 value = self.inner_optimizer.learning_rate
             value = float(np.asarray(keras.ops.convert_to_numpy(value)))
+            received = value
         elif not is_number(value):
             value = float("nan")  # reported below
         value = float(value)
-        if self.follow == "schedule" and not (math.isfinite(value) and value > 0):
+        # An explicit lr_0 must be usable whatever `follow` is (RegularizationScaler's
+        # "timescale" rule divides by it); a derived one only matters to "schedule".
+        if (given or self.follow == "schedule") and not (math.isfinite(value) and value > 0):
             raise ValueError(
                 "Invalid value for argument `initial_learning_rate`: expected a positive "
-                "float (lr_0, the divisor of follow=\"schedule\"); the inner learning "
-                "rate at step 0 is used by default. "
-                f"Received: initial_learning_rate={value!r}"
+                "finite float (lr_0, the divisor of follow=\"schedule\"); the inner "
+                "learning rate at step 0 is used by default. "
+                f"Received: initial_learning_rate={received!r}"
             )
         return value
 

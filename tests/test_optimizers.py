@@ -664,6 +664,17 @@ BAD_INPUTS = [
     ({"multipliers": {"emb": -1}}, r"argument `multipliers`.*'emb': -1"),
     ({"multipliers": ["emb"]}, r"argument `multipliers`.*multipliers=\['emb'\]"),
     ({"initial_learning_rate": 0.0}, r"argument `initial_learning_rate`: expected a positive"),
+    # The value received, not a NaN stand-in; checked whatever `follow` is.
+    ({"initial_learning_rate": "0.1"}, r"Received: initial_learning_rate='0.1'"),
+    ({"initial_learning_rate": True}, r"Received: initial_learning_rate=True"),
+    (
+        {"follow": "learning_rate", "initial_learning_rate": -5.0},
+        r"Received: initial_learning_rate=-5.0",
+    ),
+    ({"follow": "none", "initial_learning_rate": "abc"}, r"initial_learning_rate='abc'"),
+    # A NumPy array used to fail on `anchor == "initial"`; NaN anchors were accepted.
+    ({"anchor": np.zeros(3)}, r"argument `anchor`: expected None, \"initial\" or a list"),
+    ({"anchor": [np.array([np.nan])]}, r"argument `anchor`: .*arrays of finite numbers"),
     ({"clipnorm": 1.0}, r"argument `clipnorm`.*set it on the inner optimizer"),
 ]
 
