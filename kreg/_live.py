@@ -43,6 +43,25 @@ def read_values(variable):
     return np.asarray(keras.ops.convert_to_numpy(variable.value), dtype="float32")
 
 
+def check_bool(value, name):
+    """Return ``value`` as a bool if it is one (Python or NumPy), else raise ValueError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected a bool. Received: {name}={value!r}"
+        )
+    return bool(value)
+
+
+def check_verbose(value, name="verbose"):
+    """Return ``value`` if it is an int >= 0 (a bool counts, as in Keras), else ValueError."""
+    if not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected an integer >= 0 (0 is silent). "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
+
+
 def check_non_negative(value, name):
     """Return ``value`` as a float if it is a finite number >= 0, else raise ValueError."""
     if not is_number(value) or not math.isfinite(float(value)) or value < 0:

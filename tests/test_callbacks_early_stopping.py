@@ -307,10 +307,15 @@ def test_invalid_arguments():
         (dict(min_delta_mode="pct"), "Invalid value for argument `min_delta_mode`"),
         (dict(divergence_threshold="big"), "Invalid value for argument `divergence_threshold`"),
         (dict(backup=3), "Invalid value for argument `backup`"),
+        # Strings used to pass through bool(): "False" meant True.
+        (dict(stop_on_nonfinite="False"), r"`stop_on_nonfinite`: expected a bool. .*='False'"),
+        (dict(strict="no"), r"argument `strict`: expected a bool. Received: strict='no'"),
+        (dict(verbose=None), r"argument `verbose`: expected an integer >= 0"),
     ]
     for kwargs, match in cases:
         with pytest.raises(ValueError, match=match):
             EarlyStopping(**kwargs)
+    assert EarlyStopping(strict=np.bool_(True), verbose=True).strict is True
 
 
 def test_gl_refuses_a_maximized_metric():

@@ -157,6 +157,8 @@ def test_steps_counted_when_fit_does_not_know_them():
 
 
 def test_invalid_zero_tol_and_config_round_trip():
+    with pytest.raises(ValueError, match=r"argument `per_layer`: expected a bool"):
+        RegularizationMonitor(per_layer="no")  # used to mean True
     with pytest.raises(ValueError, match="Invalid value for argument `zero_tol`"):
         RegularizationMonitor(zero_tol=-1.0)
     monitor = RegularizationMonitor(per_layer=True, zero_tol=1e-4)

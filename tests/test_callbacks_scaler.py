@@ -304,6 +304,8 @@ def test_invalid_arguments():
         (dict(rule="minibatch", schedule=3), "Invalid value for argument `schedule`"),
         (dict(rule="minibatch", targets=[]), "Invalid value for argument `targets`"),
         (dict(rule="minibatch", reduction="max"), "Invalid value for argument `reduction`"),
+        # verbose=None used to fail only at on_train_begin, with a TypeError.
+        (dict(rule="minibatch", verbose=None), r"argument `verbose`: .*Received: verbose=None"),
     ]
     for kwargs, match in cases:
         with pytest.raises(ValueError, match=match):

@@ -8,7 +8,7 @@ import warnings
 import keras
 import numpy as np
 
-from kreg._live import is_number
+from kreg._live import check_bool, check_verbose, is_number
 from kreg._registry import export
 from kreg._repr import call_repr
 from kreg.callbacks._criteria import CRITERIA, prechelt_check
@@ -227,7 +227,7 @@ class EarlyStopping(keras.callbacks.Callback):
         self.mode = mode
         self.min_delta = abs(_check_number(min_delta, "min_delta"))
         self.patience = _check_number(patience, "patience", minimum=0, integer=True)
-        self.verbose = verbose
+        self.verbose = check_verbose(verbose)
         self.baseline = _check_number(baseline, "baseline", allow_none=True)
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = _check_number(
@@ -261,11 +261,11 @@ class EarlyStopping(keras.callbacks.Callback):
                 f"Received: min_delta_mode={min_delta_mode!r}"
             )
         self.min_delta_mode = min_delta_mode
-        self.stop_on_nonfinite = bool(stop_on_nonfinite)
+        self.stop_on_nonfinite = check_bool(stop_on_nonfinite, "stop_on_nonfinite")
         self.divergence_threshold = _check_number(
             divergence_threshold, "divergence_threshold", allow_none=True
         )
-        self.strict = bool(strict)
+        self.strict = check_bool(strict, "strict")
         if backup is not None and not isinstance(backup, (str, os.PathLike)):
             backup_dir = getattr(backup, "backup_dir", None)
             if not isinstance(backup_dir, (str, os.PathLike)):

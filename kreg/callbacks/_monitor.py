@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from kreg._live import strengths as live_strengths
-from kreg._live import check_non_negative, weight_owners
+from kreg._live import check_bool, check_non_negative, weight_owners
 from kreg._registry import export
 from kreg._repr import call_repr
 from kreg.callbacks._scaler import decoupled_optimizer
@@ -109,7 +109,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
 
     def __init__(self, per_layer=False, zero_tol=1e-8):
         super().__init__()
-        self.per_layer = bool(per_layer)
+        self.per_layer = check_bool(per_layer, "per_layer")
         self.zero_tol = check_non_negative(zero_tol, "zero_tol")
 
     def get_config(self):

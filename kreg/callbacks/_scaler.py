@@ -10,6 +10,7 @@ from kreg._live import strengths as live_strengths
 from kreg._registry import export
 from kreg._repr import call_repr
 from kreg._live import check_count as _check_count
+from kreg._live import check_verbose
 
 RULES = ("minibatch", "normalized", "timescale")
 
@@ -294,7 +295,7 @@ class RegularizationScaler(keras.callbacks.Callback):
                 f"'sum_over_batch_size' or None. Received: reduction={reduction!r}"
             )
         self.reduction = reduction
-        self.verbose = verbose
+        self.verbose = check_verbose(verbose)
         self.values = {}
         self._targets = {}
 
