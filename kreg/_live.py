@@ -262,6 +262,31 @@ class LiveState(keras.random.SeedGenerator):
         )
 
 
+def current_config(state):
+    """``{"current_strengths": {key: value}}`` when a strength moved from its base, else ``{}``.
+
+    A strength's variable is not in the weight files (see the module docstring), so what
+    training changed (a scheduled λ, an annealed rate) travels in the config; the
+    config's own keys keep the constructor's values, as Keras' classes have them.
+    """
+    current = {key: state.current(key) for key in state._live_keys}
+    if all(np.float32(current[k]) == np.float32(state._live_base[k]) for k in current):
+        return {}
+    return {"current_strengths": current}
+
+
+def restore_current(state, values):
+    """Assign the ``current_strengths`` a config carried (see :func:`current_config`)."""
+    for key, value in (values or {}).items():
+        if key not in state._live_keys:
+            raise ValueError(
+                f"Invalid value for argument `current_strengths`: expected keys among "
+                f"{list(state._live_keys)}. Received: current_strengths={values!r}"
+            )
+        state.strength(key).assign(value)
+    return state
+
+
 def _sublayers(layer):
     flatten = getattr(layer, "_flatten_layers", None)
     if flatten is not None:

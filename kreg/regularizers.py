@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._live import LiveState, weight_owners
+from kreg._live import LiveState, current_config, restore_current, weight_owners
 from kreg._masking import selector
 from kreg._registry import export
 
@@ -62,10 +62,17 @@ class _Penalty(keras.regularizers.Regularizer, LiveState):
         config = {k: self._live_base[k] for k in self._live_keys}
         if self.normalize != "sum":
             config["normalize"] = self.normalize
+        config.update(current_config(self))  # strengths a callback changed
         return config
 
     def get_config(self):
         return self._config()
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        current = config.pop("current_strengths", None)
+        return restore_current(cls(**config), current)
 
     def __setattr__(self, name, value):
         if name in getattr(self, "_live_keys", ()):

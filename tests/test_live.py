@@ -116,10 +116,13 @@ def test_strengths_names_kinds_and_handles():
     assert float(found["block/h.kernel_regularizer.l1"]) == pytest.approx(0.1)  # neighbour intact
     assert s.base == pytest.approx(0.2)
     assert "block/h.kernel_regularizer.l2=0.7" in repr(s)
-    # get_config keeps the base value, a plain float
+    # get_config keeps the base values (plain floats) under Keras' keys, and the
+    # strengths that moved under "current_strengths", so that loading restores them
     config = inner.layers[0].kernel_regularizer.get_config()
+    current = config.pop("current_strengths")
     assert config == {"l1": pytest.approx(0.1), "l2": pytest.approx(0.2)}
-    assert all(type(v) is float for v in config.values())
+    assert current == {"l1": pytest.approx(0.1), "l2": 0.7}
+    assert all(type(v) is float for v in [*config.values(), *current.values()])
 
 
 def test_assign_validates_with_a_clear_message():
@@ -240,3 +243,37 @@ def test_live_state_variable_paths_are_unique_so_the_state_tree_works():
     assert model.get_layer("drop").rate == pytest.approx(0.3)  # the property follows
     kreg.strengths(model)["drop.rate"].assign(0.1)
     assert model.get_layer("drop").rate == 0.1  # exactly the float assigned
+
+
+def test_assigned_strengths_survive_save_and_load(tmp_path):
+    # The strength variables are not in the weight files (drop-in weights): what a
+    # callback changed used to be lost on load, so the loaded model's loss differed.
+    x = np.random.RandomState(0).rand(8, 3).astype("float32")
+    y = np.ones((8, 4), "float32")
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, name="d", kernel_regularizer=kreg.regularizers.L2(1.0)),
+            kreg.layers.Dropout(0.3, name="drop"),
+            kreg.layers.GaussianNoise(0.1, name="noise"),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    untouched = {layer.name: layer.get_config() for layer in model.layers}
+    assert all("current_strengths" not in c for c in untouched.values())  # Keras' keys
+    handles = kreg.strengths(model)
+    handles["d.kernel_regularizer.l2"].assign(2.5)
+    handles["drop.rate"].assign(0.7)
+    handles["noise.stddev"].assign(0.5)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert {k: float(v) for k, v in kreg.strengths(loaded).items()} == pytest.approx(
+        {"d.kernel_regularizer.l2": 2.5, "drop.rate": 0.7, "noise.stddev": 0.5}
+    )
+    assert loaded.get_layer("drop").get_config()["rate"] == 0.3  # the constructor's value
+    np.testing.assert_allclose(
+        loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"argument `current_strengths`: expected keys"):
+        kreg.layers.Dropout.from_config({"rate": 0.1, "current_strengths": {"l2": 1.0}})

@@ -12,7 +12,7 @@ import functools
 import keras
 from keras import ops
 
-from kreg._live import LiveState, check_fraction
+from kreg._live import LiveState, check_fraction, current_config
 from kreg._registry import export
 from kreg.layers._stochastic import StochasticLayer, check_seed
 
@@ -203,6 +203,7 @@ class Dropout(_RateLayer):
         return {
             **super().get_config(),
             "rate": self._live._live_base["rate"],
+            **current_config(self._live),
             "seed": self.seed,
             "noise_shape": self.noise_shape,
             "mc": self.mc,
@@ -251,7 +252,12 @@ class DropPath(_RateLayer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "rate": self._live._live_base["rate"], "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rate": self._live._live_base["rate"],
+            "seed": self.seed,
+            **current_config(self._live),
+        }
 
 
 @export
@@ -322,6 +328,7 @@ class DropBlock2D(_RateLayer):
         return {
             **super().get_config(),
             "rate": self._live._live_base["rate"],
+            **current_config(self._live),
             "block_size": self.block_size,
             "seed": self.seed,
             "data_format": self.data_format,

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kreg._live import LiveState
+from kreg._live import LiveState, current_config
 from kreg._registry import export
 from kreg.layers._stochastic import StochasticLayer, check_seed
 
@@ -105,6 +105,7 @@ class GaussianNoise(StochasticLayer):
         return {
             **super().get_config(),
             "stddev": self._live._live_base["stddev"],
+            **current_config(self._live),
             "seed": self.seed,
             "relative": self.relative,
         }

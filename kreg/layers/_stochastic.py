@@ -55,6 +55,17 @@ class StochasticLayer(keras.layers.Layer):
         check_native(inputs, self)
         return super().__call__(inputs, *args, **kwargs)
 
+    @classmethod
+    def from_config(cls, config):
+        from kreg._live import restore_current
+
+        config = dict(config)
+        current = config.pop("current_strengths", None)
+        layer = super().from_config(config)
+        if current:
+            restore_current(layer._live, current)
+        return layer
+
 
 def check_native(inputs, layer):
     """A clear error for TensorFlow tensors under another backend (e.g. tf.data on JAX).
