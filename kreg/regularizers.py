@@ -236,7 +236,7 @@ class L2SP(_Penalty):
     def with_reference(self, reference):
         """A copy of this regularizer (same strength and normalize) toward ``reference``."""
         copy = L2SP(self._live_base["l2"], reference, normalize=self.normalize)
-        return _with_current_strengths(copy, self)
+        return restore_current(copy, current_config(self).get("current_strengths"))
 
     def __call__(self, x):
         if self.reference is None:
@@ -260,19 +260,10 @@ class L2SP(_Penalty):
         return config
 
 
-def _with_current_strengths(copy, original):
-    """``copy`` given ``original``'s current strengths (they differ once assigned)."""
-    for key in original._live_keys:
-        if original.current(key) != copy.current(key):
-            copy.strength(key).assign(original.current(key))
-    return copy
-
-
 def _clone(regularizer):
-    """A copy with the same base (config) and the same current strengths."""
+    """A copy with the same base and the same current strengths (the config has both)."""
     if isinstance(regularizer, LiveState):
-        clone = type(regularizer).from_config(regularizer.get_config())
-        return _with_current_strengths(clone, regularizer)
+        return type(regularizer).from_config(regularizer.get_config())
     return regularizer
 
 
