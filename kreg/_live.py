@@ -62,6 +62,27 @@ def check_verbose(value, name="verbose"):
     return int(value)
 
 
+def check_number(value, name, *, minimum=None, integer=False, allow_none=False):
+    """``value`` as a float (an int with ``integer``) if it is a finite number, else ValueError."""
+    if value is None and allow_none:
+        return None
+    ok = is_number(value) and math.isfinite(float(value))
+    if ok and integer:
+        ok = float(value) == int(value)
+    if ok and minimum is not None:
+        ok = value >= minimum
+    if not ok:
+        what = "an integer" if integer else "a finite float"
+        if minimum is not None:
+            what += f" >= {minimum}"
+        if allow_none:
+            what += " or None"
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected {what}. Received: {name}={value!r}"
+        )
+    return int(value) if integer else float(value)
+
+
 def check_non_negative(value, name):
     """Return ``value`` as a float if it is a finite number >= 0, else raise ValueError."""
     if not is_number(value) or not math.isfinite(float(value)) or value < 0:

@@ -8,7 +8,7 @@ import warnings
 import keras
 import numpy as np
 
-from kreg._live import check_bool, check_verbose, is_number
+from kreg._live import check_bool, check_number, check_verbose
 from kreg._registry import export
 from kreg._repr import call_repr
 from kreg.callbacks._criteria import CRITERIA, prechelt_check
@@ -24,26 +24,6 @@ _STATE_KEYS = (
     "train_history",
     "best_weights",
 )
-
-
-def _check_number(value, name, *, minimum=None, integer=False, allow_none=False):
-    if value is None and allow_none:
-        return None
-    ok = is_number(value) and math.isfinite(float(value))
-    if ok and integer:
-        ok = float(value) == int(value)
-    if ok and minimum is not None:
-        ok = value >= minimum
-    if not ok:
-        what = "an integer" if integer else "a finite float"
-        if minimum is not None:
-            what += f" >= {minimum}"
-        if allow_none:
-            what += " or None"
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {what}. Received: {name}={value!r}"
-        )
-    return int(value) if integer else float(value)
 
 
 def _scalar(value, name):
@@ -225,12 +205,12 @@ class EarlyStopping(keras.callbacks.Callback):
             )
         self.monitor = monitor
         self.mode = mode
-        self.min_delta = abs(_check_number(min_delta, "min_delta"))
-        self.patience = _check_number(patience, "patience", minimum=0, integer=True)
+        self.min_delta = abs(check_number(min_delta, "min_delta"))
+        self.patience = check_number(patience, "patience", minimum=0, integer=True)
         self.verbose = check_verbose(verbose)
-        self.baseline = _check_number(baseline, "baseline", allow_none=True)
+        self.baseline = check_number(baseline, "baseline", allow_none=True)
         self.restore_best_weights = restore_best_weights
-        self.start_from_epoch = _check_number(
+        self.start_from_epoch = check_number(
             start_from_epoch, "start_from_epoch", minimum=0, integer=True
         )
 
@@ -242,9 +222,9 @@ class EarlyStopping(keras.callbacks.Callback):
                 f"'GL', 'PQ', 'UP'. Received: criterion={criterion!r}"
             )
         self.criterion = canonical[key]
-        self.alpha = _check_number(alpha, "alpha", minimum=0, allow_none=True)
-        self.strips = _check_number(strips, "strips", minimum=1, integer=True, allow_none=True)
-        self.strip_length = _check_number(strip_length, "strip_length", minimum=1, integer=True)
+        self.alpha = check_number(alpha, "alpha", minimum=0, allow_none=True)
+        self.strips = check_number(strips, "strips", minimum=1, integer=True, allow_none=True)
+        self.strip_length = check_number(strip_length, "strip_length", minimum=1, integer=True)
         if self.criterion in ("GL", "PQ") and self.alpha is None:
             raise ValueError(
                 "Invalid value for argument `alpha`: expected a non-negative float for "
@@ -262,7 +242,7 @@ class EarlyStopping(keras.callbacks.Callback):
             )
         self.min_delta_mode = min_delta_mode
         self.stop_on_nonfinite = check_bool(stop_on_nonfinite, "stop_on_nonfinite")
-        self.divergence_threshold = _check_number(
+        self.divergence_threshold = check_number(
             divergence_threshold, "divergence_threshold", allow_none=True
         )
         self.strict = check_bool(strict, "strict")

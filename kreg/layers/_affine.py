@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._live import is_number
+from kreg._live import check_number
 from kreg._registry import export
 from kreg.layers._dropout import check_data_format
 from kreg.layers._resample import FILL_MODES, fold_scale, resample_2d
@@ -61,12 +61,7 @@ def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive
 
 def check_fill_value(value):
     """``value`` as a float if it is a finite number, else ValueError."""
-    if not is_number(value) or not math.isfinite(float(value)):
-        raise ValueError(
-            "Invalid value for argument `fill_value`: expected a finite float. "
-            f"Received: fill_value={value!r}"
-        )
-    return float(value)
+    return check_number(value, "fill_value")
 
 
 def as_tuple(value):
