@@ -32,10 +32,7 @@ def _same(value, default):
 
 
 def _short(value):
-    if isinstance(value, float):
-        text = f"{value:.6g}"
-        return text + ".0" if text.lstrip("-").isdigit() else text
-    text = repr(value)
+    text = repr(float(value)) if isinstance(value, float) else repr(value)  # exact, shortest
     if text.startswith("<"):  # an object without a helpful repr: its kind
         name = getattr(value, "__name__", None)
         text = f"<function {name}>" if callable(value) and name else f"{type(value).__name__}(...)"
