@@ -331,12 +331,21 @@ def walk_layers(model):
     yield from visit(model, model.name)
 
 
-def weight_owners(model):
-    """Map id(variable) -> (prefix, layer) of the deepest layer owning each trainable weight."""
+def weight_owners(model, include_frozen=False):
+    """Map id(variable) -> (variable, prefix, layer) of the deepest layer owning each trainable weight.
+
+    In model order. With ``include_frozen`` also the weights a frozen layer
+    (``trainable = False``) trains once it is unfrozen: Keras then marks the variables
+    themselves untrainable, and only the layer's own list still tells them from
+    never-trained state such as BatchNormalization's moving statistics.
+    """
     owners = {}
     for prefix, layer in walk_layers(model):  # parents first, so children overwrite
-        for variable in layer.trainable_weights:
-            owners[id(variable)] = (prefix, layer)
+        variables = layer.trainable_weights
+        if include_frozen:
+            variables = getattr(layer, "_trainable_variables", variables)
+        for variable in variables:
+            owners[id(variable)] = (variable, prefix, layer)
     return owners
 
 
@@ -379,6 +388,12 @@ def strengths(model, optimizer=None):
             "Invalid value for argument `model`: expected a Keras layer or model. "
             f"Received: model={model!r}"
         )
+    if optimizer is not None and not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise ValueError(
+            "Invalid value for argument `optimizer`: expected a Keras optimizer or None "
+            f"(model.optimizer). Received: optimizer={optimizer!r}"
+        )
+    _adopt_weight_regularizers(model)
     found = {}
     seen = set()
     for prefix, layer in walk_layers(model):
@@ -395,6 +410,48 @@ def strengths(model, optimizer=None):
         for key, handle in live_optimizer_strengths(optimizer).items():
             found[f"optimizer.{key}"] = handle.bind(model, f"optimizer.{key}")
     return found
+
+
+def adopt(layer, attribute, value):
+    """Set ``layer.<attribute> = value`` so the layer tracks it, even once built.
+
+    Keras locks a layer's tracker after ``build()``; tracking a live state is what lets
+    the JAX train step carry its strengths, so the lock is lifted for this one
+    assignment (as Keras itself does when it untracks a variable).
+    """
+    tracker = getattr(layer, "_tracker", None)
+    locked = bool(getattr(tracker, "locked", False))
+    if locked:
+        tracker.unlock()
+    try:
+        setattr(layer, attribute, value)
+    finally:
+        if locked:
+            tracker.lock()
+
+
+def _adopt_weight_regularizers(model):
+    """Track the live regularizers that reach a weight only through ``add_weight(regularizer=)``.
+
+    Such a regularizer (a custom layer's, Keras' documented way) is no layer attribute,
+    so no layer tracks it: :func:`strengths` would not list it and the JAX train step
+    would capture its strengths as constants. Its owner adopts it as
+    ``_kreg_<weight>_regularizer``; a compiled model's step functions are rebuilt.
+    """
+    tracked = {id(state) for _, layer in walk_layers(model) for _, state in live_states(layer)}
+    adopted = False
+    for variable, _, owner in weight_owners(model, include_frozen=True).values():
+        regularizer = getattr(variable, "regularizer", None)
+        if isinstance(regularizer, LiveState) and id(regularizer) not in tracked:
+            short = variable.path.rsplit("/", 1)[-1]
+            if regularizer._live_label is None:
+                regularizer._live_label = f"{short}_regularizer"
+            adopt(owner, f"_kreg_{short}_regularizer", regularizer)
+            tracked.add(id(regularizer))
+            adopted = True
+    if adopted and getattr(model, "compiled", False):
+        model.make_train_function(force=True)
+        model.make_test_function(force=True)
 
 
 def live_optimizer_strengths(optimizer):

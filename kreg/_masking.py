@@ -54,6 +54,13 @@ def exclude_predicate(exclude, argument="exclude"):
     """
     if exclude is None:
         return lambda variable: False
+    if isinstance(exclude, type):  # a class is callable but is no predicate
+        raise ValueError(
+            f"Invalid value for argument `{argument}`: expected None, a callable "
+            "(variable) -> bool, a regex string, or a list of regex strings and "
+            f"variables. Received: the class {argument}={exclude!r} (to leave out a "
+            "layer type, pass e.g. lambda v: 'batch_normalization' in v.path)"
+        )
     if callable(exclude) and not _is_variable(exclude):
         return lambda variable: bool(exclude(variable))
     items = [exclude] if isinstance(exclude, str) or _is_variable(exclude) else exclude

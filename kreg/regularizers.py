@@ -17,7 +17,16 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._live import LiveState, current_config, restore_current, weight_owners
+from kreg._live import (
+    LiveState,
+    adopt,
+    check_bool,
+    check_non_negative,
+    current_config,
+    is_number,
+    restore_current,
+    weight_owners,
+)
 from kreg._masking import selector
 from kreg._registry import export
 
@@ -37,18 +46,23 @@ def _check_normalize(normalize):
 
 def penalty_sum(values, normalize):
     """``sum(values)`` or ``mean(values)``: the reduction behind every kreg penalty."""
-    return ops.sum(values) if normalize == "sum" else ops.mean(values)
+    return ops.sum(values) if _check_normalize(normalize) == "sum" else ops.mean(values)
+
+
+def _strength(value, name):
+    """A number must be >= 0; a tensor (a live strength read in the step) passes as is."""
+    return check_non_negative(value, name) if is_number(value) else value
 
 
 def l1_penalty(x, l1, normalize="sum"):
     """``l1 * sum(|x|)`` (or the mean over the elements of ``x``)."""
-    return ops.cast(l1, x.dtype) * penalty_sum(ops.absolute(x), normalize)
+    return ops.cast(_strength(l1, "l1"), x.dtype) * penalty_sum(ops.absolute(x), normalize)
 
 
 def l2_penalty(x, l2, normalize="sum", reference=None):
     """``l2 * sum((x - reference)**2)`` (reference 0 by default; or the mean)."""
     diff = x if reference is None else x - ops.cast(reference, x.dtype)
-    return ops.cast(l2, x.dtype) * penalty_sum(ops.square(diff), normalize)
+    return ops.cast(_strength(l2, "l2"), x.dtype) * penalty_sum(ops.square(diff), normalize)
 
 
 class _Penalty(keras.regularizers.Regularizer, LiveState):
@@ -216,6 +230,8 @@ class L2SP(_Penalty):
         super().__init__({"l2": 0.01 if l2 is None else l2}, normalize)
         if reference is not None:
             try:
+                if np.asarray(reference).dtype == bool:
+                    raise TypeError("bools are no weights")
                 reference = np.asarray(reference, dtype="float32")
             except (TypeError, ValueError):
                 raise ValueError(
@@ -267,26 +283,25 @@ def _clone(regularizer):
     return regularizer
 
 
-def _adopt(layer, attribute, value):
-    """Set ``layer.<attribute> = value`` so the layer tracks it, even once built.
+#: Weight names whose layer may keep the regularizer under another attribute (config key).
+_CONFIG_ATTRIBUTES = {
+    "recurrent_kernel": ("recurrent_regularizer",),  # LSTM, GRU, SimpleRNN, ConvLSTM
+    "depthwise_kernel": ("depthwise_regularizer",),  # SeparableConv
+    "pointwise_kernel": ("pointwise_regularizer",),  # SeparableConv
+    "kernel": ("kernel_regularizer", "depthwise_regularizer"),  # DepthwiseConv: "kernel"
+}
 
-    Keras locks a layer's tracker after ``build()``; tracking the regularizer is what
-    lets the JAX train step carry its strengths, so the lock is lifted for this one
-    assignment (as Keras itself does when it untracks a variable).
+
+def _config_attribute(layer, short):
+    """The attribute under which ``layer`` keeps the regularizer of its weight ``short``.
+
+    The first candidate that is both an attribute and a config key (so a saved model
+    keeps it), else the first that is an attribute, else None.
     """
-    tracker = getattr(layer, "_tracker", None)
-    locked = bool(getattr(tracker, "locked", False))
-    if locked:
-        tracker.unlock()
-    try:
-        setattr(layer, attribute, value)
-    finally:
-        if locked:
-            tracker.lock()
-
-
-#: Weight names whose layer keeps the regularizer under another config key.
-_CONFIG_ATTRIBUTES = {"recurrent_kernel": "recurrent_regularizer"}
+    candidates = _CONFIG_ATTRIBUTES.get(short, (f"{short}_regularizer",))
+    present = [name for name in candidates if hasattr(layer, name)]
+    keys = _config_keys(layer) if present else set()
+    return next((name for name in present if name in keys), present[0] if present else None)
 
 
 def _config_keys(layer):
@@ -338,18 +353,25 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
         raise ValueError(
             "Invalid value for argument `model`: expected a built model with weights "
             "(call `model.build(input_shape)` or call it on a batch first). Received: "
-            f"an unbuilt {type(model).__name__} {model.name!r}"
+            f"{'a' if model.built else 'an unbuilt'} {type(model).__name__} {model.name!r}"
+            f"{' without weights' if model.built else ''}"
         )
     if not callable(regularizer) or isinstance(regularizer, type):
         raise ValueError(
             "Invalid value for argument `regularizer`: expected a regularizer instance "
             f"such as kreg.regularizers.L2(1e-4). Received: regularizer={regularizer!r}"
         )
-    selected = selector(exclude, default_exclude)
-    owners = {key: layer for key, (_, layer) in weight_owners(model).items()}
+    if isinstance(regularizer, L2SP) and regularizer.reference is not None:
+        raise ValueError(
+            "Invalid value for argument `regularizer`: expected an L2SP without "
+            "`reference` (apply takes each weight's current value as its reference). "
+            f"Received: an L2SP whose reference has shape {regularizer.reference.shape}"
+        )
+    selected = selector(exclude, check_bool(default_exclude, "default_exclude"))
     attached, unsaved = [], []
-    for variable in model.trainable_weights:
-        owner = owners.get(id(variable), model)
+    # Frozen layers too: Keras keeps their penalties out of the loss until they are
+    # unfrozen (freeze, attach L2SP, unfreeze and fine-tune is the usual recipe).
+    for variable, _, owner in weight_owners(model, include_frozen=True).values():
         if not selected(variable, owner):
             continue
         reg = _clone(regularizer)
@@ -357,12 +379,12 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
             reg = reg.with_reference(keras.ops.convert_to_numpy(variable))
         variable.regularizer = reg
         short = variable.path.rsplit("/", 1)[-1]
-        attribute = _CONFIG_ATTRIBUTES.get(short, f"{short}_regularizer")
-        if not hasattr(owner, attribute):
+        attribute = _config_attribute(owner, short)
+        if attribute is None:
             attribute = f"_kreg_{short}_regularizer"
             if isinstance(reg, LiveState):
                 reg._live_label = f"{short}_regularizer"
-        _adopt(owner, attribute, reg)
+        adopt(owner, attribute, reg)
         attached.append(variable.path)
         if attribute not in _config_keys(owner):
             unsaved.append(variable.path)

@@ -277,3 +277,47 @@ def test_assigned_strengths_survive_save_and_load(tmp_path):
     )
     with pytest.raises(ValueError, match=r"argument `current_strengths`: expected keys"):
         kreg.layers.Dropout.from_config({"rate": 0.1, "current_strengths": {"l2": 1.0}})
+
+
+class _AddWeightLayer(keras.layers.Layer):
+    """A custom layer regularized the documented Keras way: add_weight(regularizer=...)."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(
+            shape=(input_shape[-1], 1),
+            initializer=keras.initializers.Constant(0.5),
+            regularizer=kreg.regularizers.L2(0.01),
+            name="w",
+        )
+
+    def call(self, x):
+        return x @ self.w
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_add_weight_regularizer_is_listed_and_live(regression_data, jit_compile):
+    """No layer attribute holds it: strengths() adopts it (JAX ignored changes before)."""
+    x, y = regression_data
+    model = keras.Sequential([keras.Input((4,)), _AddWeightLayer(name="lin")])
+    model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=jit_compile)
+    model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)  # traced before the adoption
+    assert list(kreg.strengths(model)) == ["lin.w_regularizer.l2"]
+    model.fit(
+        x,
+        y,
+        batch_size=len(x),
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        callbacks=[_SetAfterFirstEpoch("lin.w_regularizer.l2", 0.5)],
+    )
+    expected = _numpy_sgd_l2(
+        x.astype("float64"), y.astype("float64"), np.full((4, 1), 0.5), 0.1, [0.01] * 2 + [0.5] * 2
+    )
+    np.testing.assert_allclose(model.get_weights()[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_strengths_rejects_a_non_optimizer():
+    model = _linear_model(0.01)
+    with pytest.raises(ValueError, match=r"argument `optimizer`: expected a Keras optimizer"):
+        kreg.strengths(model, optimizer="adam")

@@ -1,5 +1,7 @@
 """kreg.regularizers: drop-in penalties, normalize, L2SP, apply(), serialization."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -261,7 +263,7 @@ def test_apply_after_fit_is_included_in_the_next_fit_and_live(regression_data, j
 
 def test_apply_bad_input():
     unbuilt = keras.Sequential([keras.layers.Dense(2)], name="fresh")
-    with pytest.raises(ValueError, match=r"argument `model`: expected a built model .* Received: an unbuilt Sequential 'fresh'"):
+    with pytest.raises(ValueError, match=r"argument `model`: expected a built model .* Received: an unbuilt Sequential 'fresh'$"):
         R.apply(unbuilt, R.L2(0.1))
     with pytest.raises(ValueError, match="argument `model`: expected a Keras model or layer"):
         R.apply(object(), R.L2(0.1))
@@ -274,6 +276,71 @@ def test_apply_bad_input():
         R.apply(model, R.L2(0.1), exclude=["a", 3])
     with pytest.raises(ValueError, match=r"argument `exclude`: expected valid regular expressions"):
         R.apply(model, R.L2(0.1), exclude="(")
+    # A class is callable, but it is no predicate (it used to fail deep inside, or match all).
+    for cls in (keras.layers.BatchNormalization, str):
+        with pytest.raises(ValueError, match=r"argument `exclude`: .* Received: the class"):
+            R.apply(model, R.L2(0.1), exclude=cls)
+    with pytest.raises(ValueError, match=r"argument `default_exclude`: expected a bool"):
+        R.apply(model, R.L2(0.1), default_exclude="no")
+    # One reference for every weight would pull them all toward the same array.
+    with pytest.raises(ValueError, match=r"argument `regularizer`: expected an L2SP without"):
+        R.apply(model, R.L2SP(0.1, reference=np.zeros((4, 6), "float32")))
+    empty = keras.Sequential([keras.Input((3,)), keras.layers.Flatten()], name="flat")
+    with pytest.raises(ValueError, match=r"Received: a Sequential 'flat' without weights"):
+        R.apply(empty, R.L2(0.1))
+
+
+def test_apply_attaches_to_frozen_layers_for_when_they_are_unfrozen():
+    """Freeze, attach L2SP, unfreeze and fine-tune: the base's penalty must be there."""
+    model = _pretrained()
+    base = model.get_layer("a")
+    base.trainable = False
+    model.get_layer("bn").trainable = False
+    paths = R.apply(model, R.L2SP(0.5), default_exclude=False)
+    assert "net/a/kernel" in paths and "net/bn/gamma" in paths
+    # never-trained state is no candidate, frozen or not
+    assert not any("moving" in p for p in paths)
+    assert len(model.losses) == len(paths) - 4  # a/kernel, a/bias, bn/gamma, bn/beta frozen
+    base.kernel.assign(base.kernel + 1.0)
+    base.trainable = True
+    np.testing.assert_allclose(
+        sum(_np(v) for v in model.losses), 0.5 * np.prod(base.kernel.shape), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "layer, keys",
+    [
+        (keras.layers.DepthwiseConv2D(3, name="conv"), ["depthwise_regularizer"]),
+        (
+            keras.layers.SeparableConv2D(4, 3, name="conv"),
+            ["depthwise_regularizer", "pointwise_regularizer"],
+        ),
+    ],
+)
+def test_apply_on_depthwise_convolutions_saves_the_penalties(tmp_path, layer, keys):
+    model = keras.Sequential([keras.Input((6, 6, 2)), layer])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "would not be saved" warning
+        R.apply(model, R.L2(0.1))
+    assert all(isinstance(layer.get_config()[k]["config"], dict) for k in keys)
+    model.save(tmp_path / "conv.keras")
+    loaded = keras.models.load_model(tmp_path / "conv.keras", safe_mode=True)
+    np.testing.assert_allclose(
+        [_np(v) for v in loaded.losses], [_np(v) for v in model.losses], rtol=1e-6
+    )
+    assert len(loaded.losses) == len(keys)
+
+
+def test_penalty_functions_check_their_arguments():
+    x = keras.ops.ones((2, 2))
+    assert _np(R.l2_penalty(x, 0.5)) == 2.0 and _np(R.l2_penalty(x, 0.5, "mean")) == 0.5
+    with pytest.raises(ValueError, match=r"argument `normalize`: .* Received: normalize='summ'"):
+        R.l2_penalty(x, 0.5, normalize="summ")
+    with pytest.raises(ValueError, match=r"argument `l1`: expected a non-negative"):
+        R.l1_penalty(x, -1.0)
+    with pytest.raises(ValueError, match=r"argument `reference`: expected an array-like"):
+        R.L2SP(0.1, reference=[True, False])
 
 
 # --- runs where users train -----------------------------------------------------------

@@ -65,7 +65,7 @@ class Context:
             if id(variable) in seen:
                 continue
             seen.add(id(variable))
-            path, layer = owners.get(id(variable), (model.name, model))
+            _, path, layer = owners.get(id(variable), (variable, model.name, model))
             self.weights.append((variable, path, layer))
         self.decays = {id(v): facts.decays(self.chain, v) for v, _, _ in self.weights}
 

@@ -150,7 +150,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
         norm, zeros, small = weight_statistics(arrays, self.zero_tol)
         result = {"weight_norm": norm, "zero_fraction": zeros, "near_zero_fraction": small}
         if self.per_layer:
-            owners = {key: prefix for key, (prefix, _) in weight_owners(model).items()}
+            owners = {key: prefix for key, (_, prefix, _) in weight_owners(model).items()}
             groups = {}
             for variable, array in zip(variables, arrays):
                 groups.setdefault(owners.get(id(variable), model.name), []).append(array)
