@@ -296,6 +296,81 @@ def test_data_of_unknown_length_with_arguments():
     assert kernel(model) == pytest.approx((1 - 0.08) ** 2 * (1 - 0.04), rel=1e-6)
 
 
+def _unknown_length(n=N, batch_size=B):
+    """A tf.data dataset whose length fit cannot tell (a filter)."""
+    import tensorflow as tf
+
+    x, y = zeros(n)
+    return tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True).batch(batch_size)
+
+
+class Used(keras.callbacks.Callback):
+    """The value each train step used, read after the step."""
+
+    def __init__(self, name=NAME):
+        super().__init__()
+        self.name, self.values = name, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.values.append(float(kreg.strengths(self.model)[self.name]))
+
+
+def test_data_of_unknown_length_over_several_epochs_matches_numpy():
+    """Keras calls on_train_batch_begin once more at the end of the data, and no step runs
+    for it. On JAX the trainer's end-of-epoch sync undid the value assigned there, while
+    the scaler's cache still held it: from epoch 2 on, the full batches trained with
+    the last batch's λ."""
+    model = model_with_l2(1.0, loss=keras.losses.MeanSquaredError(reduction="sum"))
+    used = Used()
+    scaler = RegularizationScaler("minibatch", batch_size=B, num_examples=N)
+    model.fit(_unknown_length(), epochs=3, verbose=0, callbacks=[scaler, used])
+    expected = [0.4, 0.4, 0.2] * 3  # λ·b/N for batches of 4, 4 and 2
+    np.testing.assert_allclose(used.values, expected, rtol=1e-6)
+    reference = np.prod([1 - 2 * 0.1 * np.float32(v) for v in expected])
+    assert kernel(model) == pytest.approx(reference, rel=1e-5)
+
+
+def test_schedule_counts_the_steps_that_ran_on_data_of_unknown_length():
+    """The end-of-data call used to count as a step: the schedule's step drifted by one
+    per epoch, [0, 1, 2, 4, 5, 6, 8, 9, 10]."""
+    model = model_with_l2(1.0)  # a mean loss: b is not needed
+    used = Used()
+    scaler = RegularizationScaler("minibatch", num_examples=N, schedule=lambda step: step + 1.0)
+    model.fit(_unknown_length(), epochs=3, verbose=0, callbacks=[scaler, used])
+    np.testing.assert_allclose(np.array(used.values) * N, np.arange(1, 10), rtol=1e-6)
+    # A resumed fit cannot number its steps without the steps per epoch: said, not guessed.
+    with pytest.raises(ValueError, match=r"global step of a resumed fit \(initial_epoch=2\)"):
+        model.fit(_unknown_length(), epochs=3, initial_epoch=2, verbose=0, callbacks=[
+            RegularizationScaler("minibatch", num_examples=N, schedule=lambda step: 1.0)])
+
+
+def test_timescale_counts_updates_under_gradient_accumulation():
+    """With gradient_accumulation_steps=k the decay acts once per k steps: S/k updates."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
+        1, use_bias=False, kernel_initializer="ones", name="d")])
+    inner = keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)
+    model.compile(kreg.optimizers.DecoupledWeightDecay(inner, 5.0), "mse")  # τ = 5 epochs
+    history = model.fit(*zeros(40), batch_size=B, epochs=5, verbose=0, callbacks=[
+        RegularizationScaler("timescale"), kreg.callbacks.RegularizationMonitor()])
+    # S = 10 steps, 5 updates per epoch: 1/(τ·5) = 0.04 per update, 25 updates
+    assert kernel(model) == pytest.approx(0.96**25, rel=1e-5)
+    assert history.history["decay_timescale_epochs"][-1] == pytest.approx(5.0, rel=1e-6)
+
+
+def test_keras_penalties_left_unscaled_are_named():
+    model = keras.Sequential([
+        keras.Input((2,)),
+        keras.layers.Dense(2, kernel_regularizer=kreg.regularizers.L2(1.0), name="a"),
+        keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(1.0), name="b"),
+    ])
+    model.compile(keras.optimizers.AdamW(1e-3, weight_decay=0.1), "mse")
+    scaler = RegularizationScaler("minibatch", num_examples=N)
+    with pytest.warns(UserWarning, match=r"leaves \['b.kernel_regularizer', "
+                      r"'AdamW\(weight_decay=0.1\)'\] unscaled"):
+        model.fit(*zeros(), batch_size=B, epochs=1, verbose=0, callbacks=[scaler])
+    assert list(scaler.values) == ["a.kernel_regularizer.l2"]
+
+
 def test_invalid_arguments():
     cases = [
         (dict(rule="fast"), "Invalid value for argument `rule`"),
@@ -304,6 +379,9 @@ def test_invalid_arguments():
         (dict(rule="minibatch", schedule=3), "Invalid value for argument `schedule`"),
         (dict(rule="minibatch", targets=[]), "Invalid value for argument `targets`"),
         (dict(rule="minibatch", reduction="max"), "Invalid value for argument `reduction`"),
+        # these two used to raise TypeErrors (unhashable list, int not iterable)
+        (dict(rule="minibatch", reduction=["sum"]), "Invalid value for argument `reduction`"),
+        (dict(rule="minibatch", targets=5), r"argument `targets`: .*Received: targets=\[5\]"),
         # verbose=None used to fail only at on_train_begin, with a TypeError.
         (dict(rule="minibatch", verbose=None), r"argument `verbose`: .*Received: verbose=None"),
     ]

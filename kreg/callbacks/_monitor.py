@@ -9,7 +9,7 @@ from kreg._live import strengths as live_strengths
 from kreg._live import check_bool, check_non_negative, weight_owners
 from kreg._registry import export
 from kreg._repr import call_repr
-from kreg.callbacks._scaler import decoupled_optimizer
+from kreg.callbacks._scaler import accumulation_steps, decoupled_optimizer
 
 
 def weight_statistics(arrays, zero_tol):
@@ -176,7 +176,8 @@ class RegularizationMonitor(keras.callbacks.Callback):
                 if callable(schedule):  # the live strength scales the schedule
                     step = self._iterations()
                     weight_decay *= float(keras.ops.convert_to_numpy(schedule(step)))
-                result["decay_timescale_epochs"] = decay_timescale(weight_decay, factor, steps)
+                updates = steps / accumulation_steps(optimizer)
+                result["decay_timescale_epochs"] = decay_timescale(weight_decay, factor, updates)
         return result
 
     def on_epoch_end(self, epoch, logs=None):

@@ -2,10 +2,12 @@
 
 import fnmatch
 import math
+import warnings
 
 import keras
 import numpy as np
 
+from kreg._live import LiveState, walk_layers
 from kreg._live import strengths as live_strengths
 from kreg._registry import export
 from kreg._repr import call_repr
@@ -172,6 +174,37 @@ def decoupled_optimizer(optimizer):
     return None
 
 
+def fixed_penalties(model):
+    """Penalties no callback can change: Keras regularizers and Keras' built-in weight decay."""
+    names = []
+    for prefix, layer in walk_layers(model):
+        for attribute, value in vars(layer).items():
+            if isinstance(value, keras.regularizers.Regularizer) and not isinstance(
+                value, LiveState
+            ):
+                names.append(f"{prefix}.{attribute.lstrip('_')}")
+    seen, optimizer = set(), getattr(model, "optimizer", None)
+    while optimizer is not None and id(optimizer) not in seen:
+        seen.add(id(optimizer))
+        decay = getattr(optimizer, "weight_decay", None)
+        if not hasattr(optimizer, "_kreg_strengths") and isinstance(decay, (int, float)) and decay:
+            names.append(f"{type(optimizer).__name__}(weight_decay={decay!r})")
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    return names
+
+
+def accumulation_steps(optimizer):
+    """k of ``gradient_accumulation_steps`` on the optimizer that updates (1 if unset)."""
+    seen = set()
+    while optimizer is not None and id(optimizer) not in seen:
+        seen.add(id(optimizer))
+        k = getattr(optimizer, "gradient_accumulation_steps", None)
+        if k:
+            return int(k)
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    return 1
+
+
 @export
 class RegularizationScaler(keras.callbacks.Callback):
     """Set live strengths before every batch from their base value, a rule and the batch size.
@@ -206,7 +239,11 @@ class RegularizationScaler(keras.callbacks.Callback):
     ("minibatch" with "sum" and "normalized" need both; "minibatch" with a mean needs N).
     When an epoch is one pass (S = ceil(N/b)) the last batch of each epoch has
     N − (S−1)·b examples; otherwise every batch is taken to be full. When ``fit`` cannot
-    tell S (a dataset of unknown length) it is ceil(N/b). Anything a rule needs and
+    tell S (a dataset of unknown length) it is ceil(N/b). An epoch of S = ceil(N/b) steps
+    is taken to be one pass, whose last batch is partial: to train a repeated dataset
+    of full batches with ``steps_per_epoch = ceil(N/b)``, pass ``num_examples=S·b``.
+    Gradient accumulation (``gradient_accumulation_steps = k``) makes S/k the updates
+    per epoch for "timescale". Anything a rule needs and
     that cannot be determined raises a ValueError naming it. With
     ``steps_per_execution > 1`` Keras runs batch callbacks once per chunk, so the value
     computed for a chunk's first batch holds for the whole chunk.
@@ -273,7 +310,7 @@ class RegularizationScaler(keras.callbacks.Callback):
         if isinstance(targets, str):
             targets = [targets]
         if targets is not None:
-            targets = list(targets)
+            targets = list(targets) if isinstance(targets, (list, tuple)) else [targets]
             if not targets or not all(isinstance(t, str) for t in targets):
                 raise ValueError(
                     "Invalid value for argument `targets`: expected None, or a name, kind "
@@ -289,7 +326,7 @@ class RegularizationScaler(keras.callbacks.Callback):
                 f"a LearningRateSchedule. Received: schedule={schedule!r}"
             )
         self.schedule = schedule
-        if reduction is not None and reduction not in REDUCTIONS:
+        if reduction is not None and not (isinstance(reduction, str) and reduction in REDUCTIONS):
             raise ValueError(
                 "Invalid value for argument `reduction`: expected 'sum', "
                 f"'sum_over_batch_size' or None. Received: reduction={reduction!r}"
@@ -366,6 +403,14 @@ class RegularizationScaler(keras.callbacks.Callback):
                 "rule='timescale' needs a kreg.optimizers.DecoupledWeightDecay.",
             )
         self._targets = select(found, targets)
+        fixed = fixed_penalties(self.model) if self.targets is None else []
+        if fixed and self.rule != "timescale":
+            warnings.warn(
+                f"RegularizationScaler leaves {fixed} unscaled: Keras keeps them as fixed "
+                "numbers in the train step. Use kreg.regularizers and "
+                "kreg.optimizers.DecoupledWeightDecay for penalties to scale.",
+                stacklevel=2,
+            )
 
         b, n = self.batch_size, self.num_examples
         self._epochs = self.epochs or params.get("epochs")
@@ -433,9 +478,12 @@ class RegularizationScaler(keras.callbacks.Callback):
                 )
             self._follow = optimizer.follow
             self._lr0 = float(optimizer.initial_learning_rate)
+            # With gradient accumulation the decay acts on update steps only: S/k per epoch.
+            self._accumulation = accumulation_steps(optimizer)
         self._last = {}
         self.values = {}
-        self._seen = 0
+        self._seen = 0  # real train steps of the finished epochs (data of unknown length)
+        self._epoch_seen = 0
         if self.verbose > 0:
             print(
                 f"RegularizationScaler(rule={self._rule_name()!r}): b={b}, "
@@ -457,11 +505,26 @@ class RegularizationScaler(keras.callbacks.Callback):
         if self.rule == "normalized":
             return normalized_value(base, batch_size, n, t)
         if self.rule == "timescale":
-            return timescale_value(base, self._steps, self._follow, self._lr0)
+            return timescale_value(base, self._steps / self._accumulation, self._follow, self._lr0)
         return float(self.rule(base, step, epoch, batch_size, n, t))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        uses_step = self.schedule is not None or callable(self.rule)
+        if epoch > 0 and self._steps is None and self._seen == 0 and uses_step:
+            raise ValueError(
+                f"RegularizationScaler could not determine the global step of a resumed "
+                f"fit (initial_epoch={epoch}): `fit` does not know the steps per epoch "
+                "(data of unknown length). Pass batch_size= and num_examples=, or "
+                "steps_per_epoch to fit."
+            )
+        # On JAX a write made in a batch hook that ran no step (the end-of-data probe of
+        # a dataset of unknown length) is undone by the trainer's end-of-epoch sync:
+        # check the cache against the strengths (one read per epoch).
+        for name, stored in list(getattr(self, "_last", {}).items()):
+            if np.float32(float(self._targets[name])) != stored:
+                del self._last[name]
+        self._epoch_seen = 0
 
     def on_train_batch_begin(self, batch, logs=None):
         epoch = getattr(self, "_epoch", 0)
@@ -469,9 +532,8 @@ class RegularizationScaler(keras.callbacks.Callback):
             step = epoch * self._steps + batch
             last = batch == self._steps - 1
         else:
-            step = self._seen
+            step = self._seen + batch
             last = False
-        self._seen += 1
         size = self._sizes[1] if last else self._sizes[0]
         multiplier = self._multiplier(step)
         for name, strength in self._targets.items():
@@ -484,6 +546,10 @@ class RegularizationScaler(keras.callbacks.Callback):
                     print(f"step {step}: {name} = {value:.6g}")
             self.values[name] = value
 
+    def on_train_batch_end(self, batch, logs=None):
+        self._epoch_seen = batch + 1  # only steps that ran reach here
+
     def on_epoch_end(self, epoch, logs=None):
+        self._seen += self._epoch_seen
         if logs is not None:
             logs.update(self.values)
