@@ -467,6 +467,89 @@ def test_decay_too_strong():
     assert kreg.audit(model, fine).findings == []
 
 
+class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
+    """A custom schedule without get_config (Keras does not require one)."""
+
+    def __call__(self, step):
+        return keras.ops.minimum(1.0, (keras.ops.cast(step, "float32") + 1) / 100.0) * 2.0
+
+
+def test_decay_findings_survive_custom_and_callable_learning_rates():
+    """The schedule's config was read unguarded: one exception dropped every decay finding."""
+    model = _mlp()
+    expected = {("decay-too-strong", "optimizer"), ("decay-on-bias", "m/h/bias"),
+                ("decay-on-bias", "m/o/bias")}
+    for learning_rate in (2.0, _WarmUp(), lambda: 2.0):
+        report = kreg.audit(model, keras.optimizers.SGD(learning_rate, weight_decay=0.9))
+        assert {p for p in _pairs(report) if p[0] != "decay-follows-schedule"} == expected
+        assert "audit-check-failed" not in {f.code for f in report.findings}
+
+
+def test_decay_too_strong_at_the_peak_of_a_warm_up():
+    """follow="schedule" decays by wd·lr_t/lr_0: a warm-up from lr_0 = 1e-5 to 1e-3 makes
+    0.05 a decay of 5 per step at the peak (the weights flip sign and explode)."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        1e-5, 1000, warmup_target=1e-3, warmup_steps=20)
+    report = kreg.audit(_mlp(), _dwd(keras.optimizers.SGD(schedule), 0.05))
+    (finding,) = report.filter("error")
+    assert finding.code == "decay-too-strong" and "5 of each decayed weight" in finding.what
+    # the same decay without the warm-up is fine
+    assert not kreg.audit(_mlp(name="n"), _dwd(keras.optimizers.SGD(1e-3), 0.05)).filter("error")
+
+
+def test_muon_decays_by_adam_weight_decay_where_it_steps_with_adam():
+    """Muon decays vectors (biases) by adam_weight_decay, matrices by weight_decay."""
+    model = _mlp()
+    report = kreg.audit(model, keras.optimizers.Muon(weight_decay=0.0, adam_weight_decay=0.5))
+    assert _pairs(report) == {("decay-on-bias", "m/h/bias"), ("decay-on-bias", "m/o/bias")}
+    report = kreg.audit(model, keras.optimizers.Muon(weight_decay=0.5, adam_weight_decay=None))
+    assert not {code for code, _ in _pairs(report) if code.startswith("decay-on")}
+
+
+def test_multi_optimizer_is_said_not_to_be_read():
+    model = _mlp(reg=L2(1e-4))
+    optimizer = keras.optimizers.MultiOptimizer(
+        [(keras.optimizers.AdamW(10.0, weight_decay=0.5), model.layers)])
+    assert _pairs(kreg.audit(model, optimizer)) == {("optimizer-not-read", "optimizer")}
+
+
+def test_l2_fix_for_mean_penalties_warm_ups_and_l1():
+    """The suggested decay gives the penalty's per-step shrink under SGD in each case."""
+    model = _mlp(reg=kreg.regularizers.L2(1e-2, normalize="mean"))  # h/kernel: 6x8 = 48
+    (finding,) = kreg.audit(model, keras.optimizers.Adam(2e-3)).findings
+    assert "normalize='mean'" in finding.what
+    assert "weight_decay=8.33e-07)" in finding.fix  # 2 * 2e-3 * 1e-2 / 48
+    warm_up = keras.optimizers.schedules.CosineDecay(
+        0.0, 1000, warmup_target=1e-3, warmup_steps=50)
+    (finding,) = kreg.audit(_mlp(name="n", reg=L2(5e-4)), keras.optimizers.Adam(warm_up)).findings
+    assert "weight_decay=1e-06, initial_learning_rate=0.001)" in finding.fix  # lr_0 = 0
+    elastic = _mlp(name="e", reg=keras.regularizers.L1L2(l1=1e-3, l2=5e-4))
+    (finding,) = kreg.audit(elastic, keras.optimizers.Adam(2e-3)).findings
+    assert "weight_decay=2e-06, l1=2e-06)" in finding.fix
+
+
+def test_noise_scale_is_checked_inside_nested_models():
+    sample = 1000 * np.random.RandomState(0).randn(64, 8).astype("float32")
+    augment = keras.Sequential(
+        [keras.Input((8,)), layers.GaussianNoise(0.1, name="gn")], name="augment")
+    nested = keras.Sequential([keras.Input((8,)), augment, Dense(1, name="o")], name="outer")
+    inputs = keras.Input((8,))
+    functional = keras.Model(inputs, Dense(1, name="o")(augment(inputs)), name="f")
+    for model in (nested, functional):
+        report = kreg.audit(model, keras.optimizers.SGD(0.01), sample=sample)
+        assert _pairs(report) == {("noise-out-of-scale", "augment/gn")}, model.name
+
+
+def test_shared_layer_bias_is_not_called_useless():
+    """A Dense called twice, once into BatchNormalization: its bias still gets a gradient."""
+    inputs = keras.Input((4,))
+    shared = Dense(4, name="shared")
+    y = layers.BatchNormalization(name="bn")(shared(inputs))
+    z = shared(layers.Dense(4, name="pre")(inputs))
+    model = keras.Model(inputs, layers.Concatenate()([y, z]), name="m")
+    assert "bias-before-batchnorm" not in {c for c, _ in _pairs(kreg.audit(model, "sgd"))}
+
+
 def test_lambda_batch_size():
     model = _mlp(reg=L2(1e-4))
     optimizer = _exclude_non_kernels(keras.optimizers.SGD(0.1, weight_decay=1e-3), model)
@@ -632,6 +715,8 @@ def test_report_table_repr_and_raise_for():
     with pytest.raises(ValueError, match="Invalid value for argument `severity`: expected one "
                        "of 'error', 'warning', 'info'. Received: severity='fatal'"):
         report.raise_for("fatal")
+    with pytest.raises(ValueError, match=r"Received: severity=\['error'\]"):  # was a TypeError
+        report.raise_for(["error"])
     assert report.filter(code="dropout-before-batchnorm")[0].path == "drop"
     clean = Report([], "nothing")
     clean.raise_for("info")
@@ -654,9 +739,17 @@ def test_argument_validation():
         kreg.audit(model, optimizer=3)
     x = np.zeros((4, 6), "float32")
     with pytest.raises(ValueError, match=r"Invalid value for argument `sample`: expected a "
-                       r"batch of model inputs \(1 array\(s\), as `model\(sample\)` takes; "
-                       r"no targets\). Received: 2 arrays"):
+                       r"batch of model inputs \(as `model\(sample\)` takes; no targets\): "
+                       r"1 array\(s\). Received: 2 arrays"):
         kreg.audit(model, sample=(x, np.zeros((4, 1))))
+    # A sample the noise probe cannot use used to be skipped silently (or failed a check).
+    for bad, received in [
+        (np.zeros((4, 3), "float32"), r"shape \(batch, 6\). Received: an array of shape \(4, 3\)"),
+        (np.zeros(6, "float32"), r"shape \(batch, 6\). Received: an array of shape \(6,\)"),
+        ("abc", r"numeric arrays with a batch axis. Received: str 'abc'"),
+    ]:
+        with pytest.raises(ValueError, match=r"argument `sample`: .*" + received):
+            kreg.audit(model, sample=bad)
     assert _pairs(kreg.audit(model, sample=x)) == {("no-optimizer", "m")}
     assert _pairs(kreg.audit(_mlp(name="n", reg=L2(1e-4)), "adam")) == {
         ("l2-with-adaptive-optimizer", "n/h/kernel")
@@ -699,6 +792,9 @@ def test_cli_sample_file(tmp_path, capsys):
     assert cli_main([path, "--sample", str(tmp_path / "x.npy"), "--fail-on", "warning"]) == 1
     assert "noise-out-of-scale" in capsys.readouterr().out
     assert cli_main([path, "--fail-on", "warning"]) == 0  # no sample: no claim on the scale
+    capsys.readouterr()
+    assert cli_main([path, "--sample", str(tmp_path / "missing.npy")]) == 2
+    assert "cannot load '" + str(tmp_path / "missing.npy") in capsys.readouterr().err
 
 
 def test_a_failing_check_is_reported_and_the_others_still_run(monkeypatch):

@@ -39,6 +39,7 @@ when there are errors (``--fail-on warning`` to fail on warnings too).
 """
 
 import keras
+import numpy as np
 
 from kreg.audit._checks import CHECKS, Context
 from kreg.audit._report import SEVERITIES, AuditError, Finding, Report
@@ -61,20 +62,44 @@ def _check_optimizer(optimizer):
 
 
 def _check_sample(model, sample):
-    """A sample must have one array per model input (when the model's inputs are known)."""
+    """A sample must be numeric arrays with a batch axis, one per model input, of its shape."""
     if sample is None:
         return
+    what = "expected a batch of model inputs (as `model(sample)` takes; no targets)"
+    arrays = []
+    for leaf in keras.tree.flatten(sample):
+        try:
+            array = np.asarray(keras.ops.convert_to_numpy(leaf))
+        except Exception:
+            array = np.asarray(None)
+        if array.dtype.kind not in "biuf" or array.ndim < 1:
+            raise ValueError(
+                f"Invalid value for argument `sample`: {what}: numeric arrays with a batch "
+                f"axis. Received: {type(leaf).__name__} {leaf!r:.60}"
+            )
+        arrays.append(array)
     try:
-        expected = len(model.inputs)
+        inputs = list(model.inputs)
     except Exception:  # subclassed models: their inputs are not known
         return
-    received = len(keras.tree.flatten(sample))
-    if received != expected:
+    if len(arrays) != len(inputs):
         raise ValueError(
-            "Invalid value for argument `sample`: expected a batch of model inputs "
-            f"({expected} array(s), as `model(sample)` takes; no targets). "
-            f"Received: {received} arrays"
+            f"Invalid value for argument `sample`: {what}: {len(inputs)} array(s). "
+            f"Received: {len(arrays)} arrays"
         )
+    if isinstance(sample, dict):
+        return  # matched by name, not by position
+    for array, tensor in zip(arrays, inputs):
+        expected = tuple(tensor.shape[1:])
+        received = array.shape[1:]
+        if len(received) != len(expected) or any(
+            e is not None and e != r for e, r in zip(expected, received)
+        ):
+            raise ValueError(
+                f"Invalid value for argument `sample`: {what}: shape (batch, "
+                f"{', '.join(str(e) for e in expected)}). Received: an array of shape "
+                f"{array.shape}"
+            )
 
 
 def _failed(check, err, model):
@@ -106,8 +131,10 @@ def audit(model, optimizer=None, *, batch_size=None, num_examples=None, sample=N
             "lambda-batch-size" findings (λ per epoch and how to rescale it).
         num_examples: the number of training examples per epoch.
         sample: a batch of model inputs (array, list or dict, as ``model(sample)``
-            takes); enables the checks on the scale of the inputs of GaussianNoise.
-            At most its first 1024 rows are used.
+            takes); enables the checks on the scale of the inputs of GaussianNoise,
+            followed through Sequential and functional models, nested ones included
+            (not into the ``call`` of a subclassed model). At most its first 1024 rows
+            are used.
 
     Returns:
         A :class:`Report`: ``.findings`` (most severe first), ``print(report)``,

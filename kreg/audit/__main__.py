@@ -45,11 +45,13 @@ def main(argv=None):
     2
     """
     args = _parser().parse_args(argv)
+    loading = args.path
     try:
         model = keras.saving.load_model(args.path)
+        loading = args.sample
         sample = None if args.sample is None else np.load(args.sample)
-    except Exception as err:  # a missing, unsafe or corrupt file: say why
-        print(f"kreg.audit: cannot load {args.path!r}: {err}", file=sys.stderr)
+    except Exception as err:  # a missing, unsafe or corrupt file: say which and why
+        print(f"kreg.audit: cannot load {loading!r}: {err}", file=sys.stderr)
         return 2
     try:
         report = audit(

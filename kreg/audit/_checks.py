@@ -223,7 +223,6 @@ def check_penalties(ctx):
             )
         elif adaptive:
             name = type(stepper).__name__
-            lr = facts.learning_rate(stepper) or 1e-3
             found.append(
                 Finding(
                     "warning",
@@ -235,13 +234,39 @@ def check_penalties(ctx):
                     "regularized: for adaptive optimizers an L2 penalty is not weight decay "
                     "(Loshchilov & Hutter, 2019).",
                     f"# drop {attribute} from layer '{path}' and decay in the optimizer:\n"
-                    f"optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers."
-                    f"{facts.plain_name(stepper)}(...), weight_decay={2 * lr * l2:.3g}"
-                    f"{', anchor=' + repr('initial') if hasattr(regularizer, 'reference') else ''})"
-                    "  # 2·lr·l2: the per-step decay the penalty gives under plain SGD",
+                    + _decay_for_penalty(stepper, regularizer, variable, l2),
                 )
             )
     return found
+
+
+def _decay_for_penalty(stepper, regularizer, variable, l2):
+    """DecoupledWeightDecay code whose per-step decay equals the penalty's under plain SGD.
+
+    Under SGD, ``l2·Σw²`` shrinks w by ``2·lr_t·l2`` per step and ``l1·Σ|w|`` by
+    ``lr_t·l1``; the wrapper's decay (``follow="schedule"``) is ``wd·lr_t/lr_0``, its
+    proximal L1 ``l1·lr_t/lr_0``. So ``wd = 2·lr_0·l2`` and ``l1 = lr_0·l1``, with
+    ``normalize="mean"`` dividing both by the weight's size. A schedule that starts at
+    0 (a warm-up) gets ``initial_learning_rate`` = its peak, as the wrapper needs lr_0 > 0.
+    """
+    lr0 = facts.learning_rate(stepper)
+    extra = ""
+    if not lr0:
+        schedule = facts.schedule_of(stepper)
+        profile = facts.schedule_profile(schedule) if schedule is not None else None
+        lr0 = profile[1] if profile is not None and profile[1] else 1e-3
+        extra = f", initial_learning_rate={lr0:.3g}"
+    size = math.prod(variable.shape) if getattr(regularizer, "normalize", "sum") == "mean" else 1
+    l1 = facts._as_float(getattr(regularizer, "l1", None)) or 0.0
+    if l1:
+        extra += f", l1={lr0 * l1 / size:.3g}"
+    if hasattr(regularizer, "reference"):
+        extra += ", anchor='initial'"
+    return (
+        f"optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers."
+        f"{facts.plain_name(stepper)}(...), weight_decay={2 * lr0 * l2 / size:.3g}{extra})"
+        "  # the per-step decay the penalty gives under plain SGD"
+    )
 
 
 def check_decay(ctx):
@@ -284,6 +309,19 @@ def check_decay(ctx):
                 )
             )
     for optimizer in ctx.chain:
+        if isinstance(optimizer, getattr(keras.optimizers, "MultiOptimizer", ())):
+            found.append(
+                Finding(
+                    "info",
+                    "optimizer-not-read",
+                    "optimizer",
+                    "the optimizers inside a MultiOptimizer are not read: their weight "
+                    "decay and how it meets the penalties were not checked",
+                    "The audit reads one optimizer (through LossScaleOptimizer and "
+                    "DecoupledWeightDecay wrappers), not a map of them.",
+                    "# audit with each inner optimizer: kreg.audit(model, optimizer=inner)",
+                )
+            )
         if facts.is_kreg_decay(optimizer):
             found.extend(_kreg_decay_findings(ctx, optimizer))
         elif facts.keras_weight_decay(optimizer):
@@ -315,8 +353,17 @@ def _kreg_decay_findings(ctx, optimizer):
         return found
     follow = getattr(optimizer, "follow", "schedule")
     factor = 1.0
-    if follow == "learning_rate":
-        factor = facts.learning_rate(ctx.stepper) or 0.0
+    if follow in ("learning_rate", "schedule"):
+        # The largest learning rate of the schedule, not the one at step 0: a warm-up
+        # from a small lr_0 multiplies a follow="schedule" decay by peak / lr_0.
+        schedule = facts.schedule_of(ctx.stepper)
+        profile = facts.schedule_profile(schedule) if schedule is not None else None
+        peak = profile[1] if profile is not None else facts.learning_rate(ctx.stepper)
+        if follow == "learning_rate":
+            factor = peak or 0.0
+        else:
+            lr0 = facts._as_float(getattr(optimizer, "initial_learning_rate", None))
+            factor = (peak / lr0) if (peak and lr0) else 1.0
     per_step = max(amounts) * factor
     if per_step >= 1:
         found.append(
@@ -529,11 +576,15 @@ def _to_numpy(value):
 
 
 def _model_inputs(model):
-    """The symbolic inputs in the structure ``model(sample)`` takes, or None."""
-    try:
-        return model.input  # functional models: a tensor, list or dict
-    except Exception:
-        pass
+    """The symbolic inputs of ``model``'s own graph, in the structure ``model(sample)`` takes.
+
+    None when unknown. (A Sequential model's ``.input`` is its first call's input.)
+    """
+    if not isinstance(model, keras.Sequential):
+        try:
+            return model.input  # functional models: a tensor, list or dict
+        except Exception:
+            pass
     try:
         inputs = list(model.inputs)  # a built Sequential model
     except Exception:
@@ -542,29 +593,50 @@ def _model_inputs(model):
 
 
 def _noise_inputs(ctx, layers):
-    """``{id(layer): np.ndarray}``: the sample as it reaches each noise layer."""
+    """``{id(layer): np.ndarray}``: the sample as it reaches each noise layer.
+
+    A layer inside a nested Sequential or functional model is reached in two probes:
+    the sample's value at the nested model's input, then inside the nested model.
+    """
     if ctx.sample is None or not layers:
         return {}
-    inputs = _model_inputs(ctx.model)
-    if inputs is None:
-        return {}
+    by_path = dict(ctx.paths)
     sample = _to_numpy(ctx.sample)
-    tensors, owners = [], []
-    for _, layer in layers:
-        tensor = facts.input_tensor(layer)
-        if tensor is not None:
-            tensors.append(tensor)
-            owners.append(layer)
+    cache = {}
+
+    def value_at(path, layer):
+        """The sample's value at ``layer``'s input (None when there is no graph to follow)."""
+        if path in cache:
+            return cache[path]
+        cache[path] = None  # a cycle guard; replaced below
+        parent_path = path.rpartition("/")[0] if "/" in path else None
+        parent = ctx.model if parent_path is None else by_path.get(parent_path)
+        if parent is None:
+            return None
+        if parent is ctx.model:
+            inputs, value = _model_inputs(ctx.model), sample
+        elif isinstance(parent, keras.Sequential) or facts._is_functional(parent):
+            inputs, value = _model_inputs(parent), value_at(parent_path, parent)
+        else:
+            return None  # a subclassed container: its call is no graph
+        if inputs is None or value is None:
+            return None
+        for tensor in facts.call_inputs(layer):  # the call inside `parent` is one of them
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    result = keras.Model(inputs, tensor)(value, training=False)
+            except Exception:
+                continue
+            cache[path] = np.asarray(keras.ops.convert_to_numpy(result))
+            break
+        return cache[path]
+
     found = {}
-    for layer, tensor in zip(owners, tensors):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                probe = keras.Model(inputs, tensor)
-                value = probe(sample, training=False)
-            found[id(layer)] = np.asarray(keras.ops.convert_to_numpy(value))
-        except Exception:
-            continue  # a noise layer inside a nested model: no path from the inputs
+    for path, layer in layers:
+        value = value_at(path, layer)
+        if value is not None:
+            found[id(layer)] = value
     return found
 
 

@@ -76,15 +76,19 @@ def schedule_of(optimizer):
     schedule = getattr(optimizer, "_learning_rate", None)
     if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         return schedule
+    if callable(schedule):  # a plain callable learning rate: no schedule to profile
+        return None
     try:
         config = optimizer.get_config().get("learning_rate")
     except Exception:
         return None
     if isinstance(config, dict):
         try:
-            return keras.optimizers.schedules.deserialize(config)
+            found = keras.optimizers.schedules.deserialize(config)
         except Exception:
             return None
+        if isinstance(found, keras.optimizers.schedules.LearningRateSchedule):
+            return found
     return None
 
 
@@ -97,15 +101,25 @@ def learning_rate(optimizer, step=0):
         except Exception:
             return None
     try:
-        return _as_float(optimizer.get_config().get("learning_rate"))
-    except Exception:
         return _as_float(getattr(optimizer, "learning_rate", None))
+    except Exception:
+        return None
+
+
+def _config(schedule):
+    """A schedule's config, or {} (a custom schedule need not implement get_config)."""
+    try:
+        return dict(schedule.get_config())
+    except Exception:
+        return {}
 
 
 def schedule_end(schedule):
     """``(step, exact)``: the step where ``schedule`` ends, or a horizon to show it at."""
-    config = schedule.get_config()
+    config = _config(schedule)
     name = type(schedule).__name__
+    if not config:
+        return 10000, False
     if name == "CosineDecay":
         return int(config["decay_steps"]) + int(config.get("warmup_steps") or 0), True
     if name == "CosineDecayRestarts":
@@ -122,7 +136,7 @@ def schedule_end(schedule):
 def schedule_profile(schedule):
     """``(lr at step 0, peak lr, lr at the end, end step, end is exact)`` of a schedule."""
     end, exact = schedule_end(schedule)
-    config = schedule.get_config()
+    config = _config(schedule)
     # A few steps only: on JAX each call of a schedule with a branch is traced anew.
     steps = set(np.linspace(0, end, 6).astype(int).tolist())
     steps.add(int(config.get("warmup_steps") or 0))  # the peak of a warm-up
@@ -135,12 +149,23 @@ def schedule_profile(schedule):
     return values[0], max(values), values[-1], end, exact
 
 
-def keras_weight_decay(optimizer):
-    """A Keras optimizer's own built-in ``weight_decay`` as a float (0.0 when unset)."""
+def keras_weight_decay(optimizer, variable=None):
+    """A Keras optimizer's own built-in ``weight_decay`` as a float (0.0 when unset).
+
+    With ``variable``: the decay that acts on it. Muon decays the weights its Adam step
+    updates (not matrices, embeddings, ``exclude_layers``) by ``adam_weight_decay``.
+    """
     if is_kreg_decay(optimizer):
         return 0.0
-    value = _as_float(getattr(optimizer, "weight_decay", None))
-    return value or 0.0
+    value = getattr(optimizer, "weight_decay", None)
+    uses_adam = getattr(optimizer, "_should_use_adamw", None)
+    if variable is not None and uses_adam is not None and hasattr(optimizer, "adam_weight_decay"):
+        try:
+            if uses_adam(variable):
+                value = optimizer.adam_weight_decay
+        except Exception:
+            pass
+    return _as_float(value) or 0.0
 
 
 def _excluded_by_list(optimizer, variable):
@@ -215,7 +240,7 @@ def decays(chain, variable):
             if wd > 0 and multiplier > 0:
                 found.append((optimizer, wd * multiplier))
         else:
-            wd = keras_weight_decay(optimizer)
+            wd = keras_weight_decay(optimizer, variable)
             if wd > 0 and not keras_excludes(optimizer, variable):
                 found.append((optimizer, wd))
     return found
@@ -250,6 +275,8 @@ def describe_regularizer(regularizer):
         value = _as_float(getattr(regularizer, key, None))
         if value:
             parts.append(f"{key}={value:g}")
+    if getattr(regularizer, "normalize", "sum") == "mean":
+        parts.append("normalize='mean'")
     return f"{type(regularizer).__name__}({', '.join(parts)})"
 
 
@@ -321,6 +348,8 @@ def edges(container):
         return graph
     produced_by, consumers = {}, {}
     for layer in container.layers:
+        if len(getattr(layer, "_inbound_nodes", ())) > 1:
+            continue  # called more than once: `layer.output` is only its first call's
         try:
             outputs = _flat(layer.output)
             inputs = [] if isinstance(layer, keras.layers.InputLayer) else _flat(layer.input)
@@ -376,3 +405,15 @@ def input_tensor(layer):
     except Exception:
         return None
     return inputs[0] if len(inputs) == 1 else None
+
+
+def call_inputs(layer):
+    """The single symbolic input of each call of ``layer`` (a model's ``.input`` is its own)."""
+    found = []
+    for node in getattr(layer, "_inbound_nodes", ()):
+        tensors = _flat(getattr(node, "input_tensors", None))
+        if len(tensors) == 1:
+            found.append(tensors[0])
+    if not found and input_tensor(layer) is not None:
+        found.append(input_tensor(layer))
+    return found

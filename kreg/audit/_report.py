@@ -9,7 +9,7 @@ _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 def check_severity(severity, argument="severity"):
     """Return ``severity`` if it is one of SEVERITIES, else raise ValueError."""
-    if severity not in _RANK:
+    if not isinstance(severity, str) or severity not in _RANK:
         raise ValueError(
             f"Invalid value for argument `{argument}`: expected one of "
             f'{", ".join(repr(s) for s in SEVERITIES)}. Received: {argument}={severity!r}'
