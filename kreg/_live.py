@@ -367,6 +367,11 @@ def strengths(model, optimizer=None):
     joined with "/". Each value is a :class:`Strength` with ``.assign(value)`` and
     ``float(strength)`` that works between train steps on every backend.
 
+    A regularizer given to ``add_weight(regularizer=...)`` in a custom layer is no layer
+    attribute: the first call adopts it (as ``<weight>_regularizer``) so that it is
+    listed and live. One regularizer instance shared by several layers is one strength;
+    a saved model loads one copy per layer (as Keras does), each its own strength.
+
     Args:
         model: a Keras layer or model.
         optimizer: an optimizer whose strengths to include; default ``model.optimizer``.
