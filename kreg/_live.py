@@ -332,7 +332,7 @@ def walk_layers(model):
 
 
 def weight_owners(model, include_frozen=False):
-    """Map id(variable) -> (variable, prefix, layer) of the deepest layer owning each trainable weight.
+    """id(variable) -> (variable, prefix, layer): the deepest layer owning each trainable weight.
 
     In model order. With ``include_frozen`` also the weights a frozen layer
     (``trainable = False``) trains once it is unfrozen: Keras then marks the variables
@@ -459,14 +459,24 @@ def _adopt_weight_regularizers(model):
         model.make_test_function(force=True)
 
 
-def live_optimizer_strengths(optimizer):
-    """The optimizer's strengths: kreg optimizers implement ``_kreg_strengths()``."""
-    seen = set()
+def optimizer_chain(optimizer):
+    """``[optimizer, its inner optimizer, ...]``, outermost first.
+
+    LossScaleOptimizer and kreg's DecoupledWeightDecay keep the wrapped one as
+    ``inner_optimizer``.
+    """
+    chain, seen = [], set()
     while optimizer is not None and id(optimizer) not in seen:
         seen.add(id(optimizer))
-        get = getattr(optimizer, "_kreg_strengths", None)
+        chain.append(optimizer)
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    return chain
+
+
+def live_optimizer_strengths(optimizer):
+    """The optimizer's strengths: kreg optimizers implement ``_kreg_strengths()``."""
+    for link in optimizer_chain(optimizer):
+        get = getattr(link, "_kreg_strengths", None)
         if get is not None:
             return dict(get())
-        # LossScaleOptimizer and similar wrappers keep the real one as `inner_optimizer`.
-        optimizer = getattr(optimizer, "inner_optimizer", None)
     return {}

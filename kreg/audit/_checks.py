@@ -12,7 +12,7 @@ import warnings
 import keras
 import numpy as np
 
-from kreg._live import weight_owners
+from kreg._live import optimizer_chain, weight_owners
 from kreg.audit import _facts as facts
 from kreg.audit._report import Finding
 
@@ -51,7 +51,7 @@ class Context:
     def __init__(self, model, optimizer, batch_size, num_examples, sample):
         self.model = model
         self.optimizer = optimizer
-        self.chain = facts.optimizer_chain(optimizer)
+        self.chain = optimizer_chain(optimizer)
         self.stepper = facts.stepper(self.chain)
         self.batch_size = batch_size
         self.num_examples = num_examples
@@ -168,7 +168,7 @@ def _decay_fix(optimizer, kinds):
         f"    if v.path.rsplit(\"/\", 1)[-1] in {{{', '.join(names)}}}\n"
         "])  # before the first fit; variable.path is the same on every backend\n"
         "# or: kreg.optimizers.DecoupledWeightDecay(keras.optimizers."
-        f"{facts.plain_name(facts.stepper(facts.optimizer_chain(optimizer)))}(...), "
+        f"{facts.plain_name(facts.stepper(optimizer_chain(optimizer)))}(...), "
         "weight_decay=..."
         + (', exclude=[r"embeddings$"]' if "embedding" in kinds else "")
         + ")  # excludes biases and normalization by default"

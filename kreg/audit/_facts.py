@@ -12,7 +12,7 @@ import re
 import keras
 import numpy as np
 
-from kreg._live import live_states, walk_layers
+from kreg._live import live_states, optimizer_chain, walk_layers
 from kreg._masking import NORMALIZATION_LAYERS
 
 # ---------------------------------------------------------------------------- optimizers
@@ -35,16 +35,6 @@ _ADAPTIVE_NAMES = (
 ADAPTIVE_OPTIMIZERS = tuple(
     getattr(keras.optimizers, n) for n in _ADAPTIVE_NAMES if hasattr(keras.optimizers, n)
 )
-
-
-def optimizer_chain(optimizer):
-    """``[optimizer, its inner optimizer, ...]``, outermost first (LossScaleOptimizer, kreg)."""
-    chain, seen = [], set()
-    while optimizer is not None and id(optimizer) not in seen:
-        seen.add(id(optimizer))
-        chain.append(optimizer)
-        optimizer = getattr(optimizer, "inner_optimizer", None)
-    return chain
 
 
 def is_kreg_decay(optimizer):

@@ -7,7 +7,7 @@ import warnings
 import keras
 import numpy as np
 
-from kreg._live import LiveState, walk_layers
+from kreg._live import LiveState, optimizer_chain, walk_layers
 from kreg._live import strengths as live_strengths
 from kreg._registry import export
 from kreg._repr import call_repr
@@ -165,13 +165,8 @@ def select(found, targets):
 
 def decoupled_optimizer(optimizer):
     """The kreg DecoupledWeightDecay inside ``optimizer`` (through wrappers), or None."""
-    seen = set()
-    while optimizer is not None and id(optimizer) not in seen:
-        seen.add(id(optimizer))
-        if hasattr(optimizer, "follow") and hasattr(optimizer, "_kreg_strengths"):
-            return optimizer
-        optimizer = getattr(optimizer, "inner_optimizer", None)
-    return None
+    chain = optimizer_chain(optimizer)
+    return next((o for o in chain if hasattr(o, "follow") and hasattr(o, "_kreg_strengths")), None)
 
 
 def fixed_penalties(model):
@@ -183,26 +178,17 @@ def fixed_penalties(model):
                 value, LiveState
             ):
                 names.append(f"{prefix}.{attribute.lstrip('_')}")
-    seen, optimizer = set(), getattr(model, "optimizer", None)
-    while optimizer is not None and id(optimizer) not in seen:
-        seen.add(id(optimizer))
+    for optimizer in optimizer_chain(getattr(model, "optimizer", None)):
         decay = getattr(optimizer, "weight_decay", None)
         if not hasattr(optimizer, "_kreg_strengths") and isinstance(decay, (int, float)) and decay:
             names.append(f"{type(optimizer).__name__}(weight_decay={decay!r})")
-        optimizer = getattr(optimizer, "inner_optimizer", None)
     return names
 
 
 def accumulation_steps(optimizer):
     """k of ``gradient_accumulation_steps`` on the optimizer that updates (1 if unset)."""
-    seen = set()
-    while optimizer is not None and id(optimizer) not in seen:
-        seen.add(id(optimizer))
-        k = getattr(optimizer, "gradient_accumulation_steps", None)
-        if k:
-            return int(k)
-        optimizer = getattr(optimizer, "inner_optimizer", None)
-    return 1
+    steps = [getattr(o, "gradient_accumulation_steps", None) for o in optimizer_chain(optimizer)]
+    return int(next((k for k in steps if k), 1))
 
 
 @export
