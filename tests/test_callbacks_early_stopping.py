@@ -224,6 +224,20 @@ def test_criteria_pure_functions():
         generalization_loss(-1.0, -2.0)
 
 
+def test_criteria_ties_do_not_stop():
+    # Prechelt's inequalities are strict; the numbers below are exact in binary.
+    assert generalization_loss(0.625, 0.5) == 25.0
+    assert prechelt_check("GL", [0.5, 0.625], alpha=25.0) == (False, "")
+    assert prechelt_check("GL", [0.5, 0.625], alpha=24.9)[0]
+    # GL = 25, P_2 = 1000 (0.75 / 0.5 - 1) = 500: PQ = 0.05 exactly.
+    pq = ("PQ", [0.5, 0.625], [1.0, 0.5])  # criterion, E_va, E_tr
+    assert prechelt_check(*pq, alpha=0.05, strip_length=2) == (False, "")
+    assert prechelt_check(*pq, alpha=0.049, strip_length=2)[0]
+    assert successive_rises([1.0, 0.8, 0.9, 0.8], 2) == 0  # a plateau is no rise
+    assert successive_rises([0.2, 0.5, 0.4, 0.5], 2, direction="max") == 0  # nor a fall
+    assert prechelt_check("UP", [1.0, 0.8, 0.9, 0.8], strips=1, strip_length=2) == (False, "")
+
+
 def test_gl_stop_epoch():
     # E_opt = 0.7 from t=3; GL(4) = 2.857, GL(5) = 7.143, GL(6) = 11.43.
     values = [1.0, 0.8, 0.7, 0.72, 0.75, 0.78, 0.8]
@@ -357,6 +371,13 @@ def test_divergence_threshold_stops_at_once():
     stopper = EarlyStopping(monitor="val_acc", mode="max", patience=10, divergence_threshold=0.2)
     drive(stopper, [0.5, 0.6, 0.1], key="val_acc")
     assert stopper.stop_reason == "divergence" and stopper.stopped_epoch == 2
+    # Exactly at the threshold is not worse than it, in either direction.
+    stopper = EarlyStopping(patience=10, divergence_threshold=3.0)
+    drive(stopper, [1.0, 3.0, 0.9])
+    assert stopper.stop_reason == "completed"
+    stopper = EarlyStopping(monitor="val_acc", mode="max", patience=10, divergence_threshold=0.2)
+    drive(stopper, [0.5, 0.2, 0.6], key="val_acc")
+    assert stopper.stop_reason == "completed"
 
 
 def test_nan_in_real_training_is_not_restored():

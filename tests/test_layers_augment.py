@@ -45,6 +45,12 @@ def _images(shape=(4, 8, 8, 3), seed=0):
     return np.random.RandomState(seed).rand(*shape).astype("float32")
 
 
+def _uniform(shape, seed):
+    """The first uniform draw of a ``SeedGenerator(seed)``: what a layer seeded so draws."""
+    u = keras.random.uniform(shape, dtype="float32", seed=keras.random.SeedGenerator(seed))
+    return _np(u).astype("float64")
+
+
 PAD_MODES = {"reflect": "symmetric", "wrap": "wrap", "nearest": "edge", "constant": "constant"}
 
 
@@ -69,6 +75,72 @@ def test_integer_translation_matches_numpy_padding(fill_mode):
     y = _np(_apply(layer, x))
     for i in range(4):  # 0.375 * 8 = 3 pixels down and right
         np.testing.assert_allclose(y[i], _shifted(x[i], 3, 3, fill_mode, 0.5), atol=1e-6)
+
+
+def test_non_square_translation_and_half_turn():
+    # 6x10 images: the translation is a fraction of the height for rows and of the
+    # width for columns, and the half turn is about the centre ((W-1)/2, (H-1)/2).
+    x = _images((2, 6, 10, 3))
+    layer = kreg.layers.RandomAffine(translation=(0.5, 0.5), fill_mode="wrap")
+    y = _np(_apply(layer, x))
+    np.testing.assert_allclose(y, np.roll(x, (3, 5), axis=(1, 2)), atol=1e-5)  # 3 rows, 5 cols
+    y = _np(_apply(kreg.layers.RandomAffine(rotation=(0.5, 0.5)), x))
+    np.testing.assert_allclose(y, x[:, ::-1, ::-1], atol=1e-5)
+
+
+def test_affine_matrices_match_numpy():
+    # p_in = A (p_out - c - t) + c, A = diag(fx, fy) R(angle) [[1, sx], [sy, 1]] z, on 7x10.
+    from kreg.layers._affine import affine_matrices
+
+    height, width = 7, 10
+    rs = np.random.RandomState(1)
+    params = np.stack(
+        [
+            rs.uniform(-3, 3, 4),
+            rs.uniform(-0.5, 0.5, 4),
+            rs.uniform(-0.5, 0.5, 4),
+            rs.uniform(0.6, 1.8, 4),
+            rs.uniform(-0.4, 0.4, 4),
+            rs.uniform(-0.4, 0.4, 4),
+            [1, -1, 1, -1],
+            [1, 1, -1, -1],
+        ],
+        axis=1,
+    ).astype("float32")
+    m = _np(affine_matrices(keras.ops.convert_to_tensor(params), height, width))
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    for i, (angle, tx, ty, zoom, sx, sy, fx, fy) in enumerate(params.astype("float64")):
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        a = np.diag([fx, fy]) @ rotation @ np.array([[1, sx], [sy, 1]]) * zoom
+        # [x_out, y_out, 1] @ M = [x_in, y_in]: M = [A^T; c - A (c + t)].
+        expected = np.concatenate([a.T, [centre - a @ (centre + [tx * width, ty * height])]])
+        np.testing.assert_allclose(m[i], expected, rtol=0, atol=1e-5, err_msg=f"image {i}")
+
+
+@pytest.mark.parametrize("case", ["all", "some"])
+def test_sample_parameters_match_numpy(case):
+    # Each varying column reads its own uniform u: low + u (high - low) (x 2 pi for the
+    # rotation, + 1 for the zoom); a flip sign is -1 where u < 0.5. Constant columns draw none.
+    from kreg.layers._affine import sample_parameters
+
+    if case == "all":
+        ranges = {"rotation": (-0.1, 0.1), "translation": (-0.2, 0.3), "zoom": (-0.1, 0.2),
+                  "shear": (0.0, 0.1)}
+        flip, drawn = "horizontal_and_vertical", [0, 1, 2, 3, 4, 5, 6, 7]
+    else:
+        ranges = {"rotation": (0.05, 0.05), "translation": (-0.2, 0.3), "zoom": (0.0, 0.0),
+                  "shear": (-0.3, 0.1)}
+        flip, drawn = "vertical", [1, 2, 4, 5, 7]
+    got = _np(sample_parameters(64, ranges, flip, keras.random.SeedGenerator(5)))
+    u = np.zeros((64, 8))
+    u[:, drawn] = _uniform((64, len(drawn)), 5)
+    keys = ("rotation", "translation", "translation", "zoom", "shear", "shear")
+    low = np.array([ranges[k][0] for k in keys]) * [2 * np.pi, 1, 1, 1, 1, 1]
+    high = np.array([ranges[k][1] for k in keys]) * [2 * np.pi, 1, 1, 1, 1, 1]
+    values = low + u[:, :6] * (high - low) + [0, 0, 0, 1, 0, 0]
+    flips = np.isin([6, 7], drawn)
+    signs = np.where((u[:, 6:] < 0.5) & flips, -1.0, 1.0)
+    np.testing.assert_allclose(got, np.concatenate([values, signs], axis=1), rtol=0, atol=1e-6)
 
 
 def test_far_outside_reads_follow_the_fill_mode():
@@ -144,6 +216,48 @@ def test_bilinear_resampling_matches_numpy_for_every_fill_mode(fill_mode):
         np.testing.assert_allclose(y_scaled[b], expected, atol=2e-5, err_msg=f"image {b}")
 
 
+@pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "nearest", "constant"])
+def test_nearest_resampling_matches_numpy_for_every_fill_mode(fill_mode):
+    # The nearest pixel centre, floor(src + 0.5): halves round up, in 2-D and 1-D.
+    from kreg.layers._resample import resample_1d, resample_2d
+
+    rs = np.random.RandomState(3)
+    x = rs.rand(2, 7, 10, 2).astype("float32")
+    coords = []
+    for high in (14, 11):  # x up to 4 past the width, y past the height; some exact halves
+        src = rs.uniform(-4, high, (2, 7, 10)).astype("float32")
+        halves = rs.rand(2, 7, 10) < 0.5
+        src[halves] = rs.randint(-4, high, halves.sum()) + 0.5
+        coords.append(src)
+    src_x, src_y = coords
+
+    def index(i, n):
+        if fill_mode == "reflect":
+            i = i % (2 * n)
+            return 2 * n - 1 - i if i >= n else i
+        if fill_mode == "wrap":
+            return i % n
+        return min(max(i, 0), n - 1)
+
+    def read(image, r, c, h, w):
+        if fill_mode == "constant" and not (0 <= r < h and 0 <= c < w):
+            return np.full(image.shape[-1], 0.7, "float32")
+        return image[index(r, h), index(c, w)]
+
+    rows = np.floor(src_y + np.float32(0.5)).astype(int)
+    cols = np.floor(src_x + np.float32(0.5)).astype(int)
+    y = _np(resample_2d(x, (src_x, src_y), "nearest", fill_mode, 0.7))
+    expected = np.zeros_like(y)
+    for b, i, j in np.ndindex(2, 7, 10):
+        expected[b, i, j] = read(x[b], rows[b, i, j], cols[b, i, j], 7, 10)
+    np.testing.assert_array_equal(y, expected)
+    # 1-D: the first row of each image, read at the first row of src_x.
+    y = _np(resample_1d(x[:, 0], src_x[:, 0], "nearest", fill_mode, 0.7))
+    expected = np.stack([[read(x[b, :1], 0, cols[b, 0, j], 1, 10) for j in range(10)]
+                         for b in range(2)])
+    np.testing.assert_array_equal(y, expected)
+
+
 def test_rotation_by_a_quarter_turn_is_rot90():
     x = _images()
     y = _np(_apply(kreg.layers.RandomAffine(rotation=(0.25, 0.25)), x))
@@ -181,6 +295,10 @@ def test_flip_is_exact_and_the_two_coins_are_independent():
     freq = which.mean(axis=0)
     # Four outcomes of 1/4 each (Keras' single coin gives only two): binomial sd 0.022.
     np.testing.assert_allclose(freq, 0.25, atol=0.08)
+    # Exactly the images the draw says: one uniform per axis, flipped where u < 0.5.
+    u = _uniform((n, 2), 3)
+    np.testing.assert_array_equal(which[:, 1] | which[:, 3], u[:, 0] < 0.5)  # horizontal
+    np.testing.assert_array_equal(which[:, 2] | which[:, 3], u[:, 1] < 0.5)  # vertical
 
 
 @pytest.mark.parametrize("flip", ["horizontal", "vertical"])
@@ -193,6 +311,8 @@ def test_single_axis_flip_at_half_frequency(flip):
     is_flip = np.array([np.array_equal(img, flipped) for img in y])
     assert np.all(is_id ^ is_flip)
     assert abs(is_flip.mean() - 0.5) < 0.1  # binomial sd 0.025
+    # Exactly the images the draw says: one uniform per image, flipped where u < 0.5.
+    np.testing.assert_array_equal(is_flip, _uniform((n, 1), 1)[:, 0] < 0.5)
 
 
 def test_parameters_are_drawn_per_image():
@@ -461,6 +581,20 @@ def test_shift_1d_scale_and_rank_2_inputs():
     )
     np.testing.assert_allclose(y[0], 4 + 0.5 * (np.arange(9) - 4), atol=1e-6)  # stretched x2
     assert y.shape == (1, 9)
+
+
+@pytest.mark.parametrize("shift", [0.0, (-0.2, 0.3)])
+def test_shift_1d_random_shift_and_scale_match_numpy(shift):
+    # From the draw u (B, 2): s = low + u0 (high - low), z = 1 + low + u1 (high - low),
+    # read at z (i - c - s L) + c; on a ramp with "nearest" fill the output is that position.
+    x = np.broadcast_to(np.arange(20, dtype="float32"), (16, 20)).copy()
+    layer = kreg.layers.RandomShift1D(shift=shift, scale=(-0.3, 0.3), fill_mode="nearest", seed=4)
+    y = _np(_apply(layer, x))
+    u = _uniform((16, 2), 4)
+    s = 0.0 if shift == 0.0 else -0.2 + 0.5 * u[:, 0:1]
+    z = 0.7 + 0.6 * u[:, 1:2]
+    expected = np.clip(z * (np.arange(20) - 9.5 - 20 * s) + 9.5, 0, 19)
+    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-4)
 
 
 def test_shift_1d_draws_per_sequence_and_is_identity_at_inference():

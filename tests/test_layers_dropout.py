@@ -16,6 +16,25 @@ def _np(t):
     return keras.ops.convert_to_numpy(keras.ops.cast(t, "float32"))
 
 
+def _uniform(shape, seed):
+    """The uniform draw a layer with ``seed`` makes first (float32, as the layers draw it)."""
+    return _np(keras.random.uniform(shape, dtype="float32", seed=keras.random.SeedGenerator(seed)))
+
+
+def _kept(u, rate):
+    """The dropout mask from a uniform draw, compared as each backend's Keras dropout does."""
+    if keras.backend.backend() == "jax":
+        return u < np.float32(1) - np.float32(rate)
+    return u >= np.float32(rate)
+
+
+def _assert_survivors_scaled(x, y, rate):
+    """Kept units are x / (1 - rate): pins the rate actually used, not only the drop count."""
+    kept = y != 0
+    assert kept.any() and not kept.all()
+    np.testing.assert_allclose(y[kept], x[kept] / (1 - rate), rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "rate, noise_shape", [(0.0, None), (0.3, None), (0.1, (None, 1, 4)), (1.0, None)]
 )
@@ -89,13 +108,16 @@ def test_mc_dropout_is_stochastic_under_predict_evaluate_and_direct_calls():
     first, second = model.predict(x, verbose=0), model.predict(x, verbose=0)
     assert not np.array_equal(first, second)
     assert 0.4 < (first == 0).mean() < 0.6
+    _assert_survivors_scaled(x, first, 0.5)
     zeros = np.zeros_like(x)  # (rate 0.5: the error against x itself would not vary)
     losses = [model.evaluate(x, zeros, verbose=0) for _ in range(2)]
     assert losses[0] > 0 and losses[0] != losses[1]
     y = _np(model(x))  # direct call, training not given
     assert 0.4 < (y == 0).mean() < 0.6
+    _assert_survivors_scaled(x, y, 0.5)
     y = _np(model.get_layer("drop")(x, training=False))  # explicit training=False ignored
     assert 0.4 < (y == 0).mean() < 0.6
+    _assert_survivors_scaled(x, y, 0.5)
 
 
 def test_rate_is_live_without_recompiling():
@@ -109,6 +131,7 @@ def test_rate_is_live_without_recompiling():
     y = model.predict(x, verbose=0)
     assert model.predict_function is predict_function
     assert 0.4 < (y == 0).mean() < 0.6
+    _assert_survivors_scaled(x, y, 0.5)
     assert model.get_layer("drop").rate == 0.5
     assert model.get_layer("drop").get_config()["rate"] == 0.0  # config keeps the base
 
@@ -150,6 +173,10 @@ def test_drop_path_drops_whole_samples_at_the_rate():
     dropped = (per_sample[:, 0] == 0).mean()
     assert abs(dropped - 0.25) < 0.04  # standard error 0.0097
     np.testing.assert_allclose(per_sample[per_sample[:, 0] > 0, 0], 1 / 0.75, rtol=1e-6)
+    # Exactly the samples the same draw drops: one uniform per sample, shape (2000, 1, 1).
+    kept = _kept(_uniform((2000, 1, 1), 0), 0.25)
+    expected = np.broadcast_to(np.where(kept, np.float32(1 / 0.75), np.float32(0)), x.shape)
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=0)
     np.testing.assert_array_equal(_np(kreg.layers.DropPath(0.25)(x)), x)
 
 
@@ -159,9 +186,20 @@ def test_drop_block_drops_blocks_at_the_rate_and_keeps_the_sum(data_format):
     x = np.ones(shape, "float32")
     layer = kreg.layers.DropBlock2D(0.2, block_size=5, seed=0, data_format=data_format)
     y = _np(layer(x, training=True))
-    dropped = (y == 0).mean()
-    assert 0.15 < dropped < 0.25
     np.testing.assert_allclose(y.sum(), x.size, rtol=1e-4)  # rescaled by the fraction kept
+    # Exactly the blocks the same draw gives: centres u < gamma where a block fits, a
+    # 5x5 square around each, kept units scaled by size / number kept.
+    u = _uniform(shape, 0)
+    u = u if data_format == "channels_last" else np.moveaxis(u, 1, -1)  # to NHWC
+    gamma = np.float32(0.2) * np.float32(24 * 24) / np.float32(25 * 20 * 20)
+    valid = np.zeros((24, 24), bool)
+    valid[2:22, 2:22] = True
+    centres = np.pad((u < gamma) & valid[None, :, :, None], ((0, 0), (2, 2), (2, 2), (0, 0)))
+    blocks = np.lib.stride_tricks.sliding_window_view(centres, (5, 5), axis=(1, 2))
+    keep = ~blocks.any(axis=(-2, -1))
+    expected = keep * (keep.size / keep.sum())
+    expected = expected if data_format == "channels_last" else np.moveaxis(expected, -1, 1)
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=0)
     maps = y if data_format == "channels_first" else np.moveaxis(y, -1, 1)
     maps = maps.reshape(-1, 24, 24)
     # Every dropped unit lies in a fully dropped 5x5 square: the zero set is a union of blocks.

@@ -108,6 +108,11 @@ def test_stddev_is_live_in_a_compiled_train_step():
     second = model.fit(x, x, batch_size=512, epochs=1, verbose=0).history["loss"][0]
     assert first == 0.0
     assert 3.4 < second < 4.6  # E[(σ z)^2] = 4, 512 draws
+    # Exactly: the loss is mean((σ z)^2) over the layer's second draw (the first fit drew too).
+    generator = keras.random.SeedGenerator(0)
+    keras.random.normal((512, 1), seed=generator)
+    z = keras.ops.convert_to_numpy(keras.random.normal((512, 1), seed=generator))
+    np.testing.assert_allclose(second, np.mean((2.0 * z.astype("float64")) ** 2), rtol=1e-5)
     assert model.layers[0].stddev == 2.0
 
 

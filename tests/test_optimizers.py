@@ -273,6 +273,30 @@ def test_l1_proximal_step_gives_exact_zeros():
     np.testing.assert_array_equal(got[0] == 0.0, zeros)  # exactly zero, same places
 
 
+@pytest.mark.parametrize("follow", ["learning_rate", "schedule"])
+def test_l1_threshold_follows_the_learning_rate(follow):
+    # The L1 threshold is f_t·l1 (f_t from `follow`), under a decaying learning rate.
+    variables = make_variables()
+    grads = gradients()
+    opt = DecoupledWeightDecay(
+        keras.optimizers.SGD(lr_schedule(), momentum=0.9), 0.05, l1=0.02, follow=follow
+    )
+    expected = reference("sgd_momentum", variables, grads, wd=0.05, follow=follow,
+                         schedule=True, l1=0.02)
+    got = run(opt, variables, grads)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
+
+
+def test_l1_threshold_is_scaled_by_the_multiplier():
+    # Threshold l1·m = 0.1·0.5: one zero-gradient step shrinks by 0.05, small ones to 0.
+    variables = [keras.Variable(np.array([[0.3, -0.05], [0.02, -0.4]], "float32"), name="kernel")]
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.0, l1=0.1, follow="none",
+                               multipliers={"kernel": 0.5})
+    got = run(opt, variables, [[np.zeros((2, 2), "float32")]])
+    np.testing.assert_allclose(got[0], [[0.25, 0.0], [0.0, -0.35]], rtol=0, atol=1e-7)
+
+
 @pytest.mark.parametrize("anchor", ["initial", "list"])
 def test_anchor_decays_toward_reference(anchor):
     variables = make_variables()
@@ -297,6 +321,18 @@ def test_mode_l2_matches_numpy_and_ignores_follow():
     expected = reference("adam", variables, grads, wd=0.3, follow="schedule",
                          schedule=True, mode="l2")
     opt = DecoupledWeightDecay(keras.optimizers.Adam(lr_schedule()), 0.3, mode="l2")
+    got = run(opt, variables, grads)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
+
+
+def test_mode_l2_with_initial_anchor_matches_numpy():
+    # mode="l2" adds λ·(θ − θ₀) to the gradient: toward the initial weights, not zero.
+    variables = make_variables()
+    grads = gradients()
+    expected = reference("adam", variables, grads, wd=0.3, follow="schedule",
+                         anchor="initial", mode="l2")
+    opt = DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.3, mode="l2", anchor="initial")
     got = run(opt, variables, grads)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
