@@ -350,10 +350,14 @@ def weight_owners(model, include_frozen=False):
 
 
 def live_states(layer):
-    """Yield ``(label, LiveState)`` for the live states a layer holds as attributes."""
+    """Yield ``(label, LiveState)`` for the live states a layer holds as attributes.
+
+    The label is the attribute's name without leading underscores (MultiHeadAttention
+    keeps ``_kernel_regularizer``: its strength is ``"mha.kernel_regularizer.l2"``).
+    """
     for attr, value in list(vars(layer).items()):
         if isinstance(value, LiveState):
-            label = value._live_label if value._live_label is not None else attr
+            label = value._live_label if value._live_label is not None else attr.lstrip("_")
             yield label, value
 
 

@@ -321,3 +321,13 @@ def test_strengths_rejects_a_non_optimizer():
     model = _linear_model(0.01)
     with pytest.raises(ValueError, match=r"argument `optimizer`: expected a Keras optimizer"):
         kreg.strengths(model, optimizer="adam")
+
+
+def test_names_drop_the_leading_underscore_of_private_attributes():
+    """MultiHeadAttention keeps its regularizer as `_kernel_regularizer`."""
+    inputs = keras.Input((3, 4))
+    layer = keras.layers.MultiHeadAttention(
+        2, 2, kernel_regularizer=kreg.regularizers.L2(0.1), name="mha"
+    )
+    model = keras.Model(inputs, layer(inputs, inputs))
+    assert list(kreg.strengths(model)) == ["mha.kernel_regularizer.l2"]
