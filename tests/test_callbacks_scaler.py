@@ -44,14 +44,24 @@ def zeros(n=N):
 
 
 class Record(keras.callbacks.Callback):
-    """After the scaler (later in the list): the value each batch trains with."""
+    """After the scaler (later in the list): the value each batch trains with, read as the
+    batch begins, or with ``after_step`` once its step ran (a batch call that runs no
+    step, at the end of data of unknown length, then records nothing)."""
 
-    def __init__(self, name=NAME):
+    def __init__(self, name=NAME, after_step=False):
         super().__init__()
-        self.name, self.values = name, []
+        self.name, self.after_step, self.values = name, after_step, []
+
+    def _record(self):
+        self.values.append(float(kreg.strengths(self.model)[self.name]))
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.values.append(float(kreg.strengths(self.model)[self.name]))
+        if not self.after_step:
+            self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.after_step:
+            self._record()
 
 
 def fit(model, scaler, epochs=2, n=N, batch_size=B, **kwargs):
@@ -304,24 +314,13 @@ def _unknown_length(n=N, batch_size=B):
     return tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True).batch(batch_size)
 
 
-class Used(keras.callbacks.Callback):
-    """The value each train step used, read after the step."""
-
-    def __init__(self, name=NAME):
-        super().__init__()
-        self.name, self.values = name, []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.values.append(float(kreg.strengths(self.model)[self.name]))
-
-
 def test_data_of_unknown_length_over_several_epochs_matches_numpy():
     """Keras calls on_train_batch_begin once more at the end of the data, and no step runs
     for it. On JAX the trainer's end-of-epoch sync undid the value assigned there, while
     the scaler's cache still held it: from epoch 2 on, the full batches trained with
     the last batch's λ."""
     model = model_with_l2(1.0, loss=keras.losses.MeanSquaredError(reduction="sum"))
-    used = Used()
+    used = Record(after_step=True)
     scaler = RegularizationScaler("minibatch", batch_size=B, num_examples=N)
     model.fit(_unknown_length(), epochs=3, verbose=0, callbacks=[scaler, used])
     expected = [0.4, 0.4, 0.2] * 3  # λ·b/N for batches of 4, 4 and 2
@@ -334,7 +333,7 @@ def test_schedule_counts_the_steps_that_ran_on_data_of_unknown_length():
     """The end-of-data call used to count as a step: the schedule's step drifted by one
     per epoch, [0, 1, 2, 4, 5, 6, 8, 9, 10]."""
     model = model_with_l2(1.0)  # a mean loss: b is not needed
-    used = Used()
+    used = Record(after_step=True)
     scaler = RegularizationScaler("minibatch", num_examples=N, schedule=lambda step: step + 1.0)
     model.fit(_unknown_length(), epochs=3, verbose=0, callbacks=[scaler, used])
     np.testing.assert_allclose(np.array(used.values) * N, np.arange(1, 10), rtol=1e-6)

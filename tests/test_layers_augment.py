@@ -51,6 +51,16 @@ def _uniform(shape, seed):
     return _np(u).astype("float64")
 
 
+def _random_params(rs, n, angle, shift):
+    """n rows of RandomAffine parameters: rotation in [-angle, angle], translations in
+    [-shift, shift], zoom in [0.6, 1.8], shears in [-0.4, 0.4], and the flip pairs in turn
+    (none, x, y, both)."""
+    values = [rs.uniform(-angle, angle, n)] + [rs.uniform(-shift, shift, n) for _ in range(2)]
+    values += [rs.uniform(0.6, 1.8, n)] + [rs.uniform(-0.4, 0.4, n) for _ in range(2)]
+    flips = np.array([[1, 1], [-1, 1], [1, -1], [-1, -1]])[np.arange(n) % 4]
+    return np.concatenate([np.stack(values, axis=1), flips], axis=1).astype("float32")
+
+
 PAD_MODES = {"reflect": "symmetric", "wrap": "wrap", "nearest": "edge", "constant": "constant"}
 
 
@@ -93,20 +103,7 @@ def test_affine_matrices_match_numpy():
     from kreg.layers._affine import affine_matrices
 
     height, width = 7, 10
-    rs = np.random.RandomState(1)
-    params = np.stack(
-        [
-            rs.uniform(-3, 3, 4),
-            rs.uniform(-0.5, 0.5, 4),
-            rs.uniform(-0.5, 0.5, 4),
-            rs.uniform(0.6, 1.8, 4),
-            rs.uniform(-0.4, 0.4, 4),
-            rs.uniform(-0.4, 0.4, 4),
-            [1, -1, 1, -1],
-            [1, 1, -1, -1],
-        ],
-        axis=1,
-    ).astype("float32")
+    params = _random_params(np.random.RandomState(1), 4, angle=3.0, shift=0.5)
     m = _np(affine_matrices(keras.ops.convert_to_tensor(params), height, width))
     centre = np.array([(width - 1) / 2, (height - 1) / 2])
     for i, (angle, tx, ty, zoom, sx, sy, fx, fy) in enumerate(params.astype("float64")):
@@ -189,20 +186,8 @@ def test_bilinear_resampling_matches_numpy_for_every_fill_mode(fill_mode):
 
     rs = np.random.RandomState(3)
     x = rs.rand(3, 7, 10, 2).astype("float32")  # non-square, so rows and columns differ
-    # rotation, translation (up to 1.5 images: reads far outside), zoom, shear, flips
-    params = np.stack(
-        [
-            rs.uniform(-3.2, 3.2, 3),
-            rs.uniform(-1.5, 1.5, 3),
-            rs.uniform(-1.5, 1.5, 3),
-            rs.uniform(0.6, 1.8, 3),
-            rs.uniform(-0.4, 0.4, 3),
-            rs.uniform(-0.4, 0.4, 3),
-            [1.0, -1.0, 1.0],
-            [1.0, 1.0, -1.0],
-        ],
-        axis=1,
-    ).astype("float32")
+    # translation up to 1.5 images: reads far outside
+    params = _random_params(rs, 3, angle=3.2, shift=1.5)
     params = keras.ops.convert_to_tensor(params)
     src_x, src_y = (_np(c) for c in affine_coordinates(params, 7, 10))
     y = _np(resample_2d(x, (src_x, src_y), "bilinear", fill_mode, 0.7))

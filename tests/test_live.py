@@ -43,10 +43,9 @@ class _SetAfterFirstEpoch(keras.callbacks.Callback):
             kreg.strengths(self.model)[self.name].assign(self.value)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_callback_change_reaches_the_next_epoch_exactly(regression_data, jit_compile):
-    x, y = regression_data
-    model = _linear_model(0.01, jit_compile=jit_compile)
+def _fit_changing_after_first_epoch(model, name, x, y, lams):
+    """Three full-batch epochs, ``name`` set to 0.5 after the first; the weights must be
+    NumPy's SGD with one λ per step (``lams``, the steps before this fit included)."""
     model.fit(
         x,
         y,
@@ -54,12 +53,22 @@ def test_callback_change_reaches_the_next_epoch_exactly(regression_data, jit_com
         epochs=3,
         shuffle=False,
         verbose=0,
-        callbacks=[_SetAfterFirstEpoch("d.kernel_regularizer.l2", 0.5)],
+        callbacks=[_SetAfterFirstEpoch(name, 0.5)],
     )
     expected = _numpy_sgd_l2(
-        x.astype("float64"), y.astype("float64"), np.full((4, 1), 0.5), 0.1, [0.01, 0.5, 0.5]
+        x.astype("float64"), y.astype("float64"), np.full((4, 1), 0.5), 0.1, lams
     )
     np.testing.assert_allclose(model.get_weights()[0], expected, rtol=1e-5, atol=1e-6)
+    return expected
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_callback_change_reaches_the_next_epoch_exactly(regression_data, jit_compile):
+    x, y = regression_data
+    model = _linear_model(0.01, jit_compile=jit_compile)
+    expected = _fit_changing_after_first_epoch(
+        model, "d.kernel_regularizer.l2", x, y, [0.01, 0.5, 0.5]
+    )
     # and differs from what the unchanged strength gives, so the test can fail
     unchanged = _numpy_sgd_l2(
         x.astype("float64"), y.astype("float64"), np.full((4, 1), 0.5), 0.1, [0.01] * 3
@@ -302,19 +311,7 @@ def test_add_weight_regularizer_is_listed_and_live(regression_data, jit_compile)
     model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=jit_compile)
     model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)  # traced before the adoption
     assert list(kreg.strengths(model)) == ["lin.w_regularizer.l2"]
-    model.fit(
-        x,
-        y,
-        batch_size=len(x),
-        epochs=3,
-        shuffle=False,
-        verbose=0,
-        callbacks=[_SetAfterFirstEpoch("lin.w_regularizer.l2", 0.5)],
-    )
-    expected = _numpy_sgd_l2(
-        x.astype("float64"), y.astype("float64"), np.full((4, 1), 0.5), 0.1, [0.01] * 2 + [0.5] * 2
-    )
-    np.testing.assert_allclose(model.get_weights()[0], expected, rtol=1e-5, atol=1e-6)
+    _fit_changing_after_first_epoch(model, "lin.w_regularizer.l2", x, y, [0.01] * 2 + [0.5] * 2)
 
 
 def test_strengths_rejects_a_non_optimizer():
