@@ -437,6 +437,82 @@ def test_rejects_bad_arguments():
             kreg.layers.RandomAffine(rotation=0.1)(np.ones(shape, "float32"))  # cut the shape
 
 
+
+# ---------------------------------------------- resampler="affine_transform"
+
+_MOVES = dict(rotation=0.2, translation=0.3, zoom=(-0.3, 0.5), shear=0.2, seed=3)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+@pytest.mark.parametrize("fill_mode", ["reflect", "nearest", "constant"])
+def test_affine_transform_resampler_gives_the_gathers_result(fill_mode, interpolation):
+    x = _images((8, 12, 16, 3))
+    kwargs = dict(
+        _MOVES,
+        flip="horizontal_and_vertical",
+        fill_mode=fill_mode,
+        fill_value=0.7,
+        interpolation=interpolation,
+    )
+    gathered = _np(_apply(kreg.layers.RandomAffine(**kwargs), x))
+    native = _np(_apply(kreg.layers.RandomAffine(**kwargs, resampler="affine_transform"), x))
+    assert np.abs(gathered - x).max() > 0.5  # the images moved
+    np.testing.assert_allclose(native, gathered, atol=2e-5)
+
+
+def test_affine_transform_resampler_channels_first_single_image_masks_and_dtype():
+    x = _images((4, 8, 8, 3))
+    kwargs = dict(_MOVES, flip="vertical", resampler="affine_transform")
+    last = _np(_apply(kreg.layers.RandomAffine(**kwargs), x))
+    first = kreg.layers.RandomAffine(**kwargs, data_format="channels_first")
+    first = _np(_apply(first, np.transpose(x, (0, 3, 1, 2))))
+    np.testing.assert_allclose(np.transpose(first, (0, 2, 3, 1)), last, atol=1e-6)
+    single = _np(_apply(kreg.layers.RandomAffine(**kwargs), x[0]))
+    np.testing.assert_allclose(single, last[0], atol=1e-6)
+    # Masks (moved by gathers) stay aligned with images moved by the kernel.
+    masks = np.random.RandomState(0).randint(0, 5, size=(4, 8, 8)).astype("int32")
+    layer = kreg.layers.RandomAffine(**kwargs, interpolation="nearest")
+    images = np.stack([masks.astype("float32")] * 3, -1)
+    out = _apply(layer, {"images": images, "segmentation_masks": masks})
+    moved = keras.ops.convert_to_numpy(out["segmentation_masks"])
+    assert not np.array_equal(moved, masks)
+    np.testing.assert_array_equal(_np(out["images"])[..., 0], moved.astype("float32"))
+    for policy in ("mixed_float16", "mixed_bfloat16"):
+        y = _apply(kreg.layers.RandomAffine(**kwargs, dtype=policy), x)
+        assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
+
+
+def test_affine_transform_resampler_under_jit_compile():
+    layer = kreg.layers.RandomAffine(rotation=0.1, flip="horizontal", resampler="affine_transform")
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), layer, keras.layers.Flatten(), keras.layers.Dense(1)]
+    )
+    if BACKEND == "tensorflow":  # TensorFlow's kernel has no XLA version: XLA off, as
+        assert layer.supports_jit is False  # with Keras' geometric layers
+        with pytest.warns(UserWarning, match="Proceeding with `jit_compile=False`"):
+            model.compile("adam", "mse", jit_compile=True)
+    else:
+        model.compile("adam", "mse", jit_compile=True)
+    history = model.fit(_images((8, 8, 8, 3)), np.ones((8, 1)), verbose=0).history["loss"]
+    assert np.all(np.isfinite(history))
+    assert model.jit_compile is (BACKEND != "tensorflow")
+
+
+def test_affine_transform_resampler_rejects_bad_arguments():
+    with pytest.raises(
+        ValueError,
+        match=r"argument `resampler`: expected one of 'gather', 'affine_transform'. "
+        r"Received: resampler='native'",
+    ):
+        kreg.layers.RandomAffine(rotation=0.1, resampler="native")
+    with pytest.raises(
+        ValueError,
+        match=r"argument `fill_mode`: expected 'reflect', 'nearest' or 'constant' with "
+        r"resampler='affine_transform' .*Received: fill_mode='wrap'",
+    ):
+        kreg.layers.RandomAffine(rotation=0.1, fill_mode="wrap", resampler="affine_transform")
+
+
 def test_save_load_round_trip(tmp_path):
     layer = kreg.layers.RandomAffine(
         rotation=(0.0, 0.1),
@@ -448,6 +524,7 @@ def test_save_load_round_trip(tmp_path):
         fill_value=0.5,
         interpolation="nearest",
         seed=9,
+        resampler="affine_transform",
         name="affine",
     )
     model = keras.Sequential(
@@ -460,6 +537,7 @@ def test_save_load_round_trip(tmp_path):
     config = first.get_layer("affine").get_config()
     assert config["flip"] == "horizontal_and_vertical" and config["fill_value"] == 0.5
     assert config["rotation"] == (0.0, 0.1) and config["seed"] == 9
+    assert config["resampler"] == "affine_transform"
     assert config == layer.get_config()  # ranges come back as tuples, not JSON lists
     x = _images()
     np.testing.assert_array_equal(model.predict(x, verbose=0), first.predict(x, verbose=0))
@@ -528,6 +606,15 @@ def test_works_in_a_tf_data_pipeline():
         )
     )
     np.testing.assert_array_equal(out["images"].numpy()[..., 0], out["segmentation_masks"].numpy())
+    # TensorFlow's kernel (resampler="affine_transform") in tf.data: the gathers' result.
+    outs = [
+        next(iter(tf.data.Dataset.from_tensor_slices(x).batch(4).map(layer))).numpy()
+        for layer in (
+            kreg.layers.RandomAffine(**_MOVES, resampler="affine_transform"),
+            kreg.layers.RandomAffine(**_MOVES),
+        )
+    ]
+    np.testing.assert_allclose(*outs, atol=2e-5)
 
 
 @jax_only

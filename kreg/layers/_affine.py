@@ -14,6 +14,7 @@ from kreg.layers._stochastic import StochasticLayer, check_seed
 
 FLIPS = (None, "horizontal", "vertical", "horizontal_and_vertical")
 INTERPOLATIONS = ("bilinear", "nearest")
+RESAMPLERS = ("gather", "affine_transform")
 #: Columns of the per-image parameter draw.
 _ROTATION, _TX, _TY, _ZOOM, _SHEAR_X, _SHEAR_Y, _FLIP_X, _FLIP_Y = range(8)
 
@@ -160,6 +161,17 @@ def affine_coordinates(params, height, width, offset=(0.0, 0.0), scale=(1.0, 1.0
     return coordinate(0), coordinate(1)
 
 
+def affine_transforms(params, height, width):
+    """(B, 8) rows ``[a0, a1, a2, b0, b1, b2, 0, 0]`` for ``keras.ops.image.affine_transform``.
+
+    That op reads output pixel ``(x, y)`` at ``(a0 x + a1 y + a2, b0 x + b1 y + b2)``:
+    the columns of :func:`affine_matrices`, laid out row by row.
+    """
+    m = affine_matrices(params, height, width)
+    rows = ops.reshape(ops.transpose(m, (0, 2, 1)), (-1, 6))
+    return ops.concatenate([rows, ops.zeros_like(rows[:, :2])], axis=1)
+
+
 @export
 class RandomAffine(StochasticLayer):
     """Random flip, rotation, shear, zoom and translation of images, in one resampling.
@@ -193,6 +205,15 @@ class RandomAffine(StochasticLayer):
         seed: integer seed, or None.
         data_format: "channels_last" or "channels_first"; default
             ``keras.config.image_data_format()``.
+        resampler: how the image is read. "gather" (default): by gathers written in
+            ``keras.ops``, on every backend and under XLA. "affine_transform": through
+            ``keras.ops.image.affine_transform`` with the same matrices and the same
+            result (to float rounding), which on TensorFlow runs its C++ kernel: about
+            1.4x faster in graph mode (a ``tf.data`` pipeline, a model compiled without
+            XLA), but that kernel cannot be XLA-compiled, so on TensorFlow the layer
+            then sets ``supports_jit=False`` and, like Keras' geometric layers, switches
+            XLA off for a model that contains it. It refuses ``fill_mode="wrap"`` (the
+            kernel reads differently across the seam). Masks are moved by gathers either way.
 
     Call arguments:
         inputs: images, (batch, height, width, channels) or one image without the batch
@@ -223,6 +244,7 @@ class RandomAffine(StochasticLayer):
         interpolation="bilinear",
         seed=None,
         data_format=None,
+        resampler="gather",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -243,6 +265,17 @@ class RandomAffine(StochasticLayer):
         self.interpolation = check_choice(interpolation, "interpolation", INTERPOLATIONS)
         self.seed = check_seed(seed)
         self.data_format = check_data_format(data_format)
+        self.resampler = check_choice(resampler, "resampler", RESAMPLERS)
+        if self.resampler == "affine_transform":
+            if self.fill_mode == "wrap":
+                raise ValueError(
+                    "Invalid value for argument `fill_mode`: expected 'reflect', 'nearest' or "
+                    "'constant' with resampler='affine_transform' (TensorFlow's kernel reads "
+                    "'wrap' differently across the seam; resampler='gather' reads it exactly). "
+                    "Received: fill_mode='wrap'"
+                )
+            # TensorFlow's kernel has no XLA version: Keras then compiles the model without XLA.
+            self.supports_jit = keras.backend.backend() != "tensorflow"
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _to_last(self, x, rank):
@@ -286,7 +319,16 @@ class RandomAffine(StochasticLayer):
             ops.shape(images)[0], self._ranges, self.flip, self.seed_generator
         )
         coords = None  # (src_x, src_y), for nearest reads
-        if self.interpolation == "bilinear":
+        if self.resampler == "affine_transform":
+            out = ops.image.affine_transform(
+                images,
+                affine_transforms(params, height, width),
+                self.interpolation,
+                self.fill_mode,
+                self.fill_value,
+                data_format="channels_last",
+            )
+        elif self.interpolation == "bilinear":
             # Coordinates ready for the fold: the scaling rides on the per-image coefficients.
             (off_x, scale_x) = fold_scale(width, self.fill_mode)
             (off_y, scale_y) = fold_scale(height, self.fill_mode)
@@ -337,4 +379,5 @@ class RandomAffine(StochasticLayer):
             "interpolation": self.interpolation,
             "seed": self.seed,
             "data_format": self.data_format,
+            "resampler": self.resampler,
         }
