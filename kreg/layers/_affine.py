@@ -213,7 +213,9 @@ class RandomAffine(StochasticLayer):
             XLA), but that kernel cannot be XLA-compiled, so on TensorFlow the layer
             then sets ``supports_jit=False`` and, like Keras' geometric layers, switches
             XLA off for a model that contains it. It refuses ``fill_mode="wrap"`` (the
-            kernel reads differently across the seam). Masks are moved by gathers either way.
+            kernel reads differently across the seam). On JAX that op interpolates
+            through ``map_coordinates``, about 15x slower than the gathers: a TensorFlow
+            option. Masks are moved by gathers either way.
 
     Call arguments:
         inputs: images, (batch, height, width, channels) or one image without the batch
