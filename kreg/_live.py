@@ -85,12 +85,7 @@ def check_number(value, name, *, minimum=None, integer=False, allow_none=False):
 
 def check_non_negative(value, name):
     """Return ``value`` as a float if it is a finite number >= 0, else raise ValueError."""
-    if not is_number(value) or not math.isfinite(float(value)) or value < 0:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a non-negative finite "
-            f"float. Received: {name}={value!r}"
-        )
-    return float(value)
+    return check_number(value, name, minimum=0)
 
 
 def check_fraction(value, name, include_one=True):
@@ -211,7 +206,7 @@ class LiveState(keras.random.SeedGenerator):
         values: dict from key ("l2", "stddev", "rate" ...) to its initial value.
         kind: the kind of every key, or a dict from key to kind.
         checks: optional dict from key to a validator ``check(value, name) -> float``;
-            by default a non-negative finite float.
+            by default a finite float >= 0.
         label: how :func:`strengths` names this object inside its layer; None means the
             attribute name, "" means no component (a layer's own strengths).
     """

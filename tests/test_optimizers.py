@@ -689,11 +689,11 @@ def test_interface_attributes_and_config_round_trip():
 
 
 BAD_INPUTS = [
-    ({"weight_decay": -0.1}, r"`weight_decay`: expected a non-negative.*weight_decay=-0.1"),
+    ({"weight_decay": -0.1}, r"`weight_decay`: expected a finite float >= 0. Received: weight_decay=-0.1"),
     ({"weight_decay": "big"}, r"argument `weight_decay`.*Received: weight_decay='big'"),
     ({"follow": "lr"}, r"argument `follow`: expected one of 'schedule'.*follow='lr'"),
     ({"mode": "l1"}, r"argument `mode`: expected one of 'decoupled', 'l2'.*mode='l1'"),
-    ({"l1": -1.0}, r"argument `l1`: expected a non-negative.*l1=-1.0"),
+    ({"l1": -1.0}, r"argument `l1`: expected a finite float >= 0. Received: l1=-1.0"),
     ({"anchor": "zero"}, r"argument `anchor`: expected None, \"initial\".*anchor='zero'"),
     ({"exclude": 3}, r"argument `exclude`.*exclude=3"),
     ({"exclude": ["("]}, r"argument `exclude`: expected valid regular"),

@@ -88,7 +88,7 @@ def test_l2sp_against_numpy_and_reference_checks():
 
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "0.1", True, [0.1]])
 def test_bad_strengths_are_rejected(bad):
-    with pytest.raises(ValueError, match=r"Invalid value for argument `l2`: expected a non-negative finite float. Received: l2="):
+    with pytest.raises(ValueError, match=r"Invalid value for argument `l2`: expected a finite float >= 0. Received: l2="):
         R.L2(bad)
     with pytest.raises(ValueError, match=r"Invalid value for argument `l1`"):
         R.L1L2(l1=bad)
@@ -337,7 +337,7 @@ def test_penalty_functions_check_their_arguments():
     assert _np(R.l2_penalty(x, 0.5)) == 2.0 and _np(R.l2_penalty(x, 0.5, "mean")) == 0.5
     with pytest.raises(ValueError, match=r"argument `normalize`: .* Received: normalize='summ'"):
         R.l2_penalty(x, 0.5, normalize="summ")
-    with pytest.raises(ValueError, match=r"argument `l1`: expected a non-negative"):
+    with pytest.raises(ValueError, match=r"argument `l1`: expected a finite float >= 0"):
         R.l1_penalty(x, -1.0)
     with pytest.raises(ValueError, match=r"argument `reference`: expected an array-like"):
         R.L2SP(0.1, reference=[True, False])
