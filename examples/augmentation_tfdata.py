@@ -2,7 +2,7 @@
 
 RandomAffine draws a rotation, translation, zoom, shear and flips per image and applies
 them in one resampling. Mapped over a tf.data pipeline it runs on the CPU input workers,
-in parallel with training. With another backend than TensorFlow, kreg layers refuse
+in parallel with training, through TensorFlow's C++ kernel (resampler="affine_transform"). With another backend than TensorFlow, kreg layers refuse
 tf.data's symbolic tensors, so the layer goes into the model instead (where it also
 compiles under XLA). Set KREG_SMOKE=1 for a short run.
 """
@@ -26,9 +26,12 @@ def main():
     x, y = x[:n], y[:n]
     split = int(0.8 * n)
 
-    augment = kreg.layers.RandomAffine(rotation=0.05, translation=0.15, zoom=0.1,
-                                       fill_mode="constant", seed=0)
     in_pipeline = keras.backend.backend() == "tensorflow"
+    # tf.data runs the map in graph mode, never under XLA: there TensorFlow's C++ kernel
+    # (resampler="affine_transform") is faster than the default gathers, same result.
+    augment = kreg.layers.RandomAffine(rotation=0.05, translation=0.15, zoom=0.1,
+                                       fill_mode="constant", seed=0,
+                                       resampler="affine_transform" if in_pipeline else "gather")
     train = tf.data.Dataset.from_tensor_slices((x[:split], y[:split])).shuffle(split, seed=0)
     train = train.batch(64)
     if in_pipeline:
