@@ -770,6 +770,9 @@ def test_augmentation_builds_the_named_parts():
         "horizontal",
         0,
     )
+    assert affine.resampler == "gather"
+    native = kreg.layers.augmentation(rotation=0.05, resampler="affine_transform", seed=0)
+    assert native.layers[0].resampler == "affine_transform"
     only_noise = kreg.layers.augmentation(noise=0.1)
     assert [type(layer).__name__ for layer in only_noise.layers] == ["GaussianNoise"]
     x = _images() * 255
@@ -798,6 +801,8 @@ def test_augmentation_rejects_bad_arguments():
         kreg.layers.augmentation(color=0.1, fill_mode="bogus")  # used to pass unchecked
     with pytest.raises(ValueError, match=r"argument `flip`: .*Received: flip='both'"):
         kreg.layers.augmentation(color=0.1, flip="both")
+    with pytest.raises(ValueError, match=r"argument `resampler`: .*Received: resampler='tf'"):
+        kreg.layers.augmentation(color=0.1, resampler="tf")  # checked without geometry too
     with pytest.raises(ValueError, match=r"argument `value_range`: expected a pair of finite"):
         kreg.layers.augmentation(color=0.1, value_range=(0, float("inf")))
 

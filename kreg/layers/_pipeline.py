@@ -6,7 +6,7 @@ import keras
 
 from kreg._registry import export
 from kreg._live import check_non_negative, is_number
-from kreg.layers._affine import FLIPS, RandomAffine, check_choice, check_range
+from kreg.layers._affine import FLIPS, RESAMPLERS, RandomAffine, check_choice, check_range
 from kreg.layers._resample import FILL_MODES
 from kreg.layers._noise import GaussianNoise
 
@@ -38,6 +38,7 @@ def augmentation(
     value_range=(0.0, 255.0),
     fill_mode="reflect",
     seed=None,
+    resampler="gather",
     name="augmentation",
 ):
     """A data-augmentation pipeline for the invariances you name, in the model or in tf.data.
@@ -64,6 +65,9 @@ def augmentation(
         value_range: (low, high) of the pixel values, for the colour layers.
         fill_mode: how RandomAffine reads outside the image.
         seed: integer seed, or None; the layers get seed, seed + 1, ...
+        resampler: as ``RandomAffine(resampler=...)``: "gather" (default, XLA-compatible)
+            or "affine_transform" (TensorFlow's C++ kernel, faster in ``tf.data`` on the
+            TensorFlow backend, not XLA-compatible).
         name: the pipeline's name.
 
     Returns:
@@ -86,6 +90,7 @@ def augmentation(
         check_range(value, key)
     check_choice(flip, "flip", FLIPS)
     check_choice(fill_mode, "fill_mode", FILL_MODES)
+    check_choice(resampler, "resampler", RESAMPLERS)
     if (
         not isinstance(value_range, (tuple, list))
         or len(value_range) != 2
@@ -106,7 +111,11 @@ def augmentation(
         v not in (0, 0.0, (0, 0), [0, 0]) for v in geometric.values()
     )
     if has_geometry:
-        layers.append(RandomAffine(**geometric, flip=flip, fill_mode=fill_mode, seed=next(seeds)))
+        layers.append(
+            RandomAffine(
+                **geometric, flip=flip, fill_mode=fill_mode, seed=next(seeds), resampler=resampler
+            )
+        )
     else:
         next(seeds)
     value_range = tuple(float(v) for v in value_range)
