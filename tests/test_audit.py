@@ -589,6 +589,22 @@ def test_augmentation_layers_that_turn_xla_off():
     assert fixes["rot"].startswith("kreg.layers.RandomAffine(rotation=")
 
 
+def test_random_affine_with_tensorflows_kernel_turns_xla_off_on_tensorflow():
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        kreg.layers.RandomAffine(rotation=0.1, resampler="affine_transform", name="affine"),
+        kreg.layers.RandomAffine(rotation=0.1, name="gathers"),
+        layers.Flatten(),
+        Dense(1, name="o"),
+    ], name="aug")
+    report = kreg.audit(model, keras.optimizers.SGD(0.01))
+    if BACKEND != "tensorflow":  # affine_transform compiles under XLA there
+        assert report.findings == []
+        return
+    assert _pairs(report) == {("augmentation-disables-xla", "affine")}
+    assert report.findings[0].fix.startswith("kreg.layers.RandomAffine(..., resampler='gather')")
+
+
 def test_exclusion_by_name_differs_between_backends():
     model = _mlp(bn=True)
     optimizer = keras.optimizers.AdamW(1e-3)

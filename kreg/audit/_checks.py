@@ -734,7 +734,12 @@ _AFFINE_ARGS = {  # Keras layer -> (RandomAffine argument, Keras config key)
 def _affine_fix(layer):
     cls = type(layer).__name__
     lines = []
-    if cls in _AFFINE_ARGS:
+    if getattr(layer, "resampler", None) == "affine_transform":  # kreg's, on TensorFlow
+        lines.append(
+            "kreg.layers.RandomAffine(..., resampler='gather')"
+            "  # the default: XLA-compatible, the same result"
+        )
+    elif cls in _AFFINE_ARGS:
         argument, key = _AFFINE_ARGS[cls]
         try:
             value = layer.get_config().get(key)
