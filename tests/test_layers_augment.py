@@ -151,8 +151,8 @@ def test_far_outside_reads_follow_the_fill_mode():
         np.testing.assert_allclose(y, padded[6:14, 6:14], atol=1e-6)  # moved 6 pixels up/left
 
 
-def _np_bilinear(image, src_y, src_x, fill_mode, fill_value):
-    """NumPy reference: bilinear read of one (H, W, C) image, each neighbour by fill mode."""
+def _np_read(image, r, c, fill_mode, fill_value):
+    """NumPy reference: pixel (r, c) of one (H, W, C) image, read outside by fill mode."""
     h, w = image.shape[:2]
 
     def index(i, n):
@@ -163,10 +163,16 @@ def _np_bilinear(image, src_y, src_x, fill_mode, fill_value):
             return i % n
         return min(max(i, 0), n - 1)
 
+    if fill_mode == "constant" and not (0 <= r < h and 0 <= c < w):
+        return np.full(image.shape[2], fill_value, image.dtype)
+    return image[index(r, h), index(c, w)]
+
+
+def _np_bilinear(image, src_y, src_x, fill_mode, fill_value):
+    """NumPy reference: bilinear read of one (H, W, C) image, each neighbour by fill mode."""
+
     def read(r, c):
-        if fill_mode == "constant" and not (0 <= r < h and 0 <= c < w):
-            return np.full(image.shape[2], fill_value)
-        return image[index(r, h), index(c, w)]
+        return _np_read(image, r, c, fill_mode, fill_value)
 
     out = np.zeros(src_y.shape + image.shape[2:])
     for (i, j), sy in np.ndenumerate(src_y):
@@ -216,29 +222,19 @@ def test_nearest_resampling_matches_numpy_for_every_fill_mode(fill_mode):
         coords.append(src)
     src_x, src_y = coords
 
-    def index(i, n):
-        if fill_mode == "reflect":
-            i = i % (2 * n)
-            return 2 * n - 1 - i if i >= n else i
-        if fill_mode == "wrap":
-            return i % n
-        return min(max(i, 0), n - 1)
-
-    def read(image, r, c, h, w):
-        if fill_mode == "constant" and not (0 <= r < h and 0 <= c < w):
-            return np.full(image.shape[-1], 0.7, "float32")
-        return image[index(r, h), index(c, w)]
+    def read(image, r, c):
+        return _np_read(image, r, c, fill_mode, 0.7)
 
     rows = np.floor(src_y + np.float32(0.5)).astype(int)
     cols = np.floor(src_x + np.float32(0.5)).astype(int)
     y = _np(resample_2d(x, (src_x, src_y), "nearest", fill_mode, 0.7))
     expected = np.zeros_like(y)
     for b, i, j in np.ndindex(2, 7, 10):
-        expected[b, i, j] = read(x[b], rows[b, i, j], cols[b, i, j], 7, 10)
+        expected[b, i, j] = read(x[b], rows[b, i, j], cols[b, i, j])
     np.testing.assert_array_equal(y, expected)
     # 1-D: the first row of each image, read at the first row of src_x.
     y = _np(resample_1d(x[:, 0], src_x[:, 0], "nearest", fill_mode, 0.7))
-    expected = np.stack([[read(x[b, :1], 0, cols[b, 0, j], 1, 10) for j in range(10)]
+    expected = np.stack([[read(x[b, :1], 0, cols[b, 0, j]) for j in range(10)]
                          for b in range(2)])
     np.testing.assert_array_equal(y, expected)
 
