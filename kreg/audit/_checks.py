@@ -252,9 +252,7 @@ def _decay_for_penalty(stepper, regularizer, variable, l2):
     lr0 = facts.learning_rate(stepper)
     extra = ""
     if not lr0:
-        schedule = facts.schedule_of(stepper)
-        profile = facts.schedule_profile(schedule) if schedule is not None else None
-        lr0 = profile[1] if profile is not None and profile[1] else 1e-3
+        lr0 = facts.peak_learning_rate(stepper) or 1e-3
         extra = f", initial_learning_rate={lr0:.3g}"
     size = math.prod(variable.shape) if getattr(regularizer, "normalize", "sum") == "mean" else 1
     l1 = facts._as_float(getattr(regularizer, "l1", None)) or 0.0
@@ -356,9 +354,7 @@ def _kreg_decay_findings(ctx, optimizer):
     if follow in ("learning_rate", "schedule"):
         # The largest learning rate of the schedule, not the one at step 0: a warm-up
         # from a small lr_0 multiplies a follow="schedule" decay by peak / lr_0.
-        schedule = facts.schedule_of(ctx.stepper)
-        profile = facts.schedule_profile(schedule) if schedule is not None else None
-        peak = profile[1] if profile is not None else facts.learning_rate(ctx.stepper)
+        peak = facts.peak_learning_rate(ctx.stepper)
         if follow == "learning_rate":
             factor = peak or 0.0
         else:

@@ -139,6 +139,16 @@ def schedule_profile(schedule):
     return values[0], max(values), values[-1], end, exact
 
 
+def peak_learning_rate(optimizer):
+    """The largest learning rate of ``optimizer``'s schedule (a warm-up's peak, not step 0's).
+
+    Its plain learning rate when it has no schedule to profile; None when unknown.
+    """
+    schedule = schedule_of(optimizer)
+    profile = schedule_profile(schedule) if schedule is not None else None
+    return profile[1] if profile is not None else learning_rate(optimizer)
+
+
 def keras_weight_decay(optimizer, variable=None):
     """A Keras optimizer's own built-in ``weight_decay`` as a float (0.0 when unset).
 
@@ -404,6 +414,8 @@ def call_inputs(layer):
         tensors = _flat(getattr(node, "input_tensors", None))
         if len(tensors) == 1:
             found.append(tensors[0])
-    if not found and input_tensor(layer) is not None:
-        found.append(input_tensor(layer))
+    if not found:
+        tensor = input_tensor(layer)
+        if tensor is not None:
+            found.append(tensor)
     return found
