@@ -22,96 +22,19 @@ before it reads or writes, so the next step picks the new value up.
 """
 
 import itertools
-import math
 import weakref
 
 import keras
 import numpy as np
 
+from kreg._validate import check_non_negative
+
 __all__ = ["Strength", "strengths"]
-
-
-def is_number(value):
-    """True for a Python or NumPy int or float (not a bool)."""
-    return not isinstance(value, bool) and isinstance(
-        value, (int, float, np.integer, np.floating)
-    )
 
 
 def read_values(variable):
     """A variable's value as a float32 NumPy array."""
     return np.asarray(keras.ops.convert_to_numpy(variable.value), dtype="float32")
-
-
-def check_bool(value, name):
-    """Return ``value`` as a bool if it is one (Python or NumPy), else raise ValueError."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a bool. Received: {name}={value!r}"
-        )
-    return bool(value)
-
-
-def check_verbose(value, name="verbose"):
-    """Return ``value`` if it is an int >= 0 (a bool counts, as in Keras), else ValueError."""
-    if not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected an integer >= 0 (0 is silent). "
-            f"Received: {name}={value!r}"
-        )
-    return int(value)
-
-
-def check_number(value, name, *, minimum=None, integer=False, allow_none=False):
-    """``value`` as a float (an int with ``integer``) if it is a finite number, else ValueError."""
-    if value is None and allow_none:
-        return None
-    ok = is_number(value) and math.isfinite(float(value))
-    if ok and integer:
-        ok = float(value) == int(value)
-    if ok and minimum is not None:
-        ok = value >= minimum
-    if not ok:
-        what = "an integer" if integer else "a finite float"
-        if minimum is not None:
-            what += f" >= {minimum}"
-        if allow_none:
-            what += " or None"
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {what}. Received: {name}={value!r}"
-        )
-    return int(value) if integer else float(value)
-
-
-def check_non_negative(value, name):
-    """Return ``value`` as a float if it is a finite number >= 0, else raise ValueError."""
-    return check_number(value, name, minimum=0)
-
-
-def check_fraction(value, name, include_one=True):
-    """Return ``value`` as a float if it lies in [0, 1] ([0, 1) without ``include_one``)."""
-    if (
-        not is_number(value)
-        or not math.isfinite(float(value))
-        or not (0 <= value <= 1 if include_one else 0 <= value < 1)
-    ):
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a float in "
-            f"[0, {'1]' if include_one else '1)'}. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def check_count(value, name):
-    """Return ``value`` as an int if it is None or a positive integer, else raise ValueError."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a positive integer or None. "
-            f"Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 class Strength:

@@ -6,7 +6,7 @@ the repr of a callback or an optimizer wrapper says at a glance how it was set u
 
 import inspect
 
-from kreg._live import is_number
+from kreg._validate import is_number
 
 _MAX_VALUE = 60
 

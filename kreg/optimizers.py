@@ -26,7 +26,8 @@ import numpy as np
 from keras import ops
 
 from kreg import _decay
-from kreg._live import Strength, check_non_negative, is_number
+from kreg._live import Strength
+from kreg._validate import check_choice, check_non_negative, is_number
 from kreg._masking import _is_variable, selector
 from kreg._registry import export
 from kreg._repr import Raw, call_repr
@@ -45,15 +46,6 @@ _INNER_ONLY = (
     "loss_scale_factor",
     "gradient_accumulation_steps",
 )
-
-
-def _one_of(value, choices, name):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected one of "
-            f"{', '.join(repr(c) for c in choices)}. Received: {name}={value!r}"
-        )
-    return value
 
 
 def _check_weight_decay(weight_decay):
@@ -279,8 +271,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
         self._check_inner(optimizer)
         base_weight_decay, schedule = _check_weight_decay(weight_decay)
-        follow = _one_of(follow, _decay.FOLLOW, "follow")
-        mode = _one_of(mode, _MODES, "mode")
+        follow = check_choice(follow, "follow", _decay.FOLLOW)
+        mode = check_choice(mode, "mode", _MODES)
         l1 = check_non_negative(0.0 if l1 is None else l1, "l1")
         anchor = _check_anchor(anchor)
         multipliers = _check_multipliers(multipliers)

@@ -17,16 +17,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._live import (
-    LiveState,
-    adopt,
-    check_bool,
-    check_non_negative,
-    current_config,
-    is_number,
-    restore_current,
-    weight_owners,
-)
+from kreg._live import LiveState, adopt, current_config, restore_current, weight_owners
+from kreg._validate import check_bool, check_choice, check_non_negative, is_number
 from kreg._masking import selector
 from kreg._registry import export
 
@@ -35,18 +27,9 @@ __all__ = ["apply", "penalty_sum", "l1_penalty", "l2_penalty"]  # + classes, by 
 _NORMALIZE = ("sum", "mean")
 
 
-def _check_normalize(normalize):
-    if normalize not in _NORMALIZE:
-        raise ValueError(
-            "Invalid value for argument `normalize`: expected one of "
-            f'{", ".join(repr(n) for n in _NORMALIZE)}. Received: normalize={normalize!r}'
-        )
-    return normalize
-
-
 def penalty_sum(values, normalize):
     """``sum(values)`` or ``mean(values)``: the reduction behind every kreg penalty."""
-    return ops.sum(values) if _check_normalize(normalize) == "sum" else ops.mean(values)
+    return ops.sum(values) if check_choice(normalize, "normalize", _NORMALIZE) == "sum" else ops.mean(values)
 
 
 def _strength(value, name):
@@ -70,7 +53,7 @@ class _Penalty(keras.regularizers.Regularizer, LiveState):
 
     def __init__(self, values, normalize):
         LiveState.__init__(self, values, kind="regularizer")
-        self.normalize = _check_normalize(normalize)
+        self.normalize = check_choice(normalize, "normalize", _NORMALIZE)
 
     def _config(self):
         config = {k: self._live_base[k] for k in self._live_keys}

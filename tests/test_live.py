@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import kreg
-from kreg._live import LiveState, Strength, check_fraction
+from kreg._live import LiveState, Strength
+from kreg._validate import check_fraction
 
 
 def _linear_model(l2, name="d", **compile_kwargs):

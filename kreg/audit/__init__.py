@@ -44,7 +44,7 @@ import numpy as np
 from kreg.audit._checks import CHECKS, Context
 from kreg.audit._report import SEVERITIES, AuditError, Finding, Report
 from kreg.audit import _facts
-from kreg._live import check_count as _check_count
+from kreg._validate import check_count as _check_count
 
 
 def _check_optimizer(optimizer):

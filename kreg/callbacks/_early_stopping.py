@@ -8,7 +8,7 @@ import warnings
 import keras
 import numpy as np
 
-from kreg._live import check_bool, check_number, check_verbose
+from kreg._validate import check_bool, check_number, check_verbose
 from kreg._registry import export
 from kreg._repr import call_repr
 from kreg.callbacks._criteria import CRITERIA, prechelt_check

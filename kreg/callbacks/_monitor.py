@@ -6,7 +6,8 @@ import keras
 import numpy as np
 
 from kreg._live import strengths as live_strengths
-from kreg._live import check_bool, check_non_negative, weight_owners
+from kreg._live import weight_owners
+from kreg._validate import check_bool, check_non_negative
 from kreg._registry import export
 from kreg._repr import call_repr
 from kreg.callbacks._scaler import accumulation_steps, decoupled_optimizer

@@ -11,8 +11,8 @@ from kreg._live import LiveState, optimizer_chain, walk_layers
 from kreg._live import strengths as live_strengths
 from kreg._registry import export
 from kreg._repr import call_repr
-from kreg._live import check_count as _check_count
-from kreg._live import check_verbose
+from kreg._validate import check_count as _check_count
+from kreg._validate import check_verbose
 
 RULES = ("minibatch", "normalized", "timescale")
 

@@ -6,58 +6,16 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._live import check_number
+from kreg._validate import check_choice, check_data_format, check_number, check_range, check_seed
 from kreg._registry import export
-from kreg.layers._dropout import check_data_format
 from kreg.layers._resample import FILL_MODES, fold_scale, resample_2d
-from kreg.layers._stochastic import StochasticLayer, check_seed
+from kreg.layers._stochastic import StochasticLayer
 
 FLIPS = (None, "horizontal", "vertical", "horizontal_and_vertical")
 INTERPOLATIONS = ("bilinear", "nearest")
 RESAMPLERS = ("gather", "affine_transform")
 #: Columns of the per-image parameter draw.
 _ROTATION, _TX, _TY, _ZOOM, _SHEAR_X, _SHEAR_Y, _FLIP_X, _FLIP_Y = range(8)
-
-
-def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive=False):
-    """``f`` -> ``(-f, f)`` (f >= 0); ``(lo, hi)`` with lo <= hi -> itself; else ValueError.
-
-    Values must lie in (lower_limit, upper_limit] — [lower_limit, ...] with
-    ``lower_inclusive`` (translations of a whole image, as Keras' RandomTranslation allows).
-    """
-
-    def bad():
-        limits = ""
-        if lower_limit is not None:
-            limits = f" with values {'>=' if lower_inclusive else '>'} {lower_limit}"
-        if upper_limit is not None:
-            limits += f"{' and' if limits else ' with values'} <= {upper_limit}"
-        return ValueError(
-            f"Invalid value for argument `{name}`: expected a float >= 0 or a pair "
-            f"(lower, upper) with lower <= upper{limits}. Received: {name}={value!r}"
-        )
-
-    def number(v):
-        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-
-    if number(value):
-        if value < 0:
-            raise bad()
-        low, high = -float(value), float(value)
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(map(number, value)):
-        low, high = float(value[0]), float(value[1])
-        if low > high:
-            raise bad()
-    else:
-        raise bad()
-    below = lower_limit is not None and (
-        low < lower_limit if lower_inclusive else low <= lower_limit
-    )
-    if below or (
-        upper_limit is not None and high > upper_limit
-    ):
-        raise bad()
-    return low, high
 
 
 def check_fill_value(value):
@@ -68,15 +26,6 @@ def check_fill_value(value):
 def as_tuple(value):
     """A validated range as given, but a list as a tuple."""
     return tuple(value) if isinstance(value, list) else value
-
-
-def check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected one of "
-            f"{', '.join(repr(c) for c in choices)}. Received: {name}={value!r}"
-        )
-    return value
 
 
 def sample_parameters(batch, ranges, flip, seed):

@@ -12,9 +12,10 @@ import functools
 import keras
 from keras import ops
 
-from kreg._live import LiveState, check_fraction, current_config
+from kreg._live import LiveState, current_config
+from kreg._validate import check_bool, check_data_format, check_fraction, check_noise_shape, check_seed
 from kreg._registry import export
-from kreg.layers._stochastic import StochasticLayer, check_seed
+from kreg.layers._stochastic import StochasticLayer
 
 
 def _noise_shape(x, noise_shape):
@@ -185,8 +186,8 @@ class Dropout(_RateLayer):
 
     def __init__(self, rate, noise_shape=None, seed=None, mc=False, **kwargs):
         super().__init__(rate, seed, **kwargs)
-        self.noise_shape = _check_noise_shape(noise_shape)
-        self.mc = _check_bool(mc, "mc")
+        self.noise_shape = check_noise_shape(noise_shape)
+        self.mc = check_bool(mc, "mc")
         self.supports_masking = True
 
     def call(self, inputs, training=False):
@@ -335,41 +336,3 @@ class DropBlock2D(_RateLayer):
         }
 
 
-def check_data_format(data_format):
-    if data_format is None:
-        return keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "Invalid value for argument `data_format`: expected None, 'channels_last' or "
-            f"'channels_first'. Received: data_format={data_format!r}"
-        )
-    return data_format
-
-
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a bool. Received: {name}={value!r}"
-        )
-    return value
-
-
-def _check_noise_shape(noise_shape):
-    if noise_shape is None:
-        return None
-    try:
-        dims = tuple(noise_shape)
-    except TypeError:
-        dims = None
-    if (
-        isinstance(noise_shape, str)
-        or dims is None
-        or not all(
-            d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in dims
-        )
-    ):
-        raise ValueError(
-            "Invalid value for argument `noise_shape`: expected None or a tuple of positive "
-            f"integers and None. Received: noise_shape={noise_shape!r}"
-        )
-    return dims

@@ -3,19 +3,8 @@
 import keras
 import numpy as np
 
+from kreg._validate import check_count
 from kreg.layers._stochastic import force_stochastic, stochastic_layers
-
-
-def _check_positive_int(value, name, allow_none=False):
-    if value is None and allow_none:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        expected = "None or a positive integer" if allow_none else "a positive integer"
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {expected}. "
-            f"Received: {name}={value!r}"
-        )
-    return value if value is None else int(value)
 
 
 def _shares_noise_across_batch(layer):
@@ -72,8 +61,8 @@ def mc_predict(model, x, samples=30, batch_size=None):
             "Invalid value for argument `model`: expected a Keras model. "
             f"Received: model={model!r}"
         )
-    samples = _check_positive_int(samples, "samples")
-    batch_size = _check_positive_int(batch_size, "batch_size", allow_none=True) or 32
+    samples = check_count(samples, "samples", allow_none=False)
+    batch_size = check_count(batch_size, "batch_size") or 32
     layers = stochastic_layers(model)
     if not layers:
         raise ValueError(

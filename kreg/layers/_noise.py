@@ -5,7 +5,8 @@ from keras import ops
 
 from kreg._live import LiveState, current_config
 from kreg._registry import export
-from kreg.layers._stochastic import StochasticLayer, check_seed
+from kreg._validate import check_seed
+from kreg.layers._stochastic import StochasticLayer
 
 
 def gaussian_noise(x, stddev, seed=None, relative=False):

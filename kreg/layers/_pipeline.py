@@ -5,8 +5,8 @@ import math
 import keras
 
 from kreg._registry import export
-from kreg._live import check_non_negative, is_number
-from kreg.layers._affine import FLIPS, RESAMPLERS, RandomAffine, check_choice, check_range
+from kreg._validate import check_choice, check_non_negative, check_range, is_number
+from kreg.layers._affine import FLIPS, RESAMPLERS, RandomAffine
 from kreg.layers._resample import FILL_MODES
 from kreg.layers._noise import GaussianNoise
 

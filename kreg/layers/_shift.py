@@ -4,9 +4,10 @@ import keras
 from keras import ops
 
 from kreg._registry import export
-from kreg.layers._affine import as_tuple, check_choice, check_fill_value, check_range
+from kreg._validate import check_choice, check_range, check_seed
+from kreg.layers._affine import as_tuple, check_fill_value
 from kreg.layers._resample import FILL_MODES, resample_1d
-from kreg.layers._stochastic import StochasticLayer, check_seed
+from kreg.layers._stochastic import StochasticLayer
 
 
 def shift_positions(u, length, shift, scale):

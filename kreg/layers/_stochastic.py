@@ -96,10 +96,3 @@ def stochastic_layers(model):
     return [layer for _, layer in walk_layers(model) if getattr(layer, "_kreg_stochastic", False)]
 
 
-def check_seed(seed):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(
-            "Invalid value for argument `seed`: expected None or an integer. "
-            f"Received: seed={seed!r}"
-        )
-    return seed

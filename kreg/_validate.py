@@ -1,0 +1,162 @@
+"""Argument checks shared by all of kreg: one rule per kind of value, one message format.
+
+Every check returns the value in the type kreg stores (a Python float, int, bool or
+tuple, so configs stay JSON) or raises
+``ValueError("Invalid value for argument `name`: expected .... Received: name=value")``.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+
+def is_number(value):
+    """True for a Python or NumPy int or float (not a bool)."""
+    return not isinstance(value, (bool, np.bool_)) and isinstance(
+        value, (int, float, np.integer, np.floating)
+    )
+
+
+def invalid(name, expected, value, received=None):
+    """The ValueError every check raises."""
+    received = f"{name}={value!r}" if received is None else received
+    return ValueError(
+        f"Invalid value for argument `{name}`: expected {expected}. Received: {received}"
+    )
+
+
+def check_bool(value, name):
+    """``value`` as a bool if it is one (Python or NumPy)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise invalid(name, "a bool", value)
+    return bool(value)
+
+
+def check_verbose(value, name="verbose"):
+    """``value`` as an int if it is an integer >= 0 (a bool counts, as in Keras)."""
+    if not isinstance(value, (int, np.integer)) or value < 0:
+        raise invalid(name, "an integer >= 0 (0 is silent)", value)
+    return int(value)
+
+
+def check_number(value, name, *, minimum=None, integer=False, allow_none=False):
+    """``value`` as a float (an int with ``integer``) if it is a finite number."""
+    if value is None and allow_none:
+        return None
+    ok = is_number(value) and math.isfinite(float(value))
+    if ok and integer:
+        ok = float(value) == int(value)
+    if ok and minimum is not None:
+        ok = value >= minimum
+    if not ok:
+        what = "an integer" if integer else "a finite float"
+        if minimum is not None:
+            what += f" >= {minimum}"
+        if allow_none:
+            what += " or None"
+        raise invalid(name, what, value)
+    return int(value) if integer else float(value)
+
+
+def check_non_negative(value, name):
+    """``value`` as a float if it is a finite number >= 0."""
+    return check_number(value, name, minimum=0)
+
+
+def check_fraction(value, name, include_one=True):
+    """``value`` as a float if it lies in [0, 1] ([0, 1) without ``include_one``)."""
+    if (
+        not is_number(value)
+        or not math.isfinite(float(value))
+        or not (0 <= value <= 1 if include_one else 0 <= value < 1)
+    ):
+        raise invalid(name, f"a float in [0, {'1]' if include_one else '1)'}", value)
+    return float(value)
+
+
+def check_count(value, name, allow_none=True):
+    """``value`` as an int if it is a positive integer (or None with ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise invalid(
+            name, "a positive integer or None" if allow_none else "a positive integer", value
+        )
+    return int(value)
+
+
+def check_choice(value, name, choices):
+    """``value`` if it is one of ``choices``."""
+    if not isinstance(value, (str, type(None))) or value not in choices:
+        raise invalid(name, f"one of {', '.join(repr(c) for c in choices)}", value)
+    return value
+
+
+def check_seed(seed):
+    """``seed`` if it is None or an integer."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise invalid("seed", "None or an integer", seed)
+    return seed
+
+
+def check_data_format(data_format):
+    """``data_format``, or Keras' image data format for None."""
+    if data_format is None:
+        return keras.config.image_data_format()
+    return check_choice(data_format, "data_format", ("channels_last", "channels_first"))
+
+
+def check_noise_shape(noise_shape):
+    """``noise_shape`` as a tuple of positive integers and None (or None)."""
+    if noise_shape is None:
+        return None
+    try:
+        dims = tuple(noise_shape)
+    except TypeError:
+        dims = None
+    if (
+        isinstance(noise_shape, str)
+        or dims is None
+        or not all(
+            d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in dims
+        )
+    ):
+        raise invalid("noise_shape", "None or a tuple of positive integers and None", noise_shape)
+    return dims
+
+
+def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive=False):
+    """``f`` -> ``(-f, f)`` (f >= 0); ``(lo, hi)`` with lo <= hi -> itself.
+
+    Values must lie in (lower_limit, upper_limit] — [lower_limit, ...] with
+    ``lower_inclusive`` (translations of a whole image, as Keras' RandomTranslation allows).
+    """
+
+    def bad():
+        limits = ""
+        if lower_limit is not None:
+            limits = f" with values {'>=' if lower_inclusive else '>'} {lower_limit}"
+        if upper_limit is not None:
+            limits += f"{' and' if limits else ' with values'} <= {upper_limit}"
+        return invalid(
+            name, f"a float >= 0 or a pair (lower, upper) with lower <= upper{limits}", value
+        )
+
+    def number(v):
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+    if number(value):
+        if value < 0:
+            raise bad()
+        low, high = -float(value), float(value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(map(number, value)):
+        low, high = float(value[0]), float(value[1])
+        if low > high:
+            raise bad()
+    else:
+        raise bad()
+    below = lower_limit is not None and (low < lower_limit if lower_inclusive else low <= lower_limit)
+    if below or (upper_limit is not None and high > upper_limit):
+        raise bad()
+    return low, high
