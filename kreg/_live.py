@@ -279,6 +279,19 @@ def live_states(layer):
             yield label, value
 
 
+def is_live(obj):
+    """True for a kreg object whose strengths are live (a kreg regularizer, a live state)."""
+    return isinstance(obj, LiveState)
+
+
+def layer_strength(layer, key):
+    """The current value of a layer's own strength ``key`` (e.g. "rate"), or None."""
+    for _, state in live_states(layer):
+        if key in state._live_keys:
+            return state.current(key)
+    return None
+
+
 def strengths(model, optimizer=None):
     """Every live strength reachable from ``model`` (and ``optimizer``), by readable name.
 
