@@ -5,8 +5,8 @@ import math
 import keras
 import numpy as np
 
+from kreg._live import optimizer_chain, weight_owners
 from kreg._live import strengths as live_strengths
-from kreg._live import weight_owners
 from kreg._validate import check_bool, check_non_negative
 from kreg._registry import export
 from kreg._repr import call_repr
@@ -161,14 +161,15 @@ class RegularizationMonitor(keras.callbacks.Callback):
         for name, strength in found.items():
             result[name] = float(strength)
         optimizer = decoupled_optimizer(getattr(model, "optimizer", None))
-        decoupled = getattr(optimizer, "mode", "decoupled") == "decoupled"
-        if optimizer is not None and decoupled and "optimizer.weight_decay" in found:
+        decoupled = optimizer is not None and optimizer.mode == "decoupled"
+        if decoupled and "optimizer.weight_decay" in found:
             steps = (self.params or {}).get("steps")
             if steps is None:  # data of unknown length: the batches of this epoch
                 steps = getattr(self, "_batches", 0)
             if steps:
-                inner = getattr(optimizer, "inner_optimizer", optimizer)
-                lr = float(keras.ops.convert_to_numpy(inner.learning_rate))
+                # lr_t of the optimizer that updates: the one whose step the decay follows.
+                core = optimizer_chain(optimizer)[-1]
+                lr = float(keras.ops.convert_to_numpy(core.learning_rate))
                 factor = follow_factor(
                     optimizer.follow, lr, float(optimizer.initial_learning_rate)
                 )

@@ -7,12 +7,13 @@ import warnings
 import keras
 import numpy as np
 
-from kreg._live import LiveState, optimizer_chain, walk_layers
+from kreg._live import is_live, optimizer_chain, walk_layers
 from kreg._live import strengths as live_strengths
 from kreg._registry import export
 from kreg._repr import call_repr
 from kreg._validate import check_count as _check_count
 from kreg._validate import check_verbose
+from kreg.optimizers import DecoupledWeightDecay
 
 RULES = ("minibatch", "normalized", "timescale")
 
@@ -166,7 +167,7 @@ def select(found, targets):
 def decoupled_optimizer(optimizer):
     """The kreg DecoupledWeightDecay inside ``optimizer`` (through wrappers), or None."""
     chain = optimizer_chain(optimizer)
-    return next((o for o in chain if hasattr(o, "follow") and hasattr(o, "_kreg_strengths")), None)
+    return next((o for o in chain if isinstance(o, DecoupledWeightDecay)), None)
 
 
 def fixed_penalties(model):
@@ -174,13 +175,12 @@ def fixed_penalties(model):
     names = []
     for prefix, layer in walk_layers(model):
         for attribute, value in vars(layer).items():
-            if isinstance(value, keras.regularizers.Regularizer) and not isinstance(
-                value, LiveState
-            ):
+            if isinstance(value, keras.regularizers.Regularizer) and not is_live(value):
                 names.append(f"{prefix}.{attribute.lstrip('_')}")
     for optimizer in optimizer_chain(getattr(model, "optimizer", None)):
         decay = getattr(optimizer, "weight_decay", None)
-        if not hasattr(optimizer, "_kreg_strengths") and isinstance(decay, (int, float)) and decay:
+        kreg_decay = isinstance(optimizer, DecoupledWeightDecay)
+        if not kreg_decay and isinstance(decay, (int, float)) and decay:
             names.append(f"{type(optimizer).__name__}(weight_decay={decay!r})")
     return names
 
@@ -451,12 +451,12 @@ class RegularizationScaler(keras.callbacks.Callback):
                     "the decay rule of the optimizer",
                     "rule='timescale' needs a kreg.optimizers.DecoupledWeightDecay.",
                 )
-            if getattr(optimizer, "mode", "decoupled") != "decoupled":
+            if optimizer.mode != "decoupled":
                 raise ValueError(
                     "RegularizationScaler(rule='timescale') needs a DecoupledWeightDecay "
                     f"with mode='decoupled'. Received: mode={optimizer.mode!r}"
                 )
-            if callable(getattr(optimizer, "weight_decay", None)):
+            if callable(optimizer.weight_decay):
                 raise ValueError(
                     "RegularizationScaler(rule='timescale') reads the optimizer's "
                     "weight_decay as τ in epochs; it must be a float, not a schedule. "
