@@ -9,8 +9,9 @@ import pytest
 from conftest import tf_only
 
 import kreg
+from kreg._decay import follow_factor
 from kreg.callbacks import RegularizationMonitor, RegularizationScaler
-from kreg.callbacks._monitor import decay_timescale, follow_factor, weight_statistics
+from kreg.callbacks._monitor import decay_timescale, weight_statistics
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:`shuffle=True` was passed"),
@@ -48,9 +49,10 @@ def test_pure_functions():
     assert weight_statistics([], 1e-8) == (0.0, 0.0, 0.0)
     assert decay_timescale(0.05, 1.0, 3) == pytest.approx(1 / 0.15, rel=1e-15)
     assert decay_timescale(0.0, 1.0, 3) == math.inf
-    assert follow_factor("schedule", 0.0125, 0.1) == 0.125
-    assert follow_factor("learning_rate", 0.0125, 0.1) == 0.0125
-    assert follow_factor("none", 0.0125, 0.1) == 1.0
+    # The monitor reads its factor f from the optimizer's own function, in float32.
+    assert float(follow_factor("schedule", 0.0125, 0.1)) == 0.125
+    assert float(follow_factor("learning_rate", 0.0125, 0.1)) == float(np.float32(0.0125))
+    assert float(follow_factor("none", 0.0125, 0.1)) == 1.0
 
 
 class SetKernelB(keras.callbacks.Callback):

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 
+from kreg._decay import follow_factor
 from kreg._live import optimizer_chain, weight_owners
 from kreg._live import strengths as live_strengths
 from kreg._validate import check_bool, check_non_negative
@@ -45,15 +46,6 @@ def decay_timescale(weight_decay, factor, steps_per_epoch):
     """
     per_epoch = weight_decay * factor * steps_per_epoch
     return math.inf if per_epoch == 0 else 1.0 / per_epoch
-
-
-def follow_factor(follow, learning_rate, initial_learning_rate):
-    """The factor the decoupled decay follows: lr/lr₀ ("schedule"), lr ("learning_rate"), 1."""
-    if follow == "learning_rate":
-        return learning_rate
-    if follow == "schedule":
-        return learning_rate / initial_learning_rate
-    return 1.0
 
 
 def _numpy(variable):
@@ -170,9 +162,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
                 # lr_t of the optimizer that updates: the one whose step the decay follows.
                 core = optimizer_chain(optimizer)[-1]
                 lr = float(keras.ops.convert_to_numpy(core.learning_rate))
-                factor = follow_factor(
-                    optimizer.follow, lr, float(optimizer.initial_learning_rate)
-                )
+                factor = float(follow_factor(optimizer.follow, lr, optimizer.initial_learning_rate))
                 weight_decay = result["optimizer.weight_decay"]
                 schedule = getattr(optimizer, "weight_decay", None)
                 if callable(schedule):  # the live strength scales the schedule
