@@ -33,6 +33,36 @@ KINDS = {
 #: Loss reductions: "sum" adds the per-example losses, "mean" averages them.
 REDUCTIONS = {"sum": "sum", "sum_over_batch_size": "mean", "mean": "mean"}
 
+#: What each built-in rule needs to know, in the order it is checked; "minibatch" also
+#: needs b when the loss sums over the batch. A callable rule gets None for the unknown.
+REQUIRES = {
+    "minibatch": ("num_examples",),
+    "normalized": ("batch_size", "num_examples", "epochs"),
+    "timescale": ("steps",),
+}
+
+_NEEDS_DECOUPLED = "rule='timescale' needs a kreg.optimizers.DecoupledWeightDecay."
+
+#: For each requirement: what could not be determined, and what to do about it.
+UNKNOWN = {
+    "batch_size": (
+        "the batch size b",
+        "`fit` does not report the batch size; pass batch_size=... (the batch size given to fit).",
+    ),
+    "num_examples": (
+        "the number of training examples N",
+        "`fit` does not report the number of training examples; pass num_examples=....",
+    ),
+    "epochs": ("the number of epochs T", "pass epochs=...."),
+    "steps": (
+        "the steps per epoch",
+        "`fit` does not know them (data of unknown length); pass batch_size= "
+        "and num_examples=, or steps_per_epoch to fit.",
+    ),
+    "weight_decay": ("the weight decay to set", _NEEDS_DECOUPLED),
+    "optimizer": ("the decay rule of the optimizer", _NEEDS_DECOUPLED),
+}
+
 
 # ----------------------------------------------------------------- pure rules
 def minibatch_value(base, batch_size, num_examples, reduction):
@@ -189,6 +219,111 @@ def accumulation_steps(optimizer):
     """k of ``gradient_accumulation_steps`` on the optimizer that updates (1 if unset)."""
     steps = [getattr(o, "gradient_accumulation_steps", None) for o in optimizer_chain(optimizer)]
     return int(next((k for k in steps if k), 1))
+
+
+# ------------------------------------------------------------ requirements
+def rule_name(rule):
+    """The name a message gives ``rule``: the built-in's name or the callable's ``__name__``."""
+    return rule if isinstance(rule, str) else getattr(rule, "__name__", "callable")
+
+
+def unknown(rule, need):
+    """The ValueError saying that ``need`` (a key of :data:`UNKNOWN`) could not be determined."""
+    what, hint = UNKNOWN[need]
+    return ValueError(
+        f"RegularizationScaler(rule={rule_name(rule)!r}) could not determine {what}: {hint}"
+    )
+
+
+def requirements(rule, reduction):
+    """What ``rule`` needs to know (see :data:`REQUIRES`), given the loss ``reduction``."""
+    needs = REQUIRES.get(rule, ()) if isinstance(rule, str) else ()
+    if rule == "minibatch" and reduction == "sum":
+        needs += ("batch_size",)
+    return needs
+
+
+def check_known(rule, needs, known):
+    """Raise the :func:`unknown` error of the first of ``needs`` that ``known`` has as None."""
+    for need in needs:
+        if known.get(need) is None:
+            raise unknown(rule, need)
+
+
+def steps_per_epoch(steps, batch_size, num_examples):
+    """S: ``fit``'s steps per epoch; when ``fit`` cannot tell, ceil(N/b) if both are given."""
+    if steps is None and batch_size is not None and num_examples is not None:
+        return math.ceil(num_examples / batch_size)
+    return steps
+
+
+def resolve_targets(found, targets, rule):
+    """The strengths of ``found`` that ``rule`` sets: ``targets`` selected by :func:`select`.
+
+    ``targets=None`` means every penalty strength (:data:`PENALTY_KINDS`), and the
+    weight decays for "timescale": a dropout rate or a noise σ is not a λ, and scaling it
+    by b/N would silently break it, so it is scaled only when named.
+    """
+    if targets is None and rule != "timescale":
+        penalties = {n: s for n, s in found.items() if s.kind in PENALTY_KINDS}
+        if found and not penalties:
+            raise ValueError(
+                "RegularizationScaler found no penalty strength (regularizer, weight "
+                "decay or l1) to scale; name the strengths to scale in `targets`. "
+                f"Available: {sorted(found)}. Received: targets=None"
+            )
+        found = penalties
+    if not found:
+        raise ValueError(
+            "RegularizationScaler found no live strength in the model or its optimizer: "
+            "use kreg regularizers, layers or kreg.optimizers.DecoupledWeightDecay."
+        )
+    if targets is None and rule == "timescale":
+        if not any(s.kind == "weight_decay" for s in found.values()):
+            raise unknown(rule, "weight_decay")
+        targets = ["weight_decay"]
+    return select(found, targets)
+
+
+def check_timescale_targets(targets):
+    """"timescale" reads each target's base as τ in epochs: weight decays with τ > 0 only."""
+    for name, strength in targets.items():
+        if strength.kind != "weight_decay":
+            raise ValueError(
+                "RegularizationScaler(rule='timescale') sets weight decays only; "
+                f"target {name!r} has kind {strength.kind!r}."
+            )
+        if strength.base <= 0:
+            raise ValueError(
+                "RegularizationScaler(rule='timescale') reads the base value as the "
+                f"timescale τ in epochs, which must be > 0; {name!r} has base "
+                f"{strength.base!r}."
+            )
+
+
+def timescale_optimizer(optimizer):
+    """The DecoupledWeightDecay in ``optimizer`` whose float weight decay "timescale" sets."""
+    wrapper = decoupled_optimizer(optimizer)
+    check_known("timescale", ("optimizer",), {"optimizer": wrapper})
+    if wrapper.mode != "decoupled":
+        raise ValueError(
+            "RegularizationScaler(rule='timescale') needs a DecoupledWeightDecay "
+            f"with mode='decoupled'. Received: mode={wrapper.mode!r}"
+        )
+    if callable(wrapper.weight_decay):
+        raise ValueError(
+            "RegularizationScaler(rule='timescale') reads the optimizer's "
+            "weight_decay as τ in epochs; it must be a float, not a schedule. "
+            f"Received: weight_decay={wrapper.weight_decay!r}"
+        )
+    return wrapper
+
+
+def decay_rule(wrapper):
+    """``(follow, lr_0, k)`` of a DecoupledWeightDecay: what its decay per step follows,
+    the initial learning rate, and the gradient accumulation steps (the decay acts on
+    update steps only: S/k per epoch)."""
+    return wrapper.follow, float(wrapper.initial_learning_rate), accumulation_steps(wrapper)
 
 
 @export
@@ -350,45 +485,9 @@ class RegularizationScaler(keras.callbacks.Callback):
         return call_repr(self, "kreg.callbacks.RegularizationScaler")
 
     # ------------------------------------------------------------- set-up
-    def _rule_name(self):
-        return self.rule if isinstance(self.rule, str) else getattr(self.rule, "__name__", "callable")
-
-    def _missing(self, what, hint):
-        return ValueError(
-            f"RegularizationScaler(rule={self._rule_name()!r}) could not determine {what}: "
-            f"{hint}"
-        )
-
     def on_train_begin(self, logs=None):
         params = self.params or {}
-        found = live_strengths(self.model)
-        targets = self.targets
-        if targets is None and self.rule == "timescale":
-            targets = ["weight_decay"]
-        elif targets is None:
-            # Every penalty strength; a dropout rate or a noise σ is not a λ: scaling it by
-            # b/N would silently break it. Name them in `targets` to scale them.
-            found_all = found
-            found = {n: h for n, h in found.items() if h.kind in PENALTY_KINDS}
-            if found_all and not found:
-                raise ValueError(
-                    "RegularizationScaler found no penalty strength (regularizer, weight "
-                    "decay or l1) to scale; name the strengths to scale in `targets`. "
-                    f"Available: {sorted(found_all)}. Received: targets=None"
-                )
-        if not found:
-            raise ValueError(
-                "RegularizationScaler found no live strength in the model or its optimizer: "
-                "use kreg regularizers, layers or kreg.optimizers.DecoupledWeightDecay."
-            )
-        if self.targets is None and self.rule == "timescale" and not any(
-            s.kind == "weight_decay" for s in found.values()
-        ):
-            raise self._missing(
-                "the weight decay to set",
-                "rule='timescale' needs a kreg.optimizers.DecoupledWeightDecay.",
-            )
-        self._targets = select(found, targets)
+        self._targets = resolve_targets(live_strengths(self.model), self.targets, self.rule)
         fixed = fixed_penalties(self.model) if self.targets is None else []
         if fixed and self.rule != "timescale":
             warnings.warn(
@@ -397,17 +496,10 @@ class RegularizationScaler(keras.callbacks.Callback):
                 "kreg.optimizers.DecoupledWeightDecay for penalties to scale.",
                 stacklevel=2,
             )
-
         b, n = self.batch_size, self.num_examples
         self._epochs = self.epochs or params.get("epochs")
-        steps = params.get("steps")
-        if steps is None and b is not None and n is not None:
-            steps = math.ceil(n / b)
-        self._steps = steps
-        self._sizes = batch_sizes(b, n, steps) if b is not None else (None, None)
-
-        hint_b = "`fit` does not report the batch size; pass batch_size=... (the batch size given to fit)."
-        hint_n = "`fit` does not report the number of training examples; pass num_examples=...."
+        self._steps = steps_per_epoch(params.get("steps"), b, n)
+        self._sizes = batch_sizes(b, n, self._steps) if b is not None else (None, None)
         self._reduction = None
         if self.rule == "minibatch":
             self._reduction = (
@@ -415,65 +507,20 @@ class RegularizationScaler(keras.callbacks.Callback):
                 if self.reduction is not None
                 else loss_reduction(getattr(self.model, "loss", None))
             )
-            if n is None:
-                raise self._missing("the number of training examples N", hint_n)
-            if self._reduction == "sum" and b is None:
-                raise self._missing("the batch size b", hint_b)
-        elif self.rule == "normalized":
-            if b is None:
-                raise self._missing("the batch size b", hint_b)
-            if n is None:
-                raise self._missing("the number of training examples N", hint_n)
-            if self._epochs is None:
-                raise self._missing("the number of epochs T", "pass epochs=....")
-        elif self.rule == "timescale":
-            if steps is None:
-                raise self._missing(
-                    "the steps per epoch",
-                    "`fit` does not know them (data of unknown length); pass batch_size= "
-                    "and num_examples=, or steps_per_epoch to fit.",
-                )
-            for name, strength in self._targets.items():
-                if strength.kind != "weight_decay":
-                    raise ValueError(
-                        "RegularizationScaler(rule='timescale') sets weight decays only; "
-                        f"target {name!r} has kind {strength.kind!r}."
-                    )
-                if strength.base <= 0:
-                    raise ValueError(
-                        "RegularizationScaler(rule='timescale') reads the base value as the "
-                        f"timescale τ in epochs, which must be > 0; {name!r} has base "
-                        f"{strength.base!r}."
-                    )
-            optimizer = decoupled_optimizer(getattr(self.model, "optimizer", None))
-            if optimizer is None:
-                raise self._missing(
-                    "the decay rule of the optimizer",
-                    "rule='timescale' needs a kreg.optimizers.DecoupledWeightDecay.",
-                )
-            if optimizer.mode != "decoupled":
-                raise ValueError(
-                    "RegularizationScaler(rule='timescale') needs a DecoupledWeightDecay "
-                    f"with mode='decoupled'. Received: mode={optimizer.mode!r}"
-                )
-            if callable(optimizer.weight_decay):
-                raise ValueError(
-                    "RegularizationScaler(rule='timescale') reads the optimizer's "
-                    "weight_decay as τ in epochs; it must be a float, not a schedule. "
-                    f"Received: weight_decay={optimizer.weight_decay!r}"
-                )
-            self._follow = optimizer.follow
-            self._lr0 = float(optimizer.initial_learning_rate)
-            # With gradient accumulation the decay acts on update steps only: S/k per epoch.
-            self._accumulation = accumulation_steps(optimizer)
+        known = {"batch_size": b, "num_examples": n, "epochs": self._epochs, "steps": self._steps}
+        check_known(self.rule, requirements(self.rule, self._reduction), known)
+        if self.rule == "timescale":
+            check_timescale_targets(self._targets)
+            optimizer = timescale_optimizer(getattr(self.model, "optimizer", None))
+            self._follow, self._lr0, self._accumulation = decay_rule(optimizer)
         self._last = {}
         self.values = {}
         self._seen = 0  # real train steps of the finished epochs (data of unknown length)
         self._epoch_seen = 0
         if self.verbose > 0:
             print(
-                f"RegularizationScaler(rule={self._rule_name()!r}): b={b}, "
-                f"last batch={self._sizes[1]}, N={n}, steps per epoch={steps}, "
+                f"RegularizationScaler(rule={rule_name(self.rule)!r}): b={b}, "
+                f"last batch={self._sizes[1]}, N={n}, steps per epoch={self._steps}, "
                 f"T={self._epochs}, reduction={self._reduction}, targets={list(self._targets)}"
             )
 
