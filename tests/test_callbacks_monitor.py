@@ -12,6 +12,7 @@ import kreg
 from kreg._decay import follow_factor
 from kreg.callbacks import RegularizationMonitor, RegularizationScaler
 from kreg.callbacks._monitor import decay_timescale, weight_statistics
+from kreg.optimizers import DecoupledWeightDecay
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:`shuffle=True` was passed"),
@@ -112,11 +113,6 @@ def test_strengths_show_the_values_set_during_training():
     assert history.history["a.kernel_regularizer.l2"] == pytest.approx([0.025] * 2, rel=1e-6)
 
 
-def _decoupled(**kwargs):
-    DecoupledWeightDecay = pytest.importorskip("kreg.optimizers").DecoupledWeightDecay
-    return DecoupledWeightDecay(**kwargs)
-
-
 @pytest.mark.parametrize(
     "follow, learning_rate, expected",
     [
@@ -129,8 +125,8 @@ def _decoupled(**kwargs):
     ],
 )
 def test_decay_timescale_in_epochs(follow, learning_rate, expected):
-    optimizer = _decoupled(optimizer=keras.optimizers.SGD(learning_rate), weight_decay=0.05,
-                           follow=follow)
+    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(learning_rate), weight_decay=0.05,
+                                     follow=follow)
     history = frozen_model(optimizer).fit(*zeros(), batch_size=B, epochs=1, verbose=0,
                                           callbacks=[RegularizationMonitor()])
     assert history.history["decay_timescale_epochs"] == pytest.approx([expected], rel=1e-6)
@@ -138,8 +134,8 @@ def test_decay_timescale_in_epochs(follow, learning_rate, expected):
 
 
 def test_timescale_round_trip_with_the_scaler():
-    optimizer = _decoupled(optimizer=keras.optimizers.SGD(0.1), weight_decay=4.0,
-                           follow="learning_rate")
+    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.1), weight_decay=4.0,
+                                     follow="learning_rate")
     history = frozen_model(optimizer).fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=[
         RegularizationScaler("timescale"), RegularizationMonitor()])
     assert history.history["decay_timescale_epochs"] == pytest.approx([4.0, 4.0], rel=1e-6)
@@ -152,7 +148,7 @@ def _generator():
 
 
 def test_steps_counted_when_fit_does_not_know_them():
-    optimizer = _decoupled(optimizer=keras.optimizers.SGD(0.1), weight_decay=0.05)
+    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.1), weight_decay=0.05)
     history = frozen_model(optimizer).fit(_generator(), epochs=1, verbose=0,
                                           callbacks=[RegularizationMonitor()])
     assert history.history["decay_timescale_epochs"] == pytest.approx([1 / (0.05 * 3)], rel=1e-6)
@@ -160,7 +156,7 @@ def test_steps_counted_when_fit_does_not_know_them():
 
 def test_invalid_zero_tol_and_config_round_trip():
     with pytest.raises(ValueError, match=r"argument `per_layer`: expected a bool"):
-        RegularizationMonitor(per_layer="no")  # used to mean True
+        RegularizationMonitor(per_layer="no")  # a string is no bool, though "no" is truthy
     with pytest.raises(ValueError, match="Invalid value for argument `zero_tol`"):
         RegularizationMonitor(zero_tol=-1.0)
     monitor = RegularizationMonitor(per_layer=True, zero_tol=1e-4)
@@ -173,8 +169,8 @@ def test_invalid_zero_tol_and_config_round_trip():
 @tf_only
 def test_all_three_callbacks_under_mirrored_strategy(mirrored):
     with mirrored.scope():
-        optimizer = _decoupled(optimizer=keras.optimizers.SGD(0.0), weight_decay=2.0,
-                               follow="none")
+        optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.0), weight_decay=2.0,
+                                         follow="none")
         model = frozen_model(optimizer)
     # The monitor comes before the stopper in the list, so the stopper sees its logs.
     stopper = kreg.callbacks.EarlyStopping(monitor="weight_norm", mode="max", patience=0)

@@ -18,6 +18,7 @@ from kreg.callbacks._scaler import (
     select,
     timescale_value,
 )
+from kreg.optimizers import DecoupledWeightDecay
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:`shuffle=True` was passed"),
@@ -233,7 +234,6 @@ def test_schedule_multiplies_the_rule():
 
 
 def test_timescale_sets_decoupled_weight_decay():
-    DecoupledWeightDecay = pytest.importorskip("kreg.optimizers").DecoupledWeightDecay
     for follow, expected_wd in [("schedule", 1 / (2.0 * 3)), ("learning_rate", 1 / (2.0 * 3 * 0.1))]:
         keras.backend.clear_session()
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
@@ -316,9 +316,9 @@ def _unknown_length(n=N, batch_size=B):
 
 def test_data_of_unknown_length_over_several_epochs_matches_numpy():
     """Keras calls on_train_batch_begin once more at the end of the data, and no step runs
-    for it. On JAX the trainer's end-of-epoch sync undid the value assigned there, while
-    the scaler's cache still held it: from epoch 2 on, the full batches trained with
-    the last batch's λ."""
+    for it. On JAX the trainer's end-of-epoch sync undoes the value assigned there: the
+    scaler's cache of assigned values must follow, or from epoch 2 on the full batches
+    would train with the last batch's λ."""
     model = model_with_l2(1.0, loss=keras.losses.MeanSquaredError(reduction="sum"))
     used = Record(after_step=True)
     scaler = RegularizationScaler("minibatch", batch_size=B, num_examples=N)
@@ -330,8 +330,8 @@ def test_data_of_unknown_length_over_several_epochs_matches_numpy():
 
 
 def test_schedule_counts_the_steps_that_ran_on_data_of_unknown_length():
-    """The end-of-data call used to count as a step: the schedule's step drifted by one
-    per epoch, [0, 1, 2, 4, 5, 6, 8, 9, 10]."""
+    """Only the steps that ran count. The end-of-data call of each epoch runs no step;
+    counted, it would shift the schedule's step by one per epoch: [0, 1, 2, 4, 5, 6, 8, ...]."""
     model = model_with_l2(1.0)  # a mean loss: b is not needed
     used = Record(after_step=True)
     scaler = RegularizationScaler("minibatch", num_examples=N, schedule=lambda step: step + 1.0)
@@ -378,10 +378,10 @@ def test_invalid_arguments():
         (dict(rule="minibatch", schedule=3), "Invalid value for argument `schedule`"),
         (dict(rule="minibatch", targets=[]), "Invalid value for argument `targets`"),
         (dict(rule="minibatch", reduction="max"), "Invalid value for argument `reduction`"),
-        # these two used to raise TypeErrors (unhashable list, int not iterable)
+        # a ValueError, not the TypeError of hashing a list or iterating an int
         (dict(rule="minibatch", reduction=["sum"]), "Invalid value for argument `reduction`"),
         (dict(rule="minibatch", targets=5), r"argument `targets`: .*Received: targets=\[5\]"),
-        # verbose=None used to fail only at on_train_begin, with a TypeError.
+        # verbose is checked here, not first used (with a TypeError) in on_train_begin.
         (dict(rule="minibatch", verbose=None), r"argument `verbose`: .*Received: verbose=None"),
     ]
     for kwargs, match in cases:
