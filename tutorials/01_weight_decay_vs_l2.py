@@ -39,10 +39,6 @@ def flat(model):
     return np.concatenate([keras.ops.convert_to_numpy(v).ravel() for v in model.trainable_weights])
 
 
-def have_dwd():
-    return _train.available("optimizers.DecoupledWeightDecay")
-
-
 def trajectory(ds, optimizer, reg, steps, batch, seed):
     """Weights after each of ``steps`` train steps on fixed, unshuffled batches."""
     keras.utils.set_random_seed(seed)
@@ -55,13 +51,6 @@ def trajectory(ds, optimizer, reg, steps, batch, seed):
         model.train_on_batch(ds.x_train[i:i + batch], ds.y_train[i:i + batch])
         out.append(flat(model))
     return np.array(out), model
-
-
-def decoupled(inner, lam, follow):
-    """DecoupledWeightDecay(inner, lam, follow=...); None when it has not landed."""
-    if not have_dwd():
-        return None
-    return kreg.optimizers.DecoupledWeightDecay(inner, lam, follow=follow)
 
 
 def part_equivalence(args, report, ds):
@@ -81,17 +70,14 @@ def part_equivalence(args, report, ds):
     pairs["SGD: L2 penalty vs Keras SGD(weight_decay=λ)"] = (
         base_sgd, trajectory(ds, keras_sgd, None, steps, batch, args.seed)[0])
     base_adam, adam_model = trajectory(ds, keras.optimizers.Adam(1e-3), l2, steps, batch, args.seed)
-    opt = decoupled(keras.optimizers.SGD(lr), lam, "learning_rate")
-    if opt is not None:
-        pairs["SGD: L2 penalty vs kreg DecoupledWeightDecay(SGD, λ)"] = (
-            base_sgd, trajectory(ds, opt, None, steps, batch, args.seed)[0])
-        opt = decoupled(keras.optimizers.Adam(1e-3), lam, "learning_rate")
-        pairs["Adam: L2 penalty vs kreg DecoupledWeightDecay(Adam, λ)"] = (
-            base_adam, trajectory(ds, opt, None, steps, batch, args.seed)[0])
-    else:
-        report.skip("the kreg DecoupledWeightDecay trajectories",
-                    _train.missing("optimizers.DecoupledWeightDecay")
-                    + " Keras' built-in AdamW stands in for the Adam comparison.")
+    opt = kreg.optimizers.DecoupledWeightDecay(keras.optimizers.SGD(lr), lam,
+                                               follow="learning_rate")
+    pairs["SGD: L2 penalty vs kreg DecoupledWeightDecay(SGD, λ)"] = (
+        base_sgd, trajectory(ds, opt, None, steps, batch, args.seed)[0])
+    opt = kreg.optimizers.DecoupledWeightDecay(keras.optimizers.Adam(1e-3), lam,
+                                               follow="learning_rate")
+    pairs["Adam: L2 penalty vs kreg DecoupledWeightDecay(Adam, λ)"] = (
+        base_adam, trajectory(ds, opt, None, steps, batch, args.seed)[0])
     adamw = keras.optimizers.AdamW(1e-3, weight_decay=lam)
     adamw.exclude_from_weight_decay(var_names=["bias"])
     pairs["Adam: L2 penalty vs Keras AdamW(weight_decay=λ)"] = (
@@ -155,10 +141,6 @@ def part_equivalence(args, report, ds):
 
 def part_landscape(args, report, ds):
     plt = _report.plt
-    if not have_dwd():
-        report.skip("Part C (the hyperparameter landscapes)",
-                    _train.missing("optimizers.DecoupledWeightDecay"))
-        return {}
     lrs = _report.pick(args, [1e-3], [1e-3, 3e-3, 1e-2], [3e-4, 1e-3, 3e-3, 1e-2, 3e-2])
     l2_grid = _report.pick(args, [1e-3], [1e-4, 1e-3, 1e-2], [1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
     wd_grid = _report.pick(args, [1e-3], [1e-4, 1e-3, 1e-2], [1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
