@@ -286,8 +286,9 @@ def test_up_stop_epoch():
 
 
 def test_up_on_a_metric_to_maximize_stops_when_it_falls():
-    # The mirror image of test_up_stop_epoch: accuracy = 2 - E_va. UP used to compare
-    # "rose" whatever the direction, so it stopped as soon as accuracy improved.
+    # The mirror image of test_up_stop_epoch: accuracy = 2 - E_va. In mode "max" UP counts
+    # the strips in which accuracy fell; counting those in which it rose would stop as
+    # soon as accuracy improved.
     values = [2 - v for v in [1.0, 0.8, 0.9, 0.85, 0.7, 0.75, 0.8, 0.9, 0.95, 1.0]]
     for strips, stop_epoch in [(1, 3), (2, 9), (3, None)]:
         stopper = EarlyStopping(
@@ -321,7 +322,7 @@ def test_invalid_arguments():
         (dict(min_delta_mode="pct"), "Invalid value for argument `min_delta_mode`"),
         (dict(divergence_threshold="big"), "Invalid value for argument `divergence_threshold`"),
         (dict(backup=3), "Invalid value for argument `backup`"),
-        # Strings used to pass through bool(): "False" meant True.
+        # A string is refused, not passed through bool(), where "False" would mean True.
         (dict(stop_on_nonfinite="False"), r"`stop_on_nonfinite`: expected a bool. .*='False'"),
         (dict(strict="no"), r"argument `strict`: expected a bool. Received: strict='no'"),
         (dict(verbose=None), r"argument `verbose`: expected an integer >= 0"),

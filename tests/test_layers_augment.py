@@ -428,9 +428,10 @@ def test_rejects_bad_arguments():
             kreg.layers.RandomAffine(rotation=0.1, fill_mode="constant", fill_value=fill)
     layer = kreg.layers.RandomAffine(rotation=0.1, fill_mode="constant", fill_value=np.float32(0.5))
     assert layer.get_config()["fill_value"] == 0.5  # NumPy floats accepted, as Keras does
-    for shape in [(8, 8), (1, 2, 8, 8, 3)]:  # rank 2 used to raise IndexError, rank 5 to
+    # Ranks 2 and 5 raise an error that names `inputs`, not an IndexError or a cut shape.
+    for shape in [(8, 8), (1, 2, 8, 8, 3)]:
         with pytest.raises(ValueError, match=r"argument `inputs`: expected images of rank 3"):
-            kreg.layers.RandomAffine(rotation=0.1)(np.ones(shape, "float32"))  # cut the shape
+            kreg.layers.RandomAffine(rotation=0.1)(np.ones(shape, "float32"))
 
 
 
@@ -694,7 +695,7 @@ def test_shift_1d_shifts_are_uniform_in_range():
 
 
 def test_shift_1d_constant_fill_is_finite_and_read_only_outside():
-    # A NaN or infinite fill used to be accepted and made every sample NaN (fill * 0).
+    # A NaN or infinite fill is refused: it would make every sample NaN (fill * 0).
     for fill in (float("nan"), float("inf"), True):
         with pytest.raises(ValueError, match=r"argument `fill_value`: expected a finite float"):
             kreg.layers.RandomShift1D(0.1, fill_mode="constant", fill_value=fill)
@@ -792,9 +793,9 @@ def test_augmentation_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"argument `rotation`: .*Received: rotation=-1"):
         kreg.layers.augmentation(rotation=-1)
     with pytest.raises(ValueError, match=r"argument `noise`: .*Received: noise=-1.0"):
-        kreg.layers.augmentation(noise=-1.0)  # used to blame `stddev`, never passed
+        kreg.layers.augmentation(noise=-1.0)  # names `noise`, not the `stddev` it sets
     with pytest.raises(ValueError, match=r"argument `fill_mode`: .*Received: fill_mode='bogus'"):
-        kreg.layers.augmentation(color=0.1, fill_mode="bogus")  # used to pass unchecked
+        kreg.layers.augmentation(color=0.1, fill_mode="bogus")  # checked though no move uses it
     with pytest.raises(ValueError, match=r"argument `flip`: .*Received: flip='both'"):
         kreg.layers.augmentation(color=0.1, flip="both")
     with pytest.raises(ValueError, match=r"argument `resampler`: .*Received: resampler='tf'"):

@@ -90,7 +90,7 @@ def test_noise_shape_with_a_fixed_batch_size():
 
 def test_chunks_are_full_so_batch_statistics_do_not_depend_on_where_they_end():
     # GaussianNoise(relative=True) scales its noise by the batch's std per feature: a last
-    # chunk of one row (33 = 32 + 1) used to get no noise at all.
+    # chunk of one row (33 = 32 + 1) would have std 0 and get no noise at all.
     model = keras.Sequential([keras.Input((3,)), kreg.layers.GaussianNoise(0.5, relative=True)])
     x = np.random.RandomState(0).normal(size=(33, 3)).astype("float32")
     mean, std = kreg.mc_predict(model, x, samples=400, batch_size=32)

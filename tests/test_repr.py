@@ -35,7 +35,8 @@ def test_callback_reprs_rebuild_the_same_callback():
         kreg.callbacks.EarlyStopping(monitor="loss", patience=3, min_delta_mode="rel"),
         kreg.callbacks.RegularizationScaler("normalized", num_examples=100),
         kreg.callbacks.RegularizationMonitor(per_layer=True, zero_tol=1e-3),
-        # every digit counts: the repr used to print 6 significant ones (1.23457e+06)
+        # every digit counts: with 6 significant ones (1.23457e+06) the repr would rebuild
+        # a different callback
         kreg.callbacks.EarlyStopping(baseline=1234567.0, min_delta=0.123456789),
     ):
         rebuilt = eval(repr(callback), {"kreg": kreg})  # noqa: S307 - our own repr
