@@ -10,3 +10,67 @@ import contextlib
 import keras
 
 __all__ = []  # private module: nothing here is kreg's public API
+
+
+# -- optimizers (kreg.audit)
+
+
+def learning_rate_schedule(optimizer):
+    """The LearningRateSchedule an optimizer was given, or None (``optimizer._learning_rate``).
+
+    The public ``optimizer.learning_rate`` is the schedule's value at the current step and
+    ``get_config()`` cannot serialize a custom schedule without ``get_config``; the audit
+    profiles the schedule itself (its warm-up peak, its end).
+    """
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return schedule
+    return None
+
+
+def muon_steps_with_adam(optimizer, variable):
+    """True when Muon updates ``variable`` with its Adam rule (``_should_use_adamw``), None
+    for an optimizer without one: Muon decays those weights by ``adam_weight_decay``, the
+    others by ``weight_decay``, and its choice has no public name."""
+    choose = getattr(optimizer, "_should_use_adamw", None)
+    return None if choose is None else bool(choose(variable))
+
+
+def weight_decay_exclusion_pattern(optimizer):
+    """The compiled ``var_names`` of ``optimizer.exclude_from_weight_decay``, or None
+    (``_exclude_from_weight_decay_pattern``): Keras has no getter, and the audit quotes
+    the pattern where it selects different weights on TensorFlow and on JAX."""
+    return getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
+
+
+def excluded_from_builtin_decay(optimizer, variable, backend=None):
+    """True when ``optimizer.exclude_from_weight_decay`` exempts ``variable`` from a Keras
+    optimizer's built-in decay on ``backend`` (default: the current one).
+
+    Keras keeps ``var_list`` as private ids (``_exclude_from_weight_decay``, by
+    ``_var_key``) and matches ``var_names`` with ``re.search`` against the TensorFlow
+    variable's name ("dense/bias:0") on TensorFlow but against ``variable.name`` ("bias")
+    elsewhere: the audit reads what each backend decays.
+    """
+    listed = getattr(optimizer, "_exclude_from_weight_decay", None)
+    if listed and optimizer._var_key(variable) in listed:
+        return True
+    pattern = weight_decay_exclusion_pattern(optimizer)
+    if pattern is None:
+        return False
+    backend = backend or keras.backend.backend()
+    name = f"{variable.path}:0" if backend == "tensorflow" else variable.name
+    return pattern.search(name) is not None
+
+
+# -- layer graph (kreg.audit)
+
+
+def call_input_tensors(layer):
+    """The symbolic inputs of each call of ``layer``, one list per call (``_inbound_nodes``).
+
+    Keras 3 keeps no public record of a layer's calls (``layer.input`` is its first call's
+    only): the audit follows each call's input and leaves a layer called twice out of the
+    layer-order checks.
+    """
+    return [list(node.input_tensors) for node in layer._inbound_nodes]

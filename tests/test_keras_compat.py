@@ -5,3 +5,90 @@ import numpy as np
 import pytest
 
 from kreg import _keras_compat as compat
+
+
+# -- optimizers (kreg.audit)
+
+
+def _dense(name):
+    layer = keras.layers.Dense(2, name=name)
+    layer.build((None, 3))
+    return layer
+
+
+def _decayed(optimizer, variables):
+    """Which variables a step with zero gradients shrinks: the optimizer's own decay."""
+    for variable in variables:
+        variable.assign(np.ones(variable.shape))
+    optimizer.apply([keras.ops.zeros(v.shape) for v in variables], variables)
+    return [float(keras.ops.convert_to_numpy(v).ravel()[0]) for v in variables]
+
+
+def test_learning_rate_schedule_is_the_schedule_the_optimizer_was_given():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    assert compat.learning_rate_schedule(keras.optimizers.SGD(schedule)) is schedule
+
+    class NoConfig(keras.optimizers.schedules.LearningRateSchedule):  # get_config is optional
+        def __call__(self, step):
+            return 0.1
+
+    custom = NoConfig()
+    assert compat.learning_rate_schedule(keras.optimizers.Adam(custom)) is custom
+    assert compat.learning_rate_schedule(keras.optimizers.SGD(0.1)) is None
+    assert compat.learning_rate_schedule(keras.optimizers.SGD(lambda: 0.1)) is None
+
+
+def test_muon_steps_with_adam_where_it_decays_by_adam_weight_decay():
+    d, head = _dense("d"), _dense("head")
+    variables = [d.kernel, d.bias, head.kernel]
+    muon = keras.optimizers.Muon(learning_rate=0.1, weight_decay=0.5, exclude_layers=["head"])
+    assert [compat.muon_steps_with_adam(muon, v) for v in variables] == [False, True, True]
+    assert compat.muon_steps_with_adam(keras.optimizers.Adam(), d.kernel) is None
+    if not hasattr(muon, "adam_weight_decay"):
+        return  # an older Keras: Muon decays every weight by weight_decay
+    # What kreg relies on: Adam-stepped weights lose lr·adam_weight_decay, the others lr·wd.
+    muon = keras.optimizers.Muon(
+        learning_rate=0.1, weight_decay=0.5, adam_weight_decay=0.2, exclude_layers=["head"])
+    assert _decayed(muon, variables) == pytest.approx([1 - 0.1 * 0.5, 1 - 0.1 * 0.2,
+                                                        1 - 0.1 * 0.2])
+
+
+def test_weight_decay_exclusion_pattern_is_the_compiled_var_names():
+    optimizer = keras.optimizers.AdamW()
+    assert compat.weight_decay_exclusion_pattern(optimizer) is None
+    optimizer.exclude_from_weight_decay(var_names=["bias$", "gamma$"])
+    pattern = compat.weight_decay_exclusion_pattern(optimizer)
+    assert pattern.search("bias") and pattern.search("gamma") and not pattern.search("kernel")
+    assert sorted(pattern.pattern.split("|")) == ["bias$", "gamma$"]
+
+
+@pytest.mark.parametrize("var_names", [["bias$"], ["^d/"], ["bias"]])
+def test_excluded_from_builtin_decay_is_what_keras_decays(var_names):
+    d, head = _dense("d"), _dense("head")
+    variables = [d.kernel, d.bias, head.kernel, head.bias]
+    optimizer = keras.optimizers.SGD(1.0, weight_decay=0.5)
+    optimizer.exclude_from_weight_decay(var_list=[head.kernel], var_names=var_names)
+    predicted = [compat.excluded_from_builtin_decay(optimizer, v) for v in variables]
+    assert _decayed(optimizer, variables) == [1.0 if p else 0.5 for p in predicted]
+    # The backends differ: TensorFlow matches "d/bias:0", JAX and torch "bias".
+    on = {b: compat.excluded_from_builtin_decay(optimizer, d.bias, b)
+          for b in ("tensorflow", "jax")}
+    assert on == {"bias$": {"tensorflow": False, "jax": True},
+                  "^d/": {"tensorflow": True, "jax": False},
+                  "bias": {"tensorflow": True, "jax": True}}[var_names[0]]
+    assert predicted[2] is True  # var_list, on every backend
+
+
+# -- layer graph (kreg.audit)
+
+
+def test_call_input_tensors_lists_every_call_of_a_layer():
+    layer = keras.layers.Dense(2)
+    a, b = keras.Input((3,)), keras.Input((3,))
+    layer(a)
+    layer(b)
+    calls = compat.call_input_tensors(layer)
+    assert len(calls) == 2
+    assert calls[0][0] is a and calls[1][0] is b and len(calls[0]) == len(calls[1]) == 1
+    assert layer.input is a  # the public attribute knows the first call only
+    assert compat.call_input_tensors(keras.layers.Dense(2)) == []
