@@ -837,3 +837,83 @@ def test_python_dash_m_kreg_audit(tmp_path, monkeypatch, capsys):
         runpy.run_module("kreg.audit", run_name="__main__", alter_sys=False)
     assert exit_info.value.code == 1
     assert "decay-too-strong" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ the codes table
+
+
+def _emitted_code_patterns():
+    """Every code a module of kreg/audit passes to ``finding(...)``, as a regex, by module.
+
+    An f-string code (``f"penalty-on-{kind}"``) becomes a pattern over its placeholders.
+    """
+    import ast
+    import pathlib
+
+    root = pathlib.Path(sys.modules["kreg.audit"].__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            assert name != "Finding" or path.name == "_codes.py", (
+                f"{path.name} builds a Finding directly: use _codes.finding(code, ...)")
+            if name != "finding" or path.name == "_codes.py":
+                continue
+            code = node.args[0]
+            if isinstance(code, ast.Constant):
+                pattern = re.escape(code.value)
+            else:
+                assert isinstance(code, ast.JoinedStr), ast.dump(code)
+                pattern = "".join(
+                    re.escape(part.value) if isinstance(part, ast.Constant) else "[a-z0-9-]+"
+                    for part in code.values
+                )
+            found.append((path.name, pattern))
+    return found
+
+
+def test_every_code_a_check_can_emit_is_registered_and_every_registered_code_is_emitted():
+    from kreg.audit._codes import CODES
+
+    emitted = set()
+    patterns = _emitted_code_patterns()
+    assert len(patterns) >= 20, patterns
+    for module, pattern in patterns:
+        matching = {code for code in CODES if re.fullmatch(pattern, code)}
+        assert matching, f"{module}: finding({pattern!r}) matches no code in _codes.CODES"
+        emitted |= matching
+    assert emitted == set(CODES)
+    for code, entry in CODES.items():
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", code)
+        assert entry.severity in kreg.audit.SEVERITIES and entry.summary and entry.explain
+
+
+def test_the_documented_codes_table_is_the_registry():
+    from kreg.audit._codes import CODES, table
+
+    doc = sys.modules["kreg.audit"].__doc__
+    assert table() in doc
+    rows = {line.split()[0]: line.split()[1] for line in table().splitlines()[3:-1]}
+    assert rows == {code: entry.severity for code, entry in CODES.items()}
+    assert "optimizer-not-read" in rows
+    # Most severe first, as a report lists them.
+    ranks = [kreg.audit.SEVERITIES.index(entry.severity) for entry in CODES.values()]
+    assert ranks == sorted(ranks)
+
+
+def test_findings_take_their_severity_from_the_registry_and_need_a_registered_code():
+    from kreg.audit._codes import CODES, finding
+
+    made = finding("no-optimizer", "m")
+    assert made.severity == CODES["no-optimizer"].severity == "info"
+    assert (made.code, made.path) == ("no-optimizer", "m")
+    with pytest.raises(ValueError, match="Invalid value for argument `code`: expected a "
+                       "finding code registered in kreg/audit/_codes.py. Received: "
+                       "code='l2-everywhere'"):
+        finding("l2-everywhere", "m")
+    for report in _all_broken_reports():
+        for f in report.findings:
+            assert f.severity == CODES[f.code].severity, f

@@ -3,34 +3,8 @@
 ``kreg.audit(model)`` reads a model (Sequential, functional, subclassed or nested) and its
 optimizer (Keras built-in or kreg) and returns a :class:`Report` of findings. Each
 :class:`Finding` has a severity, a stable code, the layer or variable path, what is
-wrong, why in one sentence and the fix as code. Codes:
-
-==================================  ========  =============================================
-code                                severity  meaning
-==================================  ========  =============================================
-regularizer-not-attached            error     ``layer.kernel_regularizer`` set after build
-noise-on-integer-input              error     GaussianNoise on an integer tensor
-decay-too-strong                    error     a decay step removes ≥ 100 % of a weight
-l2-with-adaptive-optimizer          warning   L2 penalty rescaled by Adam/RMSprop/...
-l2-and-weight-decay                 warning   a weight both penalized and decayed
-penalty-on-bias, decay-on-bias      warning   biases regularized
-penalty-on-normalization,           warning   normalization γ/β regularized
-decay-on-normalization
-decay-exclusion-backend-dependent   warning   exclude_from_weight_decay(var_names) differs
-                                              between TensorFlow and JAX
-dropout-before-batchnorm            warning   variance shift between training and inference
-noise-on-unscaled-input             warning   GaussianNoise on 0–255 images
-noise-out-of-scale                  warning   σ > the input's std or < 1 % of it
-augmentation-disables-xla           warning   a layer with supports_jit=False
-penalty-on-embedding,               info      rare tokens shrunk more than frequent ones
-decay-on-embedding
-bias-before-batchnorm               info      the bias is cancelled by the mean subtraction
-decay-follows-schedule              info      Keras' decay × scheduled lr, start/peak/end
-lambda-batch-size                   info      λ per epoch for this batch size, how to rescale
-l2-mode-with-adaptive-optimizer     info      DecoupledWeightDecay(mode="l2") with Adam/...
-no-optimizer                        info      optimizer checks skipped
-audit-check-failed                  info      a check raised; the audit is incomplete
-==================================  ========  =============================================
+wrong, why in one sentence and the fix as code. The codes are listed at the end (from
+``kreg/audit/_codes.py``, the table the checks make their findings from).
 
 ``kreg.audit.Report``, ``kreg.audit.Finding`` and ``kreg.audit.AuditError`` (a
 ValueError) are reachable from the function. From a shell,
@@ -41,10 +15,14 @@ when there are errors (``--fail-on warning`` to fail on warnings too).
 import keras
 import numpy as np
 
-from kreg.audit._checks import CHECKS, Context
+from kreg.audit import _codes, _facts
+from kreg.audit._checks import CHECKS
+from kreg.audit._context import Context
 from kreg.audit._report import SEVERITIES, AuditError, Finding, Report
-from kreg.audit import _facts
 from kreg._validate import check_count as _check_count
+
+if __doc__ is not None:  # None under python -OO
+    __doc__ += "\nThe finding codes:\n\n" + _codes.table() + "\n"
 
 
 def _check_optimizer(optimizer):
@@ -103,14 +81,7 @@ def _check_sample(model, sample):
 
 
 def _failed(check, err, model):
-    return Finding(
-        "info",
-        "audit-check-failed",
-        model.name,
-        f"{check.__name__} could not run on this model: {type(err).__name__}: {err}",
-        "The audit is incomplete: this check's mistakes, if any, are not reported.",
-        "# please report this model's structure to kreg",
-    )
+    return _codes.finding("audit-check-failed", model.name, check_name=check.__name__, error=err)
 
 
 def audit(model, optimizer=None, *, batch_size=None, num_examples=None, sample=None):

@@ -1,19 +1,20 @@
-"""Facts the checks read: which weights are penalized or decayed, by what, and the layer graph.
+"""Facts the checks read: which optimizer steps and decays each weight, by how much, and what
+penalizes it.
 
-Everything here is read through public Keras attributes where Keras has them. Two facts
-only exist as optimizer attributes: the exclusions set by Keras'
-``optimizer.exclude_from_weight_decay`` (read with ``getattr`` and a default, and
-matched the way Keras matches them on each backend).
+Public Keras attributes where Keras has them; the few facts Keras keeps private (an
+optimizer's schedule, its ``exclude_from_weight_decay`` choices, Muon's split between its
+two update rules) through ``kreg._keras_compat``.
 """
 
 import math
-import re
 
 import keras
 import numpy as np
 
-from kreg._live import live_states, optimizer_chain, walk_layers
+from kreg import _keras_compat as compat
+from kreg._live import layer_strength, live_optimizer_strengths, optimizer_chain, walk_layers
 from kreg._masking import NORMALIZATION_LAYERS
+from kreg.optimizers import DecoupledWeightDecay
 
 # ---------------------------------------------------------------------------- optimizers
 
@@ -38,8 +39,14 @@ ADAPTIVE_OPTIMIZERS = tuple(
 
 
 def is_kreg_decay(optimizer):
-    """True for kreg.optimizers.DecoupledWeightDecay (and anything with its interface)."""
-    return hasattr(optimizer, "weight_decay_multiplier") and hasattr(optimizer, "_kreg_strengths")
+    """True for kreg.optimizers.DecoupledWeightDecay."""
+    return isinstance(optimizer, DecoupledWeightDecay)
+
+
+def is_multi_optimizer(optimizer):
+    """True for a MultiOptimizer, whose inner optimizers the audit does not read."""
+    multi = getattr(keras.optimizers, "MultiOptimizer", None)
+    return multi is not None and isinstance(optimizer, multi)
 
 
 def stepper(chain):
@@ -51,7 +58,8 @@ def is_adaptive(optimizer):
     return isinstance(optimizer, ADAPTIVE_OPTIMIZERS)
 
 
-def _as_float(value):
+def as_float(value):
+    """``value`` as a finite Python float, or None (a bool, a symbolic or missing value)."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -63,23 +71,7 @@ def _as_float(value):
 
 def schedule_of(optimizer):
     """The optimizer's LearningRateSchedule, or None for a constant learning rate."""
-    schedule = getattr(optimizer, "_learning_rate", None)
-    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        return schedule
-    if callable(schedule):  # a plain callable learning rate: no schedule to profile
-        return None
-    try:
-        config = optimizer.get_config().get("learning_rate")
-    except Exception:
-        return None
-    if isinstance(config, dict):
-        try:
-            found = keras.optimizers.schedules.deserialize(config)
-        except Exception:
-            return None
-        if isinstance(found, keras.optimizers.schedules.LearningRateSchedule):
-            return found
-    return None
+    return compat.learning_rate_schedule(optimizer)
 
 
 def learning_rate(optimizer, step=0):
@@ -87,11 +79,11 @@ def learning_rate(optimizer, step=0):
     schedule = schedule_of(optimizer)
     if schedule is not None:
         try:
-            return _as_float(schedule(step))
+            return as_float(schedule(step))
         except Exception:
             return None
     try:
-        return _as_float(getattr(optimizer, "learning_rate", None))
+        return as_float(getattr(optimizer, "learning_rate", None))
     except Exception:
         return None
 
@@ -132,7 +124,7 @@ def schedule_profile(schedule):
     steps.add(int(config.get("warmup_steps") or 0))  # the peak of a warm-up
     steps.update(int(b) + 1 for b in config.get("boundaries") or ())
     steps = sorted(s for s in steps if 0 <= s <= end)
-    values = [_as_float(schedule(int(s))) for s in steps]
+    values = [as_float(schedule(int(s))) for s in steps]
     values = [v for v in values if v is not None]
     if not values:
         return None
@@ -149,6 +141,14 @@ def peak_learning_rate(optimizer):
     return profile[1] if profile is not None else learning_rate(optimizer)
 
 
+def initial_or_peak_learning_rate(optimizer):
+    """``(lr_0, True)``; for a schedule that starts at 0 (a warm-up) ``(its peak, False)``."""
+    lr0 = learning_rate(optimizer)
+    if lr0:
+        return lr0, True
+    return peak_learning_rate(optimizer), False
+
+
 def keras_weight_decay(optimizer, variable=None):
     """A Keras optimizer's own built-in ``weight_decay`` as a float (0.0 when unset).
 
@@ -158,72 +158,46 @@ def keras_weight_decay(optimizer, variable=None):
     if is_kreg_decay(optimizer):
         return 0.0
     value = getattr(optimizer, "weight_decay", None)
-    uses_adam = getattr(optimizer, "_should_use_adamw", None)
-    if variable is not None and uses_adam is not None and hasattr(optimizer, "adam_weight_decay"):
+    if variable is not None and hasattr(optimizer, "adam_weight_decay"):
         try:
-            if uses_adam(variable):
+            if compat.muon_steps_with_adam(optimizer, variable):
                 value = optimizer.adam_weight_decay
         except Exception:
             pass
-    return _as_float(value) or 0.0
+    return as_float(value) or 0.0
 
 
-def _excluded_by_list(optimizer, variable):
-    ids = getattr(optimizer, "_exclude_from_weight_decay", None) or set()
-    if not ids:
-        return False
+def keras_excludes(optimizer, variable, backend=None):
+    """True when ``optimizer.exclude_from_weight_decay`` excludes ``variable`` on ``backend``."""
     try:
-        return optimizer._var_key(variable) in ids
+        return compat.excluded_from_builtin_decay(optimizer, variable, backend)
     except Exception:
         return False
 
 
-def exclusion_names(variable):
-    """The name Keras' exclude_from_weight_decay(var_names=...) matches, per backend."""
-    return {"tensorflow": f"{variable.path}:0", "other": variable.name}
-
-
-def keras_excludes(optimizer, variable, backend=None):
-    """True when ``optimizer.exclude_from_weight_decay`` excludes ``variable`` on ``backend``.
-
-    Keras matches ``var_names`` with ``re.search`` on the TF variable's full name
-    ("dense/bias:0") on TensorFlow, but on the short name ("bias") on JAX and torch.
-    """
-    if _excluded_by_list(optimizer, variable):
-        return True
-    pattern = getattr(optimizer, "_exclude_from_weight_decay_pattern", None)
-    if pattern is None:
-        return False
-    backend = backend or keras.backend.backend()
-    name = exclusion_names(variable)["tensorflow" if backend == "tensorflow" else "other"]
-    return re.search(pattern, name) is not None
-
-
 def exclusion_differs(optimizer, variable):
     """True when Keras' var_names exclusion decides ``variable`` differently per backend."""
-    if _excluded_by_list(optimizer, variable):
-        return False
     return keras_excludes(optimizer, variable, "tensorflow") != keras_excludes(
         optimizer, variable, "jax"
     )
 
 
+def exclusion_pattern(optimizer):
+    """The text of the ``var_names`` pattern of Keras' exclude_from_weight_decay."""
+    pattern = compat.weight_decay_exclusion_pattern(optimizer)
+    return getattr(pattern, "pattern", str(pattern))
+
+
 def kreg_weight_decay(optimizer):
     """The live weight decay of a kreg DecoupledWeightDecay as a float (0.0 if unknown)."""
     try:
-        found = dict(optimizer._kreg_strengths())
-    except Exception:
-        return 0.0
-    handle = found.get("weight_decay")
-    if handle is None:
-        return 0.0
-    try:
-        value = float(handle)
+        handle = live_optimizer_strengths(optimizer).get("weight_decay")
+        value = 0.0 if handle is None else float(handle)
     except Exception:
         return 0.0
     given = getattr(optimizer, "weight_decay", None)
     if callable(given):  # a schedule: the live strength is a scale on it; λ at step 0
-        value *= _as_float(given(0)) or 0.0
+        value *= as_float(given(0)) or 0.0
     return value
 
 
@@ -246,12 +220,6 @@ def decays(chain, variable):
     return found
 
 
-def plain_name(optimizer):
-    """The class name to suggest inside DecoupledWeightDecay (AdamW without its decay is Adam)."""
-    name = type(optimizer).__name__
-    return "Adam" if name == "AdamW" else name
-
-
 def optimizer_label(optimizer):
     """``"Adam"``, or ``"DecoupledWeightDecay(Adam)"`` for wrappers."""
     chain = optimizer_chain(optimizer)
@@ -266,18 +234,7 @@ def l2_of(regularizer):
     """The L2 strength of a Keras or kreg regularizer (L2, L1L2, L2SP), else None."""
     if regularizer is None:
         return None
-    return _as_float(getattr(regularizer, "l2", None))
-
-
-def describe_regularizer(regularizer):
-    parts = []
-    for key in ("l1", "l2"):
-        value = _as_float(getattr(regularizer, key, None))
-        if value:
-            parts.append(f"{key}={value:g}")
-    if getattr(regularizer, "normalize", "sum") == "mean":
-        parts.append("normalize='mean'")
-    return f"{type(regularizer).__name__}({', '.join(parts)})"
+    return as_float(getattr(regularizer, "l2", None))
 
 
 def category(variable, owner):
@@ -302,120 +259,9 @@ def layer_paths(model):
 
 def live_value(layer, key):
     """A layer's strength ``key``: its live value for kreg layers, else the attribute."""
-    for _, state in live_states(layer):
-        if key in state._live_keys:
-            return state.current(key)
-    return _as_float(getattr(layer, key, None))
+    value = layer_strength(layer, key)
+    return value if value is not None else as_float(getattr(layer, key, None))
 
 
 def is_linear(activation):
     return activation is None or getattr(activation, "__name__", "") == "linear"
-
-
-# ------------------------------------------------------------------------------- graph
-
-_PASS_THROUGH = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Permute)
-
-
-def _flat(value):
-    return [t for t in keras.tree.flatten(value) if t is not None]
-
-
-def _is_functional(model):
-    if isinstance(model, keras.Sequential):
-        return False
-    try:
-        return isinstance(model, keras.Model) and isinstance(model.inputs, (list, tuple))
-    except Exception:
-        return False
-
-
-def edges(container):
-    """``{id(producer): (producer, [consumers], used_elsewhere)}`` inside one model.
-
-    For a Sequential model consecutive layers are connected; for a functional model the
-    symbolic tensors say who feeds whom. Layers called more than once are left out
-    (their single input is ambiguous); subclassed models have no graph to read.
-    ``used_elsewhere`` is True when the producer's output is also a model output.
-    """
-    graph = {}
-    if isinstance(container, keras.Sequential):
-        layers = [l for l in container.layers if not isinstance(l, keras.layers.InputLayer)]
-        for a, b in zip(layers, layers[1:]):
-            graph[id(a)] = (a, [b], False)
-        return graph
-    if not _is_functional(container):
-        return graph
-    produced_by, consumers = {}, {}
-    for layer in container.layers:
-        if len(getattr(layer, "_inbound_nodes", ())) > 1:
-            continue  # called more than once: `layer.output` is only its first call's
-        try:
-            outputs = _flat(layer.output)
-            inputs = [] if isinstance(layer, keras.layers.InputLayer) else _flat(layer.input)
-        except Exception:
-            continue
-        for tensor in outputs:
-            produced_by[id(tensor)] = layer
-        for tensor in inputs:
-            consumers.setdefault(id(tensor), []).append(layer)
-    model_outputs = {id(t) for t in _flat(container.outputs)}
-    for tensor_id, producer in produced_by.items():
-        if isinstance(producer, keras.layers.InputLayer):
-            continue
-        entry = graph.setdefault(id(producer), (producer, [], False))
-        users = consumers.get(tensor_id, [])
-        graph[id(producer)] = (
-            producer,
-            entry[1] + users,
-            entry[2] or tensor_id in model_outputs,
-        )
-    return graph
-
-
-def containers(paths):
-    """The Sequential and functional models among ``paths``: ``[(path, model)]``."""
-    return [
-        (path, layer)
-        for path, layer in paths
-        if isinstance(layer, keras.Sequential) or _is_functional(layer)
-    ]
-
-
-def successors(graph, layer, through=True):
-    """The layers fed by ``layer``'s output (through Flatten/Reshape/Permute if ``through``)."""
-    found, frontier, seen = [], [layer], set()
-    while frontier:
-        current = frontier.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        for nxt in graph.get(id(current), (None, [], False))[1]:
-            if through and isinstance(nxt, _PASS_THROUGH):
-                frontier.append(nxt)
-            else:
-                found.append(nxt)
-    return found
-
-
-def input_tensor(layer):
-    """The layer's single symbolic input, or None when it has none or several."""
-    try:
-        inputs = _flat(layer.input)
-    except Exception:
-        return None
-    return inputs[0] if len(inputs) == 1 else None
-
-
-def call_inputs(layer):
-    """The single symbolic input of each call of ``layer`` (a model's ``.input`` is its own)."""
-    found = []
-    for node in getattr(layer, "_inbound_nodes", ()):
-        tensors = _flat(getattr(node, "input_tensors", None))
-        if len(tensors) == 1:
-            found.append(tensors[0])
-    if not found:
-        tensor = input_tensor(layer)
-        if tensor is not None:
-            found.append(tensor)
-    return found
