@@ -12,6 +12,51 @@ import keras
 __all__ = []  # private module: nothing here is kreg's public API
 
 
+# -- layers
+
+
+@contextlib.contextmanager
+def unlocked_tracker(layer):
+    """Let a built layer track a new attribute or weight (a strength state made live later).
+
+    Keras locks a layer's attribute tracker (``layer._tracker``) after ``build()``; kreg
+    adds a strength state or its variable to built layers when a strength becomes live.
+    """
+    tracker = getattr(layer, "_tracker", None)
+    locked = bool(getattr(tracker, "locked", False))
+    if locked:
+        tracker.unlock()
+    try:
+        yield
+    finally:
+        if locked:
+            tracker.lock()
+
+
+def build_at_init(layer):
+    """Mark a stateless layer built at the end of ``__init__`` (``layer._build_at_init``), as
+    Keras' own Dropout and GaussianNoise are (Keras' layer tests check it), unless a
+    subclass overrides ``build``; Keras before 3.11 has no such method."""
+    build = getattr(layer, "_build_at_init", None)
+    if build is not None:
+        build()
+    elif getattr(type(layer).build, "_is_default", False):
+        layer.built = True
+
+
+def sublayers(layer):
+    """A layer's direct sublayers (``layer._flatten_layers``): Keras has no public list for
+    the sublayers of an arbitrary layer (``Model.layers`` covers models only)."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def own_trainable_variables(layer):
+    """The weights a layer trains when it is trainable (``layer._trainable_variables``),
+    also while it is frozen: ``layer.trainable_weights`` is empty then, and
+    ``non_trainable_weights`` mixes them with never-trained state (moving statistics)."""
+    return list(layer._trainable_variables)
+
+
 # -- optimizers (kreg.audit)
 
 
@@ -74,3 +119,28 @@ def call_input_tensors(layer):
     layer-order checks.
     """
     return [list(node.input_tensors) for node in layer._inbound_nodes]
+
+
+# -- optimizers (kreg.optimizers; learning_rate_schedule above serves it too)
+
+
+def scale_for_replicas(value):
+    """``value / num_replicas`` under a ``tf.distribute`` strategy, else ``value``.
+
+    Why: a Keras optimizer all-reduce-SUMS its gradients across replicas before
+    ``update_step``; DecoupledWeightDecay writes new weight values through a tiny
+    optimizer (kreg.optimizers._Assign), so each replica passes its share of the value.
+    Keras divides the loss the same way (``keras.src.losses.loss``).
+    """
+    return keras.src.losses.loss.scale_loss_for_distribution(value)
+
+
+def micro_step(optimizer):
+    """The optimizer's count of ``apply`` calls (gradient-accumulation micro-steps).
+
+    Why: with ``gradient_accumulation_steps=n`` the public ``iterations`` is that count
+    floor-divided by n, which cannot tell which micro-step updates the weights
+    (``(count + 1) % n == 0``, as Keras decides in ``_backend_apply_gradients``).
+    """
+    return optimizer._iterations
+

@@ -2,31 +2,41 @@
 
 Keras bakes a Python float read inside the train step into the traced graph, and on the
 JAX backend a variable the model does not track is captured as a constant. kreg keeps
-every strength (λ, weight decay, σ, dropout rate ...) in a Keras variable that *is*
-passed through the train step, without appearing in ``layer.weights``:
+the strengths of each object (λ, σ, a dropout rate ...) in a :class:`StrengthState`, a
+small Keras layer that the layer using them tracks as a sublayer:
 
-* A :class:`LiveState` is a ``keras.random.SeedGenerator`` subclass whose ``state`` is a
-  float32 vector of named strengths. Layers track seed generators: their ``state`` joins
-  ``layer.variables`` / ``non_trainable_variables`` (so the JAX train step carries it and
-  sees new values) but not ``layer.weights`` (so saved weights load between a Keras model
-  and the same model built with kreg classes) and it is not written into weight files.
-  kreg layers hold a ``LiveState``; kreg regularizers *are* one, so the layer that stores
-  the regularizer as an attribute (``Dense.kernel_regularizer``) tracks it.
-* Optimizers keep their strengths in optimizer variables, which every backend carries.
+* Until something asks for a handle, a strength is a Python float, exactly as in Keras:
+  the state has no variable, so a kreg class built with Keras' arguments has Keras'
+  weights, variables and seed generators (Keras' own layer tests pass with kreg's
+  classes swapped in).
+* Asking for a handle (:func:`strengths`, which every kreg callback uses) makes the
+  state *live*: it creates one float32 non-trainable weight holding its strengths, and
+  the model's compiled step functions are rebuilt once. From then on the step reads the
+  variable, on every backend (the JAX train step carries it like any weight).
+* The state saves its current values itself, under its own path in weight files
+  (``.../dropout/_live/vars``, ``.../dense/kernel_regularizer/vars``), live or not: so
+  ``save_weights``/``load_weights``, ``BackupAndRestore`` and ``.keras`` files keep what
+  a callback set, while the layer's own entry keeps Keras' layout (a file saved by a
+  plain Keras model loads into the kreg one and the other way round; a missing entry
+  keeps the current values).
+* kreg layers hold a ``StrengthState``; kreg regularizers *are* one, so the layer that
+  stores the regularizer as an attribute (``Dense.kernel_regularizer``) tracks it.
+  Optimizers keep their strengths in optimizer variables, which every backend carries.
 * A :class:`Strength` is the user-facing handle on one entry: ``.assign(value)`` and
-  ``float(strength)``. :func:`strengths` finds every handle reachable from a model.
+  ``float(strength)``.
 
 On JAX the model's variables are detached from the carried state during an epoch; a
 handle obtained through :func:`strengths` re-attaches them (``model.jax_state_sync()``)
 before it reads or writes, so the next step picks the new value up.
 """
 
-import itertools
+import contextlib
 import weakref
 
 import keras
 import numpy as np
 
+from kreg import _keras_compat as compat
 from kreg._validate import check_non_negative
 
 __all__ = ["Strength", "strengths"]
@@ -56,30 +66,45 @@ class Strength:
     """
 
     def __init__(
-        self, variable, index, name, *, kind, base, check=check_non_negative, model=None,
-        on_assign=None,
+        self, source, key, name, *, kind, base, check=check_non_negative, model=None
     ):
-        self.variable = variable
-        self.index = index
+        # ``source`` is a StrengthState (``key`` names the strength) or a float vector
+        # variable, such as an optimizer's (``key`` is the index, None for a scalar).
+        self.source = source
+        self.key = key
         self.name = name
         self.kind = kind
         self.base = float(base)
         self._check = check
         self._model = weakref.ref(model) if model is not None else None
-        self._on_assign = on_assign
 
     def bind(self, model, name=None):
         """A copy of this handle that keeps ``model``'s JAX state in sync (and a new name)."""
         return Strength(
-            self.variable,
-            self.index,
+            self.source,
+            self.key,
             self.name if name is None else name,
             kind=self.kind,
             base=self.base,
             check=self._check,
             model=model,
-            on_assign=self._on_assign,
         )
+
+    def _read(self):
+        if isinstance(self.source, StrengthState):
+            return self.source.current(self.key)
+        values = read_values(self.source)
+        return float(values if self.key is None else values[self.key])
+
+    def _write(self, value):
+        if isinstance(self.source, StrengthState):
+            self.source.set(self.key, value)
+        elif self.key is None:
+            self.source.assign(np.asarray(value, dtype=self.source.dtype))
+        else:
+            values = np.array(read_values(self.source))
+            values[self.key] = value
+            self.source.assign(values)
 
     def _sync(self):
         model = self._model() if self._model is not None else None
@@ -87,43 +112,31 @@ class Strength:
         if sync is not None:
             sync()
 
-    def _read(self):
-        return read_values(self.variable)
-
     def assign(self, value):
         """Set the strength; the next train step uses it (no recompiling)."""
         value = self._check(value, self.name)
         self._sync()
-        if self.index is None:
-            self.variable.assign(np.asarray(value, dtype=self.variable.dtype))
-        else:
-            current = np.array(self._read())
-            current[self.index] = value
-            self.variable.assign(current)
-        if self._on_assign is not None:
-            self._on_assign(value)
+        self._write(value)
 
     def __float__(self):
         self._sync()
-        current = self._read()
-        return float(current if self.index is None else current[self.index])
+        return float(self._read())
 
     def __repr__(self):
         try:
-            value = f"{float(self):.6g}"
+            value = repr(float(self))
         except Exception:  # a purged JAX variable outside a model, for instance
             value = "?"
-        return f"<Strength {self.name}={value} (kind={self.kind}, base={self.base:.6g})>"
+        return f"<Strength {self.name}={value} (kind={self.kind}, base={self.base!r})>"
 
 
-_STATE_NUMBERS = itertools.count(1)
+class StrengthState(keras.layers.Layer):
+    """Named strengths of one kreg object: Python floats, and a variable once live.
 
-
-class LiveState(keras.random.SeedGenerator):
-    """Named float32 strengths in one variable, tracked by Keras layers as seed-generator state.
-
-    Subclass it (regularizers) or hold one as a layer attribute (layers). ``get(key)``
-    returns the current value as a tensor inside a computation.
+    Hold one as a layer attribute (kreg layers), or subclass it (kreg regularizers, so
+    that the layer keeping the regularizer as an attribute tracks it). ``get(key)``
+    returns the value to use inside a computation: the Python float, or once
+    :meth:`make_live` has run, the entry of the state's variable.
 
     Args:
         values: dict from key ("l2", "stddev", "rate" ...) to its initial value.
@@ -132,14 +145,11 @@ class LiveState(keras.random.SeedGenerator):
             by default a finite float >= 0.
         label: how :func:`strengths` names this object inside its layer; None means the
             attribute name, "" means no component (a layer's own strengths).
+        name: the layer name (unique by default).
     """
 
     def __init__(self, values, *, kind, checks=None, label=None, name=None):
-        # SeedGenerator.__init__ is deliberately not called: it would create an integer
-        # seed state. Layers only ever read `.state` from a tracked seed generator.
-        # A unique name, as Keras gives its seed generators: variable paths must be unique
-        # for Model.get_state_tree(), Orbax checkpoints and keras.distribution layouts.
-        self.name = name or f"kreg_strengths_{next(_STATE_NUMBERS)}"
+        keras.layers.Layer.__init__(self, name=name)
         checks = checks or {}
         self._live_keys = tuple(values)
         self._live_checks = {k: checks.get(k, check_non_negative) for k in self._live_keys}
@@ -147,94 +157,139 @@ class LiveState(keras.random.SeedGenerator):
             k: (kind[k] if isinstance(kind, dict) else kind) for k in self._live_keys
         }
         self._live_base = {k: self._live_checks[k](values[k], k) for k in self._live_keys}
-        # Python mirror of the values, kept by Strength.assign: read without touching the
-        # variable (exact floats, and readable mid-epoch on JAX where the variable is purged).
+        # The exact Python values: read without touching the variable (readable
+        # mid-epoch on JAX, where the trainer purges model variables).
         self._live_values = dict(self._live_base)
         self._live_label = label
-        self.state = keras.Variable(
-            np.asarray([self._live_base[k] for k in self._live_keys], dtype="float32"),
-            dtype="float32",
-            trainable=False,
-            aggregation="none",
-            name=self.name,
-        )
+        self._live_variable = None
+        self.built = True
+
+    # -- inside a computation
 
     def get(self, key, dtype=None):
-        """The current value of ``key`` as a scalar tensor (cast to ``dtype`` if given)."""
-        value = self.state.value[self._live_keys.index(key)]
+        """The current value of ``key``: a Python float, or a scalar tensor once live."""
+        if self._live_variable is None:
+            value = self._live_values[key]
+        else:
+            value = self._live_variable.value[self._live_keys.index(key)]
         return value if dtype is None else keras.ops.cast(value, dtype)
 
-    def strength(self, key, name=None, model=None):
-        """A :class:`Strength` handle on ``key``."""
-        return Strength(
-            self.state,
-            self._live_keys.index(key),
-            name or key,
-            kind=self._live_kinds[key],
-            base=self._live_base[key],
-            check=self._live_checks[key],
-            model=model,
-            on_assign=lambda value, key=key: self._live_values.__setitem__(key, value),
-        )
+    # -- between steps
+
+    @property
+    def live(self):
+        """Whether the strengths are in a variable (see :meth:`make_live`)."""
+        return self._live_variable is not None
+
+    def make_live(self, path=None):
+        """Move the strengths into a float32 non-trainable weight; True if it is new.
+
+        ``path`` names the variable ("<path>/strengths"): :func:`strengths` passes the
+        owner's layer path, so that the same model built twice has the same variable
+        paths (``set_state_tree`` and checkpoints match variables by path). A compiled
+        model must rebuild its step functions afterwards (:func:`strengths` does): the
+        ones traced before read the Python floats.
+        """
+        if self._live_variable is not None:
+            return False
+        values = [self._live_values[k] for k in self._live_keys]
+        scopes = [keras.name_scope(part) for part in (path or self.name).split("/")]
+        with contextlib.ExitStack() as stack, compat.unlocked_tracker(self):
+            for scope in scopes:
+                stack.enter_context(scope)
+            # Assigned as an attribute, a variable is the layer's own (tracked) weight.
+            self._live_variable = keras.Variable(
+                keras.initializers.Constant(values),
+                shape=(len(values),),
+                dtype="float32",
+                trainable=False,
+                name="strengths",
+            )
+        return True
 
     def current(self, key):
         """The current value of ``key`` as a Python float.
 
-        The value last assigned, exactly as given, while the variable holds it; the
+        The value last set, exactly as given, while the variable holds it; the
         variable's value when something else wrote it (``model.set_state_tree``, an Orbax
         restore). Where the variable cannot be read (inside a traced function, or purged
-        by the JAX trainer during ``fit``) the value last assigned.
+        by the JAX trainer during ``fit``) the value last set.
         """
         value = self._live_values[key]
+        if self._live_variable is None:
+            return value
         try:
-            stored = float(read_values(self.state)[self._live_keys.index(key)])
+            stored = float(read_values(self._live_variable)[self._live_keys.index(key)])
         except Exception:  # a symbolic or purged variable: the mirror is the truth
             return value
         if np.float32(value) != np.float32(stored):
             self._live_values[key] = value = stored
         return value
 
-    def next(self, ordered=True):
-        raise TypeError(
-            f"{type(self).__name__} holds regularization strengths, not a random seed: "
-            "it cannot be used as `seed=`."
+    def set(self, key, value):
+        """Set ``key`` (checked), in the variable too when live."""
+        value = self._live_checks[key](value, key)
+        self._live_values[key] = value
+        if self._live_variable is not None:
+            self._live_variable.assign(
+                np.asarray([self._live_values[k] for k in self._live_keys], dtype="float32")
+            )
+
+    def strength(self, key, name=None, model=None):
+        """A :class:`Strength` handle on ``key``; the state becomes live."""
+        self.make_live()
+        return Strength(
+            self,
+            key,
+            name or key,
+            kind=self._live_kinds[key],
+            base=self._live_base[key],
+            check=self._live_checks[key],
+            model=model,
         )
 
+    def moved(self):
+        """``{key: value}`` for the strengths whose value differs from the base."""
+        current = {k: self.current(k) for k in self._live_keys}
+        return {k: v for k, v in current.items() if v != self._live_base[k]}
 
-def current_config(state):
-    """``{"current_strengths": {key: value}}`` when a strength moved from its base, else ``{}``.
+    def restore(self, values):
+        """Set the strengths given as ``{key: value}`` (e.g. a config's ``current_strengths``)."""
+        for key, value in (values or {}).items():
+            if key not in self._live_keys:
+                raise ValueError(
+                    f"Invalid value for argument `current_strengths`: expected keys among "
+                    f"{list(self._live_keys)}. Received: current_strengths={values!r}"
+                )
+            self.set(key, value)
+        return self
 
-    A strength's variable is not in the weight files (see the module docstring), so what
-    training changed (a scheduled λ, an annealed rate) travels in the config; the
-    config's own keys keep the constructor's values, as Keras' classes have them.
-    """
-    current = {key: state.current(key) for key in state._live_keys}
-    if all(np.float32(current[k]) == np.float32(state._live_base[k]) for k in current):
-        return {}
-    return {"current_strengths": current}
+    # -- weight files: our own entry, never the owning layer's
 
+    def save_own_variables(self, store):
+        # float64: the exact floats come back (a float32 copy would turn 0.1 into
+        # 0.10000000149).
+        store["0"] = np.asarray([self.current(k) for k in self._live_keys], dtype="float64")
 
-def restore_current(state, values):
-    """Assign the ``current_strengths`` a config carried (see :func:`current_config`)."""
-    for key, value in (values or {}).items():
-        if key not in state._live_keys:
+    def load_own_variables(self, store):
+        if not list(store.keys()):
+            return  # a file saved with Keras' own classes: keep the current values
+        values = np.asarray(store["0"], dtype="float64").reshape(-1)
+        if values.shape != (len(self._live_keys),):
             raise ValueError(
-                f"Invalid value for argument `current_strengths`: expected keys among "
-                f"{list(state._live_keys)}. Received: current_strengths={values!r}"
+                f"Invalid value for argument `store` of {self.name!r}: expected "
+                f"{len(self._live_keys)} strengths ({', '.join(self._live_keys)}). "
+                f"Received: {values.size} values"
             )
-        state.strength(key).assign(value)
-    return state
-
-
-def _sublayers(layer):
-    flatten = getattr(layer, "_flatten_layers", None)
-    if flatten is not None:
-        return list(flatten(include_self=False, recursive=False))
-    return list(getattr(layer, "layers", []))
+        for key, value in zip(self._live_keys, values):
+            self.set(key, float(value))
 
 
 def walk_layers(model):
-    """Yield ``(prefix, layer)`` for ``model`` (prefix = its name) and all nested layers."""
+    """Yield ``(prefix, layer)`` for ``model`` (prefix = its name) and all nested layers.
+
+    Strength states are state, not layers of the model: they are left out.
+    """
     seen = set()
 
     def visit(layer, prefix):
@@ -242,7 +297,9 @@ def walk_layers(model):
             return
         seen.add(id(layer))
         yield prefix, layer
-        for child in _sublayers(layer):
+        for child in compat.sublayers(layer):
+            if isinstance(child, StrengthState):
+                continue
             child_prefix = child.name if layer is model else f"{prefix}/{child.name}"
             yield from visit(child, child_prefix)
 
@@ -261,27 +318,31 @@ def weight_owners(model, include_frozen=False):
     for prefix, layer in walk_layers(model):  # parents first, so children overwrite
         variables = layer.trainable_weights
         if include_frozen:
-            variables = getattr(layer, "_trainable_variables", variables)
+            variables = compat.own_trainable_variables(layer)
         for variable in variables:
             owners[id(variable)] = (variable, prefix, layer)
     return owners
 
 
 def live_states(layer):
-    """Yield ``(label, LiveState)`` for the live states a layer holds as attributes.
+    """Yield ``(label, StrengthState)`` for the strength states a layer holds as attributes.
 
     The label is the attribute's name without leading underscores (MultiHeadAttention
     keeps ``_kernel_regularizer``: its strength is ``"mha.kernel_regularizer.l2"``).
     """
-    for attr, value in list(vars(layer).items()):
-        if isinstance(value, LiveState):
+    attributes = dict(vars(layer))
+    children = getattr(layer, "named_children", None)
+    if callable(children):  # torch: a torch.nn.Module keeps its submodules apart
+        attributes.update(children())
+    for attr, value in attributes.items():
+        if isinstance(value, StrengthState):
             label = value._live_label if value._live_label is not None else attr.lstrip("_")
             yield label, value
 
 
 def is_live(obj):
-    """True for a kreg object whose strengths are live (a kreg regularizer, a live state)."""
-    return isinstance(obj, LiveState)
+    """True for a kreg object with live-able strengths (a kreg regularizer, a strength state)."""
+    return isinstance(obj, StrengthState)
 
 
 def layer_strength(layer, key):
@@ -290,6 +351,28 @@ def layer_strength(layer, key):
         if key in state._live_keys:
             return state.current(key)
     return None
+
+
+def _states(model):
+    """``{name prefix: state}`` for every strength state reachable from ``model``, in order."""
+    found, seen = {}, set()
+    for prefix, layer in walk_layers(model):
+        for label, state in live_states(layer):
+            if id(state) not in seen:
+                seen.add(id(state))
+                found[f"{prefix}.{label}" if label else prefix] = state
+    return found
+
+
+def _make_live(model, states):
+    """Make ``states`` (``{name prefix: state}``) live; rebuild a compiled model's step functions if one became so."""
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow's trainer only
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        changed = [state.make_live(base.replace(".", "/")) for base, state in states.items()]
+    if any(changed) and getattr(model, "compiled", False):
+        model.make_train_function(force=True)
+        model.make_test_function(force=True)
+        model.make_predict_function(force=True)
 
 
 def strengths(model, optimizer=None):
@@ -301,6 +384,11 @@ def strengths(model, optimizer=None):
     optimizer's (``optimizer`` defaults to ``model.optimizer``). Nested layers are
     joined with "/". Each value is a :class:`Strength` with ``.assign(value)`` and
     ``float(strength)`` that works between train steps on every backend.
+
+    The first call makes the model's strengths live (see the module docstring): each
+    kreg object gains one non-trainable weight, and a compiled model rebuilds its step
+    functions once. Call it (or let a kreg callback call it) before training to avoid
+    that retrace; weight files keep the Keras layout either way.
 
     A regularizer given to ``add_weight(regularizer=...)`` in a custom layer is no layer
     attribute: the first call adopts it (as ``<weight>_regularizer``) so that it is
@@ -334,16 +422,12 @@ def strengths(model, optimizer=None):
             f"(model.optimizer). Received: optimizer={optimizer!r}"
         )
     _adopt_weight_regularizers(model)
+    states = _states(model)
+    _make_live(model, states)
     found = {}
-    seen = set()
-    for prefix, layer in walk_layers(model):
-        for label, state in live_states(layer):
-            if id(state) in seen:
-                continue
-            seen.add(id(state))
-            base = f"{prefix}.{label}" if label else prefix
-            for key in state._live_keys:
-                found[f"{base}.{key}"] = state.strength(key, f"{base}.{key}", model)
+    for base, state in states.items():
+        for key in state._live_keys:
+            found[f"{base}.{key}"] = state.strength(key, f"{base}.{key}", model)
     if optimizer is None:
         optimizer = getattr(model, "optimizer", None)
     if optimizer is not None:
@@ -355,43 +439,31 @@ def strengths(model, optimizer=None):
 def adopt(layer, attribute, value):
     """Set ``layer.<attribute> = value`` so the layer tracks it, even once built.
 
-    Keras locks a layer's tracker after ``build()``; tracking a live state is what lets
-    the JAX train step carry its strengths, so the lock is lifted for this one
-    assignment (as Keras itself does when it untracks a variable).
+    Keras locks a layer's tracker after ``build()``; tracking a strength state is what
+    lets the JAX train step carry its strengths, so the lock is lifted for this one
+    assignment.
     """
-    tracker = getattr(layer, "_tracker", None)
-    locked = bool(getattr(tracker, "locked", False))
-    if locked:
-        tracker.unlock()
-    try:
+    with compat.unlocked_tracker(layer):
         setattr(layer, attribute, value)
-    finally:
-        if locked:
-            tracker.lock()
 
 
 def _adopt_weight_regularizers(model):
-    """Track the live regularizers that reach a weight only through ``add_weight(regularizer=)``.
+    """Track the kreg regularizers that reach a weight only through ``add_weight(regularizer=)``.
 
     Such a regularizer (a custom layer's, Keras' documented way) is no layer attribute,
     so no layer tracks it: :func:`strengths` would not list it and the JAX train step
     would capture its strengths as constants. Its owner adopts it as
-    ``_kreg_<weight>_regularizer``; a compiled model's step functions are rebuilt.
+    ``_kreg_<weight>_regularizer``.
     """
-    tracked = {id(state) for _, layer in walk_layers(model) for _, state in live_states(layer)}
-    adopted = False
+    tracked = {id(state) for state in _states(model).values()}
     for variable, _, owner in weight_owners(model, include_frozen=True).values():
         regularizer = getattr(variable, "regularizer", None)
-        if isinstance(regularizer, LiveState) and id(regularizer) not in tracked:
+        if isinstance(regularizer, StrengthState) and id(regularizer) not in tracked:
             short = variable.path.rsplit("/", 1)[-1]
             if regularizer._live_label is None:
                 regularizer._live_label = f"{short}_regularizer"
             adopt(owner, f"_kreg_{short}_regularizer", regularizer)
             tracked.add(id(regularizer))
-            adopted = True
-    if adopted and getattr(model, "compiled", False):
-        model.make_train_function(force=True)
-        model.make_test_function(force=True)
 
 
 def optimizer_chain(optimizer):

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._live import LiveState, adopt, current_config, restore_current, weight_owners
+from kreg._live import StrengthState, adopt, weight_owners
 from kreg._validate import check_bool, check_choice, check_non_negative, is_number
 from kreg._masking import selector
 from kreg._registry import export
@@ -48,18 +48,21 @@ def l2_penalty(x, l2, normalize="sum", reference=None):
     return ops.cast(_strength(l2, "l2"), x.dtype) * penalty_sum(ops.square(diff), normalize)
 
 
-class _Penalty(keras.regularizers.Regularizer, LiveState):
-    """Shared shell: a Keras Regularizer whose strengths live in a LiveState."""
+class _Penalty(keras.regularizers.Regularizer, StrengthState):
+    """Shared shell: a Keras Regularizer that is its own strength state.
+
+    Being a (weightless) ``StrengthState`` layer, it is tracked by the layer that keeps
+    it as an attribute, and saved under that attribute in weight files.
+    """
 
     def __init__(self, values, normalize):
-        LiveState.__init__(self, values, kind="regularizer")
+        StrengthState.__init__(self, values, kind="regularizer")
         self.normalize = check_choice(normalize, "normalize", _NORMALIZE)
 
     def _config(self):
         config = {k: self._live_base[k] for k in self._live_keys}
         if self.normalize != "sum":
             config["normalize"] = self.normalize
-        config.update(current_config(self))  # strengths a callback changed
         return config
 
     def get_config(self):
@@ -68,8 +71,8 @@ class _Penalty(keras.regularizers.Regularizer, LiveState):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        current = config.pop("current_strengths", None)
-        return restore_current(cls(**config), current)
+        current = config.pop("current_strengths", None)  # written by kreg 0.1 files
+        return cls(**config).restore(current)
 
     def __setattr__(self, name, value):
         if name in getattr(self, "_live_keys", ()):
@@ -81,7 +84,7 @@ class _Penalty(keras.regularizers.Regularizer, LiveState):
         super().__setattr__(name, value)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={self.current(k):.6g}" for k in self._live_keys)
+        args = ", ".join(f"{k}={self.current(k)!r}" for k in self._live_keys)
         extra = f", normalize={self.normalize!r}" if self.normalize != "sum" else ""
         return f"kreg.regularizers.{type(self).__name__}({args}{extra})"
 
@@ -235,7 +238,7 @@ class L2SP(_Penalty):
     def with_reference(self, reference):
         """A copy of this regularizer (same strength and normalize) toward ``reference``."""
         copy = L2SP(self._live_base["l2"], reference, normalize=self.normalize)
-        return restore_current(copy, current_config(self).get("current_strengths"))
+        return copy.restore(self.moved())
 
     def __call__(self, x):
         if self.reference is None:
@@ -261,8 +264,8 @@ class L2SP(_Penalty):
 
 def _clone(regularizer):
     """A copy with the same base and the same current strengths (the config has both)."""
-    if isinstance(regularizer, LiveState):
-        return type(regularizer).from_config(regularizer.get_config())
+    if isinstance(regularizer, StrengthState):
+        return type(regularizer).from_config(regularizer.get_config()).restore(regularizer.moved())
     return regularizer
 
 
@@ -365,7 +368,7 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
         attribute = _config_attribute(owner, short)
         if attribute is None:
             attribute = f"_kreg_{short}_regularizer"
-            if isinstance(reg, LiveState):
+            if isinstance(reg, StrengthState):
                 reg._live_label = f"{short}_regularizer"
         adopt(owner, attribute, reg)
         attached.append(variable.path)

@@ -92,3 +92,98 @@ def test_call_input_tensors_lists_every_call_of_a_layer():
     assert calls[0][0] is a and calls[1][0] is b and len(calls[0]) == len(calls[1]) == 1
     assert layer.input is a  # the public attribute knows the first call only
     assert compat.call_input_tensors(keras.layers.Dense(2)) == []
+
+
+# -- layers (kreg._live)
+
+
+def test_unlocked_tracker_lets_a_built_layer_track_a_new_sublayer():
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    child = keras.layers.Dense(1)
+    with pytest.raises(ValueError):
+        layer.extra = child  # Keras locks the tracker after build()
+    with compat.unlocked_tracker(layer):
+        layer.extra = child
+    assert child in compat.sublayers(layer)
+    with pytest.raises(ValueError):
+        layer.another = keras.layers.Dense(1)  # locked again
+
+
+def test_sublayers_lists_direct_children_only():
+    inner = keras.Sequential([keras.layers.Dense(2, name="a")], name="inner")
+    outer = keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(1, name="b")])
+    names = [layer.name for layer in compat.sublayers(outer)]
+    assert names[-2:] == ["inner", "b"] and "a" not in names  # (+ Sequential's InputLayer)
+
+
+def test_own_trainable_variables_survive_freezing():
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    layer.trainable = False
+    assert layer.trainable_weights == []
+    assert [v.path for v in compat.own_trainable_variables(layer)] == [
+        v.path for v in (layer.kernel, layer.bias)
+    ]
+
+
+# -- optimizers (kreg.optimizers)
+
+
+def test_scale_for_replicas_is_the_identity_outside_a_strategy():
+    value = keras.ops.convert_to_tensor([1.0, 3.0])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(compat.scale_for_replicas(value)),
+                                  [1.0, 3.0])
+
+
+def test_scale_for_replicas_undoes_the_sum_of_the_replicas_gradients(mirrored):
+    import tensorflow as tf
+
+    with mirrored.scope():
+        variable = keras.Variable(np.zeros(2, "float32"))
+        optimizer = keras.optimizers.SGD(1.0)
+        optimizer.build([variable])
+        halved = compat.scale_for_replicas(keras.ops.convert_to_tensor([1.0, 3.0]))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(halved), [0.5, 1.5])
+
+    @tf.function
+    def step(scaled):
+        def replica_step():
+            grad = keras.ops.convert_to_tensor([1.0, 3.0])
+            optimizer.apply([compat.scale_for_replicas(grad) if scaled else grad], [variable])
+
+        mirrored.run(replica_step)
+
+    # What kreg relies on: Keras sums the replicas' gradients before update_step ...
+    step(False)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), [-2.0, -6.0])
+    # ... so each replica passing its share writes the value once.
+    step(True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), [-3.0, -9.0])
+
+
+def test_micro_step_counts_every_apply_under_gradient_accumulation():
+    variable = keras.Variable(np.ones(2, "float32"))
+    optimizer = keras.optimizers.SGD(1.0, gradient_accumulation_steps=3)
+    for count in range(1, 5):
+        # Keras updates the weights on the call where (micro_step + 1) % n == 0.
+        updates = (int(compat.micro_step(optimizer)) + 1) % 3 == 0
+        optimizer.apply([keras.ops.ones((2,))], [variable])
+        assert int(compat.micro_step(optimizer)) == count
+        assert int(optimizer.iterations) == count // 3  # public: update steps only
+        assert float(keras.ops.convert_to_numpy(variable)[0]) == (0.0 if count >= 3 else 1.0)
+        assert updates == (count == 3)
+
+
+def test_build_at_init_builds_stateless_layers_but_not_ones_with_a_build():
+    class Stateless(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            compat.build_at_init(self)
+
+    class WithBuild(Stateless):
+        def build(self, input_shape):
+            pass
+
+    assert Stateless().built
+    assert not WithBuild().built

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 import kreg
-from kreg._live import LiveState, Strength
+from kreg._live import Strength, StrengthState
 from kreg._validate import check_fraction
 
 
-def _linear_model(l2, name="d", **compile_kwargs):
+def _linear_model(l2, name="d", module=kreg.regularizers, **compile_kwargs):
     model = keras.Sequential(
         [
             keras.Input((4,)),
@@ -17,7 +17,7 @@ def _linear_model(l2, name="d", **compile_kwargs):
                 1,
                 use_bias=False,
                 kernel_initializer=keras.initializers.Constant(0.5),
-                kernel_regularizer=kreg.regularizers.L2(l2),
+                kernel_regularizer=module.L2(l2),
                 name=name,
             ),
         ]
@@ -126,13 +126,11 @@ def test_strengths_names_kinds_and_handles():
     assert float(found["block/h.kernel_regularizer.l1"]) == pytest.approx(0.1)  # neighbour intact
     assert s.base == pytest.approx(0.2)
     assert "block/h.kernel_regularizer.l2=0.7" in repr(s)
-    # get_config keeps the base values (plain floats) under Keras' keys, and the
-    # strengths that moved under "current_strengths", so that loading restores them
+    # get_config keeps the constructor's values (plain floats) under Keras' keys, as
+    # Keras' classes do; the current strengths travel with the weights.
     config = inner.layers[0].kernel_regularizer.get_config()
-    current = config.pop("current_strengths")
-    assert config == {"l1": pytest.approx(0.1), "l2": pytest.approx(0.2)}
-    assert current == {"l1": pytest.approx(0.1), "l2": 0.7}
-    assert all(type(v) is float for v in [*config.values(), *current.values()])
+    assert config == {"l1": 0.1, "l2": 0.2}
+    assert all(type(v) is float for v in config.values())
 
 
 def test_assign_validates_with_a_clear_message():
@@ -149,13 +147,19 @@ def test_strengths_rejects_non_models():
         kreg.strengths("not a model")
 
 
-def test_live_state_is_tracked_but_not_a_weight():
+def test_strengths_are_python_floats_until_asked_for_then_a_tracked_weight():
+    keras_model = _linear_model(0.01, module=keras.regularizers)
     model = _linear_model(0.01)
-    dense = model.layers[0]
-    assert len(dense.weights) == 1  # the kernel only
-    state = dense.kernel_regularizer.state
-    assert any(v is state for v in model.non_trainable_variables)
-    assert not any(v is state for v in model.weights)
+    # Keras' arguments alone: Keras' weights and variables, nothing more.
+    assert len(model.weights) == len(keras_model.weights) == 1
+    assert len(model.variables) == len(keras_model.variables)
+    reg = model.layers[0].kernel_regularizer
+    assert not reg.live and isinstance(reg.get("l2"), float)
+    kreg.strengths(model)
+    assert reg.live
+    state = reg._live_variable
+    assert any(v is state for v in model.non_trainable_variables)  # the JAX step carries it
+    assert len(model.layers[0].trainable_weights) == 1  # the kernel only
 
 
 def test_weights_load_between_keras_and_kreg_models(tmp_path, regression_data):
@@ -179,12 +183,12 @@ def test_weights_load_between_keras_and_kreg_models(tmp_path, regression_data):
     np.testing.assert_array_equal(other.predict(x, verbose=0), kreg_model.predict(x, verbose=0))
 
 
-def test_live_state_is_not_a_seed():
-    state = LiveState({"rate": 0.5}, kind="dropout", checks={"rate": check_fraction})
-    with pytest.raises(TypeError, match="not a random seed"):
-        keras.random.normal((2,), seed=state)
+def test_strength_state_is_no_seed_generator():
+    reg = kreg.regularizers.L2(0.1)
+    assert not isinstance(reg, keras.random.SeedGenerator)
+    assert isinstance(reg, StrengthState)
     with pytest.raises(ValueError, match=r"argument `rate`: expected a float in \[0, 1\]"):
-        LiveState({"rate": 1.5}, kind="dropout", checks={"rate": check_fraction})
+        StrengthState({"rate": 1.5}, kind="dropout", checks={"rate": check_fraction})
 
 
 def test_mirrored_strategy_live_change_matches_one_device(mirrored, regression_data):
@@ -244,6 +248,7 @@ def test_live_state_variable_paths_are_unique_so_the_state_tree_works():
         ]
     )
     model.compile("sgd", "mse")
+    kreg.strengths(model)  # live: the strengths are variables of the state tree
     paths = [v.path for v in model.variables]
     assert len(paths) == len(set(paths)), paths
     tree = model.get_state_tree(value_format="numpy_array")
@@ -329,3 +334,140 @@ def test_names_drop_the_leading_underscore_of_private_attributes():
     )
     model = keras.Model(inputs, layer(inputs, inputs))
     assert list(kreg.strengths(model)) == ["mha.kernel_regularizer.l2"]
+
+
+# -- every Keras persistence route keeps what a callback set --------------------------
+
+_CHANGED = {
+    "noise.stddev": 0.0,
+    "d.kernel_regularizer.l2": 0.2,
+    "drop.rate": 0.0,
+    "optimizer.weight_decay": 0.05,
+    "optimizer.l1": 0.0,
+}
+
+
+def _persistence_model(module=kreg):
+    """Noise, an L2-regularized Dense and dropout; seeded, so two builds train alike."""
+    layers = module.layers if module is kreg else keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            layers.GaussianNoise(0.1, seed=1, name="noise"),
+            keras.layers.Dense(
+                3,
+                kernel_initializer=keras.initializers.Constant(0.3),
+                kernel_regularizer=module.regularizers.L2(0.01),
+                name="d",
+            ),
+            layers.Dropout(0.3, seed=2, name="drop"),
+            keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(0.2), name="o"),
+        ]
+    )
+    if module is kreg:
+        optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers.SGD(0.05), 1e-3)
+    else:
+        optimizer = keras.optimizers.SGD(0.05)
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+class _SetStrengths(keras.callbacks.Callback):
+    """After the first epoch: noise and dropout off, more L2, more weight decay."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            handles = kreg.strengths(self.model)
+            for name, value in _CHANGED.items():
+                handles[name].assign(value)
+
+
+def _current(model):
+    return {name: float(handle) for name, handle in kreg.strengths(model).items()}
+
+
+def test_save_weights_and_load_weights_keep_changed_strengths(tmp_path, regression_data):
+    x, y = regression_data
+    model = _persistence_model()
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[_SetStrengths()])
+    path = str(tmp_path / "m.weights.h5")
+    model.save_weights(path)
+    fresh = _persistence_model()
+    fresh.load_weights(path)
+    assert _current(fresh) == pytest.approx(_CHANGED)
+    assert fresh.get_layer("drop").rate == 0.0 and fresh.get_layer("noise").stddev == 0.0
+    # A strength already live when the weights load is assigned, not only its mirror.
+    live = _persistence_model()
+    kreg.strengths(live)
+    live.load_weights(path)
+    assert _current(live) == pytest.approx(_CHANGED)
+    np.testing.assert_allclose(live.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0))
+
+
+def test_backup_and_restore_resumes_with_the_strengths_of_the_backup(tmp_path, regression_data):
+    x, y = regression_data
+    fit = dict(batch_size=16, epochs=4, shuffle=False, verbose=0)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("interrupted")
+
+    reference = _persistence_model()
+    reference.fit(x, y, callbacks=[_SetStrengths()], **fit)
+
+    backup_dir = str(tmp_path / "backup")
+    model = _persistence_model()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(
+            x,
+            y,
+            callbacks=[_SetStrengths(), keras.callbacks.BackupAndRestore(backup_dir), Interrupt()],
+            **fit,
+        )
+    seen = {}
+
+    class Record(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.update(_current(self.model))
+
+    resumed = _persistence_model()  # a new process would build it anew
+    resumed.fit(x, y, callbacks=[keras.callbacks.BackupAndRestore(backup_dir), Record()], **fit)
+    assert seen == pytest.approx(_CHANGED)
+    # Noise and dropout are off after epoch 0, so the resumed epochs 2-3 are exactly the
+    # uninterrupted run's only if every strength came back.
+    for got, want in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_state_tree_round_trip_keeps_changed_strengths(regression_data):
+    x, y = regression_data
+    model = _persistence_model()
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[_SetStrengths()])
+    tree = model.get_state_tree(value_format="numpy_array")
+    for handle in kreg.strengths(model).values():
+        handle.assign(0.5)
+    model.set_state_tree(tree)  # as a checkpoint restore would
+    assert _current(model) == pytest.approx(_CHANGED)
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_weight_files_load_between_keras_and_kreg_layers(tmp_path, regression_data, live):
+    """Dropout, GaussianNoise and a regularized Dense: either class reads the other's file."""
+    x, _ = regression_data
+    keras_model, kreg_model = _persistence_model(keras), _persistence_model()
+    if live:
+        handles = kreg.strengths(kreg_model)
+        for name, value in _CHANGED.items():
+            handles[name].assign(value)
+    for layer in keras_model.layers:
+        layer.set_weights([w * 1.5 for w in layer.get_weights()])
+    keras_model.save_weights(tmp_path / "keras.weights.h5")
+    kreg_model.load_weights(tmp_path / "keras.weights.h5")
+    np.testing.assert_array_equal(keras_model.predict(x, verbose=0), kreg_model.predict(x, verbose=0))
+    if live:  # a Keras file has no strengths: the current ones stay
+        assert _current(kreg_model) == pytest.approx(_CHANGED)
+    other = _persistence_model(keras)
+    kreg_model.save_weights(tmp_path / "kreg.weights.h5")
+    other.load_weights(tmp_path / "kreg.weights.h5")
+    np.testing.assert_array_equal(other.predict(x, verbose=0), kreg_model.predict(x, verbose=0))

@@ -12,7 +12,8 @@ import functools
 import keras
 from keras import ops
 
-from kreg._live import LiveState, current_config
+from kreg import _keras_compat as compat
+from kreg._live import StrengthState
 from kreg._validate import check_bool, check_data_format, check_fraction, check_noise_shape, check_seed
 from kreg._registry import export
 from kreg.layers._stochastic import StochasticLayer
@@ -136,9 +137,10 @@ class _RateLayer(StochasticLayer):
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         check = functools.partial(check_fraction, include_one=self._rate_one)
-        self._live = LiveState({"rate": rate}, kind="dropout", checks={"rate": check}, label="")
+        self._live = StrengthState({"rate": rate}, kind="dropout", checks={"rate": check}, label="")
         self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        compat.build_at_init(self)  # stateless, as Keras' Dropout: built once made
 
     @property
     def rate(self):
@@ -204,7 +206,6 @@ class Dropout(_RateLayer):
         return {
             **super().get_config(),
             "rate": self._live._live_base["rate"],
-            **current_config(self._live),
             "seed": self.seed,
             "noise_shape": self.noise_shape,
             "mc": self.mc,
@@ -257,7 +258,6 @@ class DropPath(_RateLayer):
             **super().get_config(),
             "rate": self._live._live_base["rate"],
             "seed": self.seed,
-            **current_config(self._live),
         }
 
 
@@ -329,7 +329,6 @@ class DropBlock2D(_RateLayer):
         return {
             **super().get_config(),
             "rate": self._live._live_base["rate"],
-            **current_config(self._live),
             "block_size": self.block_size,
             "seed": self.seed,
             "data_format": self.data_format,

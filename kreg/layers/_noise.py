@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from kreg._live import LiveState, current_config
+from kreg import _keras_compat as compat
+from kreg._live import StrengthState
 from kreg._registry import export
 from kreg._validate import check_seed
 from kreg.layers._stochastic import StochasticLayer
@@ -73,7 +74,7 @@ class GaussianNoise(StochasticLayer):
 
     def __init__(self, stddev, seed=None, relative=False, **kwargs):
         super().__init__(**kwargs)
-        self._live = LiveState({"stddev": stddev}, kind="noise", label="")
+        self._live = StrengthState({"stddev": stddev}, kind="noise", label="")
         self.seed = check_seed(seed)
         if not isinstance(relative, bool):
             raise ValueError(
@@ -82,6 +83,7 @@ class GaussianNoise(StochasticLayer):
             )
         self.relative = relative
         self.seed_generator = keras.random.SeedGenerator(seed)
+        compat.build_at_init(self)  # stateless, as Keras' GaussianNoise: built once made
         self.supports_masking = True
 
     @property
@@ -106,7 +108,6 @@ class GaussianNoise(StochasticLayer):
         return {
             **super().get_config(),
             "stddev": self._live._live_base["stddev"],
-            **current_config(self._live),
             "seed": self.seed,
             "relative": self.relative,
         }

@@ -42,7 +42,7 @@ class StochasticLayer(keras.layers.Layer):
         return bool(training) or bool(self.mc) or is_forced()
 
     def __setattr__(self, name, value):
-        live = self.__dict__.get("_live")
+        live = self.__dict__.get("_live") or getattr(self, "_modules", {}).get("_live")
         if live is not None and name in live._live_keys:
             raise AttributeError(
                 f"`{type(self).__name__}.{name}` is live: setting the attribute would not "
@@ -57,13 +57,10 @@ class StochasticLayer(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        from kreg._live import restore_current
-
         config = dict(config)
-        current = config.pop("current_strengths", None)
+        current = config.pop("current_strengths", None)  # written by kreg 0.1 files
         layer = super().from_config(config)
-        if current:
-            restore_current(layer._live, current)
+        layer._live.restore(current)
         return layer
 
 
