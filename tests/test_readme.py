@@ -29,6 +29,9 @@ def test_readme_commands_are_the_ci_commands():
     commands = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     assert len(commands) == 2
     ci = (README.parent / ".ci" / "run").read_text()
-    assert 'pip install -e ".[cpu,jax,test]"' in commands[1] and "[cpu,jax,test]" in ci
+    assert 'pip install -e ".[cpu,jax,torch,test]"' in commands[1] and "[cpu,jax,torch,test]" in ci
+    assert "for backend in tensorflow jax torch;" in ci
+    for backend in ("tensorflow", "jax", "torch"):
+        assert f"KERAS_BACKEND={backend} pytest -q" in commands[1]
     assert "tutorials/tour.py --quick" in commands[0]
     assert (README.parent / "tutorials" / "tour.py").exists()
