@@ -11,6 +11,13 @@ import keras
 import numpy as np
 
 
+#: The largest finite float32: kreg keeps strengths, noise and fill values in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+#: Seeds Keras' SeedGenerator accepts (it stores them as uint32).
+SEED_LIMIT = 2**32
+
+
 def is_number(value):
     """True for a Python or NumPy int or float (not a bool)."""
     return not isinstance(value, (bool, np.bool_)) and isinstance(
@@ -49,6 +56,8 @@ def check_number(value, name, *, minimum=None, integer=False, allow_none=False):
         ok = float(value) == int(value)
     if ok and minimum is not None:
         ok = value >= minimum
+    if ok and not integer and abs(float(value)) > FLOAT32_MAX:
+        raise invalid(name, f"a float that float32 can hold (|{name}| <= {FLOAT32_MAX:.8g})", value)
     if not ok:
         what = "an integer" if integer else "a finite float"
         if minimum is not None:
@@ -70,7 +79,7 @@ def check_fraction(value, name, include_one=True):
         not is_number(value)
         or not math.isfinite(float(value))
         or not (0 <= value <= 1 if include_one else 0 <= value < 1)
-    ):
+    ):  # (within [0, 1], float32 holds every value)
         raise invalid(name, f"a float in [0, {'1]' if include_one else '1)'}", value)
     return float(value)
 
@@ -94,10 +103,16 @@ def check_choice(value, name, choices):
 
 
 def check_seed(seed):
-    """``seed`` if it is None or an integer."""
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise invalid("seed", "None or an integer", seed)
-    return seed
+    """``seed`` as an int if it is None or an integer in [0, 2**32) (Keras' SeedGenerator range)."""
+    if seed is None:
+        return None
+    if (
+        isinstance(seed, (bool, np.bool_))
+        or not isinstance(seed, (int, np.integer))
+        or not 0 <= seed < SEED_LIMIT
+    ):
+        raise invalid("seed", f"None or an integer in [0, 2**32 = {SEED_LIMIT})", seed)
+    return int(seed)
 
 
 def check_data_format(data_format):
@@ -119,11 +134,13 @@ def check_noise_shape(noise_shape):
         isinstance(noise_shape, str)
         or dims is None
         or not all(
-            d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in dims
+            d is None
+            or (isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d > 0)
+            for d in dims
         )
     ):
         raise invalid("noise_shape", "None or a tuple of positive integers and None", noise_shape)
-    return dims
+    return tuple(None if d is None else int(d) for d in dims)
 
 
 def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive=False):
@@ -144,12 +161,14 @@ def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive
         )
 
     def number(v):
-        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+        if is_number(v) and math.isfinite(float(v)) and abs(float(v)) > FLOAT32_MAX:
+            raise invalid(name, f"values that float32 can hold (<= {FLOAT32_MAX:.8g} in size)", value)
+        return is_number(v) and math.isfinite(float(v))
 
     if number(value):
         if value < 0:
             raise bad()
-        low, high = -float(value), float(value)
+        low, high = -float(value), float(value)  # Python floats: configs stay JSON
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(map(number, value)):
         low, high = float(value[0]), float(value[1])
         if low > high:

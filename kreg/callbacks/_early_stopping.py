@@ -209,7 +209,7 @@ class EarlyStopping(keras.callbacks.Callback):
         self.patience = check_number(patience, "patience", minimum=0, integer=True)
         self.verbose = check_verbose(verbose)
         self.baseline = check_number(baseline, "baseline", allow_none=True)
-        self.restore_best_weights = restore_best_weights
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
         self.start_from_epoch = check_number(
             start_from_epoch, "start_from_epoch", minimum=0, integer=True
         )

@@ -227,7 +227,7 @@ class RandomAffine(StochasticLayer):
                 )
             # TensorFlow's kernel has no XLA version: Keras then compiles the model without XLA.
             self.supports_jit = keras.backend.backend() != "tensorflow"
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def _to_last(self, x, rank):
         if self.data_format == "channels_first" and rank == 4:

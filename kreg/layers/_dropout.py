@@ -139,7 +139,7 @@ class _RateLayer(StochasticLayer):
         check = functools.partial(check_fraction, include_one=self._rate_one)
         self._live = StrengthState({"rate": rate}, kind="dropout", checks={"rate": check}, label="")
         self.seed = check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         compat.build_at_init(self)  # stateless, as Keras' Dropout: built once made
 
     @property

@@ -82,7 +82,7 @@ class GaussianNoise(StochasticLayer):
                 f"Received: relative={relative!r}"
             )
         self.relative = relative
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         compat.build_at_init(self)  # stateless, as Keras' GaussianNoise: built once made
         self.supports_masking = True
 

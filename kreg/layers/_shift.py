@@ -76,7 +76,7 @@ class RandomShift1D(StochasticLayer):
         self.fill_value = check_fill_value(fill_value)
         self.interpolation = check_choice(interpolation, "interpolation", ("linear", "nearest"))
         self.seed = check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs, training=True):
         if not self.active(training):

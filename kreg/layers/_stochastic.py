@@ -60,7 +60,8 @@ class StochasticLayer(keras.layers.Layer):
         config = dict(config)
         current = config.pop("current_strengths", None)  # written by kreg 0.1 files
         layer = super().from_config(config)
-        layer._live.restore(current)
+        if current:
+            layer._live.restore(current)
         return layer
 
 
