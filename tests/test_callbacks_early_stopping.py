@@ -506,6 +506,62 @@ def test_resume_through_backup_and_restore(tmp_path, regression_data):
     assert not (tmp_path / "backup").exists()  # BackupAndRestore cleaned up, ours too
 
 
+class InterruptAtEnd(keras.callbacks.Callback):
+    """Raises at the end of epoch ``at``: between the callbacks listed before and after it."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at:
+            raise RuntimeError("Interrupting!")
+
+
+def test_resume_is_exact_when_stopped_between_early_stopping_and_backup(tmp_path, regression_data):
+    """EarlyStopping saved epoch 3, BackupAndRestore did not: the run resumes at epoch 3
+    and EarlyStopping must use its state from before epoch 3, not count it twice."""
+    x, y = regression_data
+    scores = [1.0, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0, 1.1]
+    kwargs = dict(monitor="score", mode="min", patience=3, restore_best_weights=True)
+    fit = dict(batch_size=8, epochs=8, verbose=0, shuffle=False)
+    keras.utils.set_random_seed(7)
+    reference = tiny_model()
+    ref_stop = EarlyStopping(**kwargs)
+    reference.fit(x, y, callbacks=[Inject(scores), ref_stop], **fit)
+
+    keras.utils.set_random_seed(7)
+    model = tiny_model()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError, match="Interrupting"):
+        model.fit(x, y, callbacks=[Inject(scores), EarlyStopping(**kwargs, backup=backup),
+                                   InterruptAtEnd(3), backup], **fit)
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    stopper = EarlyStopping(**kwargs, backup=backup)
+    history = model.fit(x, y, callbacks=[Inject(scores), stopper, backup], **fit)
+    assert history.epoch == [3, 4]  # epoch 3 again, then the stop at epoch 4
+    assert (stopper.stopped_epoch, stopper.best_epoch, stopper.wait) == (
+        ref_stop.stopped_epoch, ref_stop.best_epoch, ref_stop.wait)
+    assert_weights_equal(model.get_weights(), reference.get_weights())
+
+
+def test_resume_stopped_between_backup_and_early_stopping_says_what_to_do(tmp_path, regression_data):
+    x, y = regression_data
+    kwargs = dict(monitor="score", mode="min", patience=3)
+    fit = dict(batch_size=8, epochs=8, verbose=0, shuffle=False)
+    model = tiny_model()
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError, match="Interrupting"):
+        model.fit(x, y, callbacks=[Inject([1.0] * 8), backup, InterruptAtEnd(2),
+                                   EarlyStopping(**kwargs, backup=backup)], **fit)
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(ValueError, match=r"argument `backup`: expected EarlyStopping's state "
+                                         r"saved at the end of epoch 3.*Received: states for "
+                                         r"epochs \[1, 2\].*before its BackupAndRestore"):
+        model.fit(x, y, callbacks=[Inject([1.0] * 8), backup,
+                                   EarlyStopping(**kwargs, backup=backup)], **fit)
+
+
 # ------------------------------------------------------ serialization, scopes
 def test_config_round_trip():
     stopper = EarlyStopping(monitor="val_acc", mode="max", criterion="UP", strips=2,

@@ -111,12 +111,16 @@ class EarlyStopping(keras.callbacks.Callback):
     first epoch on, warm-up included.
 
     Resuming with ``backup=``: at each epoch end the state is written to
-    ``kreg_early_stopping.<monitor>.<criterion>.json`` (and the best weights to
-    ``....weights.npz``) in ``BackupAndRestore``'s directory (a local path). At the start
-    of ``fit`` it is read back when that directory holds ``BackupAndRestore``'s
-    ``training_metadata.json``, i.e. when ``BackupAndRestore`` resumes; ``fit`` then
-    continues with the same wait count, best value, best epoch and best weights.
-    ``BackupAndRestore`` deletes the directory once training completes.
+    ``kreg_early_stopping.<monitor>.<criterion>.<epoch>.json`` (and the best weights to
+    ``....best<epoch>.weights.npz``) in ``BackupAndRestore``'s directory (a local path);
+    the last two epochs' states are kept. At the start of ``fit``, when that directory
+    holds ``BackupAndRestore``'s ``training_metadata.json`` (it resumes), the state of
+    the epoch it resumes at is read back, and ``fit`` continues with the same wait
+    count, best value, best epoch and best weights, whatever the order of the two
+    callbacks in ``callbacks``. Only a run stopped between BackupAndRestore's save and
+    this callback's (BackupAndRestore listed first) has no matching state: resuming it
+    raises a ValueError that says what to do. ``BackupAndRestore`` deletes the
+    directory once training completes.
 
     Args:
         monitor: quantity to monitor (default ``"val_loss"``).
@@ -363,51 +367,83 @@ class EarlyStopping(keras.callbacks.Callback):
         self._weights_dirty = True
 
     # ----------------------------------------------------------- backup files
-    def _paths(self):
-        stem = f"kreg_early_stopping.{self.monitor}.{self.criterion}"
-        return (
-            os.path.join(self.backup_dir, stem + ".json"),
-            os.path.join(self.backup_dir, stem + ".weights.npz"),
-        )
+    # One state file per epoch end, ``<stem>.<next epoch>.json``, the last two kept, and
+    # the best weights of each kept state in ``<stem>.best<epoch>.weights.npz``: whichever
+    # of this callback and BackupAndRestore writes first at an epoch end, the state that
+    # matches the epoch BackupAndRestore resumes at is still there.
+    _KEEP = 2
+
+    def _stem(self):
+        return os.path.join(self.backup_dir, f"kreg_early_stopping.{self.monitor}.{self.criterion}")
+
+    def _state_files(self):
+        """``{next_epoch: path}`` of the state files in the backup directory."""
+        stem = self._stem()
+        prefix, found = os.path.basename(stem) + ".", {}
+        if os.path.isdir(self.backup_dir):
+            for name in os.listdir(self.backup_dir):
+                middle = name[len(prefix):-len(".json")] if name.startswith(prefix) else ""
+                if name.endswith(".json") and middle.isdigit():
+                    found[int(middle)] = os.path.join(self.backup_dir, name)
+        return found
 
     def _write_backup(self):
-        state_path, weights_path = self._paths()
         os.makedirs(self.backup_dir, exist_ok=True)
         state = self.get_state()
         weights = state.pop("best_weights")
-        state["has_best_weights"] = weights is not None
-        if weights is not None and (self._weights_dirty or not os.path.exists(weights_path)):
-            tmp = weights_path + ".tmp.npz"
-            np.savez(tmp, *[np.asarray(w) for w in weights])
-            os.replace(tmp, weights_path)
-            self._weights_dirty = False
-        tmp = state_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, state_path)
+        state["weights_file"] = None
+        if weights is not None:
+            weights_path = f"{self._stem()}.best{self.best_epoch}.weights.npz"
+            if self._weights_dirty or not os.path.exists(weights_path):
+                _atomic_write(weights_path, lambda f: np.savez(f, *map(np.asarray, weights)))
+                self._weights_dirty = False
+            state["weights_file"] = os.path.basename(weights_path)
+        _atomic_write(
+            f"{self._stem()}.{self._next_epoch}.json", lambda f: f.write(json.dumps(state).encode())
+        )
+        self._prune_backup()
+
+    def _prune_backup(self):
+        files = self._state_files()
+        keep = sorted(files)[-self._KEEP:]
+        needed = set()
+        for epoch, path in files.items():
+            if epoch not in keep:
+                os.remove(path)
+                continue
+            with open(path) as f:
+                needed.add(json.load(f).get("weights_file"))
+        prefix = os.path.basename(self._stem()) + ".best"
+        for name in os.listdir(self.backup_dir):
+            if name.startswith(prefix) and name.endswith(".weights.npz") and name not in needed:
+                os.remove(os.path.join(self.backup_dir, name))
 
     def _read_backup(self):
-        """The state saved in the backup dir, if BackupAndRestore is resuming from it."""
-        state_path, weights_path = self._paths()
+        """The state saved for the epoch BackupAndRestore resumes at, if it resumes."""
         metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
-        if not (os.path.exists(state_path) and os.path.exists(metadata_path)):
+        files = self._state_files()
+        if not (files and os.path.exists(metadata_path)):
             return None
-        with open(state_path) as f:
-            state = json.load(f)
         with open(metadata_path) as f:
             resumed_epoch = json.load(f).get("epoch")
-        if resumed_epoch != state["next_epoch"]:
-            warnings.warn(
-                f"EarlyStopping: its backed-up state ends before epoch {state['next_epoch']} "
-                f"but BackupAndRestore resumes at epoch {resumed_epoch}; the state is "
-                "used as it is.",
-                stacklevel=2,
+        if resumed_epoch not in files:
+            raise ValueError(
+                "Invalid value for argument `backup`: expected EarlyStopping's state saved "
+                f"at the end of epoch {resumed_epoch} (BackupAndRestore resumes at epoch "
+                f"{resumed_epoch}). Received: states for epochs "
+                f"{sorted(files)} in {self.backup_dir!r}. Training stopped after "
+                "BackupAndRestore saved and before EarlyStopping did: list "
+                "EarlyStopping(backup=...) before its BackupAndRestore in `callbacks` "
+                "(then any interruption resumes exactly), or delete the "
+                "kreg_early_stopping.* files to resume with a fresh EarlyStopping."
             )
-        weights = None
-        if state.pop("has_best_weights"):
-            with np.load(weights_path) as data:
-                weights = [data[f"arr_{i}"] for i in range(len(data.files))]
-        state["best_weights"] = weights
+        with open(files[resumed_epoch]) as f:
+            state = json.load(f)
+        weights_file = state.pop("weights_file", None)
+        state["best_weights"] = None
+        if weights_file is not None:
+            with np.load(os.path.join(self.backup_dir, weights_file)) as data:
+                state["best_weights"] = [data[f"arr_{i}"] for i in range(len(data.files))]
         return state
 
     # -------------------------------------------------------------- callbacks
@@ -584,3 +620,11 @@ class EarlyStopping(keras.callbacks.Callback):
                     f"{self.best_epoch + 1}."
                 )
             self.model.set_weights(self.best_weights)
+
+
+def _atomic_write(path, write):
+    """Write ``path`` through a temporary file, so a crash never leaves half a file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)
