@@ -415,3 +415,14 @@ def test_apply_uses_the_config_key_and_warns_when_a_penalty_would_not_be_saved(t
     with pytest.warns(UserWarning, match=r"not part of their layer's config"):
         assert R.apply(custom, R.L2(0.1)) == [custom.layers[0].w.path]
     assert len(custom.losses) == 1
+
+
+def test_apply_l2sp_keeps_normalize_on_each_copy():
+    """Each attached copy averages over its weight: λ·mean((w − w0)²), not the sum."""
+    layer = keras.layers.Dense(4, use_bias=False, kernel_initializer="ones")
+    model = keras.Sequential([keras.Input((3,)), layer])
+    R.apply(model, R.L2SP(1.0, normalize="mean"))
+    reg = layer.kernel_regularizer
+    assert reg.normalize == "mean"
+    layer.kernel.assign(np.full((3, 4), 2.0, "float32"))  # w - w0 = 1 everywhere
+    assert float(reg(layer.kernel)) == pytest.approx(1.0)  # the sum would give 12.0
