@@ -4,9 +4,13 @@ Selection is by ``variable.path`` ("dense_1/kernel"), which is the same string o
 backend, unlike the TF full name that Keras' ``exclude_from_weight_decay`` matches.
 """
 
+import math
 import re
+import warnings
 
 import keras
+
+from kreg._validate import is_number
 
 #: Short variable names that are never regularized by default.
 DEFAULT_EXCLUDED_NAMES = ("bias", "beta", "gamma", "moving_mean", "moving_variance")
@@ -104,3 +108,123 @@ def selector(exclude=None, default_exclude=True, argument="exclude"):
         return not user(variable)
 
     return selected
+
+
+# ------------------------------------------------------------------ per-weight multipliers
+
+
+def check_multipliers(multipliers):
+    """``multipliers`` checked: a dict from regex patterns on ``variable.path`` to factors >= 0."""
+    if multipliers is None:
+        return {}
+    if not isinstance(multipliers, dict):
+        raise ValueError(
+            "Invalid value for argument `multipliers`: expected a dict from regex "
+            "patterns on `variable.path` to non-negative factors. "
+            f"Received: multipliers={multipliers!r}"
+        )
+    checked = {}
+    for pattern, factor in multipliers.items():
+        valid = isinstance(pattern, str) and is_number(factor)
+        if valid:
+            try:
+                re.compile(pattern)
+            except re.error:
+                valid = False
+        if not valid or not math.isfinite(float(factor)) or factor < 0:
+            raise ValueError(
+                "Invalid value for argument `multipliers`: expected a dict from valid "
+                "regex patterns on `variable.path` to non-negative finite floats. "
+                f"Received: {pattern!r}: {factor!r} in multipliers={multipliers!r}"
+            )
+        checked[pattern] = float(factor)
+    return checked
+
+
+def multiplier_fn(selected, multipliers):
+    """``variable -> factor``: 0.0 when ``selected`` says no, else the first matching factor (1.0).
+
+    >>> import keras
+    >>> from kreg._masking import multiplier_fn, selector
+    >>> factor = multiplier_fn(selector(), {"embedding": 0.1})
+    >>> emb = keras.layers.Embedding(10, 3, name="embedding")
+    >>> emb.build((None,))
+    >>> factor(emb.embeddings)
+    0.1
+    """
+    patterns = [(re.compile(p), float(f)) for p, f in multipliers.items()]
+
+    def factor(variable):
+        if not selected(variable):
+            return 0.0
+        return next((f for p, f in patterns if p.search(variable.path)), 1.0)
+
+    return factor
+
+
+# ------------------------------------------------------------------ saved selections
+
+
+def path_tail(path):
+    """The layer/variable end of a variable path, which loading a model keeps.
+
+    >>> path_tail("encoder/proj/kernel")
+    'proj/kernel'
+    """
+    return "/".join(path.split("/")[-2:])
+
+
+def exclude_config(exclude):
+    """``exclude`` as JSON-able config: variables become exact patterns on their path.
+
+    >>> exclude_config(["bias$"])
+    ['bias$']
+    """
+    if exclude is None or isinstance(exclude, str):
+        return exclude
+    if _is_variable(exclude):
+        exclude = [exclude]
+    if callable(exclude) and not _is_variable(exclude):
+        return keras.saving.serialize_keras_object(exclude)
+    # The layer/variable tail of the path, anchored at a component boundary: a model's
+    # own name prefixes the paths of a model built in code ("net/dense/kernel") but not
+    # those of the same model loaded from a .keras file ("dense/kernel").
+    return [
+        item
+        if isinstance(item, str)
+        else "(?:^|/)" + re.escape(path_tail(item.path)) + "$"
+        for item in exclude
+    ]
+
+
+def resolve_selection(var_list, factor, saved=None, owner="DecoupledWeightDecay"):
+    """``((layer/variable name, multiplier), ...)`` for ``var_list``: by ``factor``, or as saved.
+
+    A model loaded from a .keras file can give its weights other paths than the model
+    that was saved (a nested model's name no longer prefixes them: "encoder/e1/kernel"
+    becomes "e1/kernel"), so patterns could silently select other weights after
+    loading; ``saved`` (the selection saved with the model) is kept instead when it was
+    saved for the same weights (the same layer/variable names, in the same order), with
+    a warning naming the weights the patterns would decide otherwise. Saved for other
+    weights (a config reused for another model), it is ignored.
+
+    >>> import keras
+    >>> w = keras.Variable([[1.0]], name="kernel")
+    >>> resolve_selection([w], lambda v: 1.0)
+    (('kernel', 1.0),)
+    """
+    tails = tuple(path_tail(v.path) for v in var_list)
+    matched = tuple(factor(v) for v in var_list)
+    if saved is None or tuple(tail for tail, _ in saved) != tails:
+        return tuple(zip(tails, matched))
+    multipliers = tuple(m for _, m in saved)
+    if multipliers != matched:
+        changed = [v.path for v, a, b in zip(var_list, multipliers, matched) if a != b]
+        warnings.warn(
+            f"{owner}: the `exclude` and `multipliers` patterns select "
+            "other weights in this model than in the one it was saved with (variable "
+            f"paths change when a model is loaded), e.g. {changed[:3]}; the saved "
+            "selection is kept.",
+            stacklevel=4,
+        )
+    return tuple(saved)
