@@ -2,8 +2,17 @@
 
 Every function takes tensors (or Keras variables) and scalars and returns a new tensor;
 nothing is assigned. :class:`kreg.optimizers.DecoupledWeightDecay` is a thin shell that
-calls them for each weight inside the inner optimizer's update. ``reference`` is the
-anchor θ₀ (None means zero: plain decay toward the origin).
+composes them around the inner optimizer's step (decay or L2 gradient before it, the L1
+step after it) and writes the results. ``reference`` is the anchor θ₀ (None means zero:
+plain decay toward the origin).
+
+>>> import numpy as np
+>>> def show(x):
+...     return np.round(ops.convert_to_numpy(x).astype("float64"), 6).tolist()
+>>> show(decay(np.array([1.0, -2.0], "float32"), 0.1))
+[0.9, -1.8]
+>>> show(soft_threshold(np.array([0.3, -0.05], "float32"), 0.1))
+[0.2, 0.0]
 """
 
 from keras import ops

@@ -1,36 +1,46 @@
 """Decoupled weight decay, proximal L1 and decay toward reference weights, for any Keras optimizer.
 
-:class:`DecoupledWeightDecay` wraps an optimizer instance. It does not re-implement the
-inner update rule: it hooks into the inner optimizer's per-weight ``update_step`` (the
-method every Keras optimizer implements and calls once per weight, inside the right
-distribution context on TensorFlow and inside the stateless scope on JAX), and around it
+:class:`DecoupledWeightDecay` is a shell around an optimizer instance, like
+``keras.optimizers.LossScaleOptimizer``: it delegates ``apply`` to it, serializes it and
+patches nothing. Each train step composes pure functions of :mod:`kreg._decay` over the
+weights :mod:`kreg._masking` selects, as optax composes
+``chain(add_decayed_weights(mask), inner)``:
 
-1. decays the pre-update weight (``mode="decoupled"``), or adds ``λ·θ`` to its gradient
-   (``mode="l2"``),
-2. lets the inner rule update it,
-3. applies the L1 proximal step (soft threshold) to the result.
+1. ``mode="decoupled"``: write the decayed pre-update weight ``(1 − d_t)·θ``;
+   ``mode="l2"``: add ``λ_t·θ`` to its gradient;
+2. the inner optimizer's ``apply``;
+3. ``l1 > 0``: write the proximal (soft-threshold) step.
 
-Because the hook runs where the inner update runs, gradient accumulation (decay only on
-real update steps), EMA, loss scaling (either nesting), ``jit_compile`` and
-``tf.distribute.MirroredStrategy`` need no special code. The strengths live in an
-optimizer variable, so a callback can change them mid-training on every backend.
+The writes go through ``_Assign``, a tiny Keras optimizer whose ``update_step`` assigns
+its "gradient", so they take Keras' own write path on each backend (the
+``tf.distribute`` merge call on TensorFlow, the stateless scope on JAX, eager on torch).
+On a step where the inner optimizer leaves the weights alone (a gradient-accumulation
+micro-step, a step a LossScaleOptimizer skips) the strengths are multiplied by 0: the
+writes then give back θ exactly, with no branch.
 """
 
 import copy
 import math
-import re
-import warnings
+import weakref
 
 import keras
 import numpy as np
 from keras import ops
 
 from kreg import _decay
-from kreg._live import Strength
-from kreg._validate import check_choice, check_non_negative, is_number
-from kreg._masking import _is_variable, selector
+from kreg import _keras_compat as compat
+from kreg._live import Strength, optimizer_chain
+from kreg._masking import (
+    _is_variable,
+    check_multipliers,
+    exclude_config,
+    multiplier_fn,
+    resolve_selection,
+    selector,
+)
 from kreg._registry import export
 from kreg._repr import Raw, call_repr
+from kreg._validate import check_choice, check_non_negative, is_number
 
 _MODES = ("decoupled", "l2")
 
@@ -47,6 +57,14 @@ _INNER_ONLY = (
     "gradient_accumulation_steps",
 )
 
+# Attributes through which Keras optimizers decay weights themselves (Muon decays the
+# weights it steps with Adam by `adam_weight_decay`, whatever `weight_decay` says).
+_OWN_DECAYS = ("weight_decay", "adam_weight_decay")
+
+# Each core optimizer built under a DecoupledWeightDecay -> that wrapper (weakly): a
+# second wrapper around it would decay its weights twice.
+_OWNERS = weakref.WeakKeyDictionary()
+
 
 def _check_weight_decay(weight_decay):
     """(base float, schedule or None) from a float, a LearningRateSchedule or a callable."""
@@ -61,33 +79,6 @@ def _check_weight_decay(weight_decay):
         "keras.optimizers.schedules.LearningRateSchedule or a callable of the step. "
         f"Received: weight_decay={weight_decay!r}"
     )
-
-
-def _check_multipliers(multipliers):
-    if multipliers is None:
-        return {}
-    if not isinstance(multipliers, dict):
-        raise ValueError(
-            "Invalid value for argument `multipliers`: expected a dict from regex "
-            "patterns on `variable.path` to non-negative factors. "
-            f"Received: multipliers={multipliers!r}"
-        )
-    checked = {}
-    for pattern, factor in multipliers.items():
-        valid = isinstance(pattern, str) and is_number(factor)
-        if valid:
-            try:
-                re.compile(pattern)
-            except re.error:
-                valid = False
-        if not valid or not math.isfinite(float(factor)) or factor < 0:
-            raise ValueError(
-                "Invalid value for argument `multipliers`: expected a dict from valid "
-                "regex patterns on `variable.path` to non-negative finite floats. "
-                f"Received: {pattern!r}: {factor!r} in multipliers={multipliers!r}"
-            )
-        checked[pattern] = float(factor)
-    return checked
 
 
 def _check_anchor(anchor):
@@ -112,37 +103,123 @@ def _check_anchor(anchor):
     )
 
 
+def _check_kwargs(kwargs):
+    for key in kwargs:
+        if key in _INNER_ONLY:
+            raise ValueError(
+                f"Invalid argument `{key}` for DecoupledWeightDecay: set it on the "
+                f"inner optimizer. Received: {key}={kwargs[key]!r}"
+            )
+    if kwargs:
+        raise ValueError(f"Argument(s) not recognized: {kwargs}")
+
+
 def _core_optimizer(optimizer):
-    """The optimizer that runs ``update_step``: through LossScaleOptimizer-like wrappers."""
-    seen = set()
-    while hasattr(optimizer, "inner_optimizer") and id(optimizer) not in seen:
-        seen.add(id(optimizer))
-        optimizer = optimizer.inner_optimizer
-    return optimizer
+    """The optimizer that updates the weights: through LossScaleOptimizer-like wrappers."""
+    return optimizer_chain(optimizer)[-1]
 
 
-def _path_tail(path):
-    """The layer/variable end of a variable path, which loading a model keeps."""
-    return "/".join(path.split("/")[-2:])
+def _check_inner(optimizer):
+    """Refuse an inner optimizer the wrapper cannot serve, saying what was expected."""
+    if not isinstance(optimizer, keras.optimizers.Optimizer) or any(
+        isinstance(link, DecoupledWeightDecay) for link in optimizer_chain(optimizer)
+    ):
+        refused = ("a keras.optimizers.Optimizer instance (not a DecoupledWeightDecay)",
+                   repr(optimizer))
+    else:
+        refused = _refused_core(_core_optimizer(optimizer))
+    if refused is not None:
+        expected, received = refused
+        raise ValueError(
+            f"Invalid value for argument `optimizer`: expected {expected}. "
+            f"Received: optimizer={received}"
+        )
 
 
-def _exclude_config(exclude):
-    """``exclude`` as JSON-able config: variables become exact patterns on their path."""
-    if exclude is None or isinstance(exclude, str):
-        return exclude
-    if _is_variable(exclude):
-        exclude = [exclude]
-    if callable(exclude) and not _is_variable(exclude):
-        return keras.saving.serialize_keras_object(exclude)
-    # The layer/variable tail of the path, anchored at a component boundary: a model's
-    # own name prefixes the paths of a model built in code ("net/dense/kernel") but not
-    # those of the same model loaded from a .keras file ("dense/kernel").
-    return [
-        item
-        if isinstance(item, str)
-        else "(?:^|/)" + re.escape(_path_tail(item.path)) + "$"
-        for item in exclude
-    ]
+def _refused_core(core):
+    """``(expected, received)`` when the optimizer that updates the weights is refused."""
+    if isinstance(core, getattr(keras.optimizers, "MultiOptimizer", ())):
+        return ("one optimizer for all weights (not a MultiOptimizer: the learning rate "
+                "the decay follows and the optimizers' own decays differ per weight)",
+                repr(core))
+    if isinstance(core, getattr(keras.optimizers, "ScheduleFreeAdamW", ())):
+        return ("an optimizer that steps from the weights it is given; ScheduleFreeAdamW "
+                "rebuilds them from its own averaged state, so a decay written to them "
+                "would land on the average, not on the iterate", repr(core))
+    owner = _OWNERS.get(core)
+    if owner is not None and owner() is not None:
+        return ("an optimizer not already wrapped by another DecoupledWeightDecay (its "
+                "decay would apply twice)", repr(core))
+    for name in _OWN_DECAYS:
+        value = getattr(core, name, None)
+        if value is not None and (not is_number(value) or float(value) != 0.0):
+            return (f"an optimizer without its own weight decay (None or 0.0 for "
+                    f"{' and '.join(_OWN_DECAYS)}): the decay would apply twice. Pass the "
+                    "decay to DecoupledWeightDecay instead",
+                    f"{type(core).__name__}({name}={value!r})")
+    return None
+
+
+def _no_learning_rate():
+    return 0.0
+
+
+class _Assign(keras.optimizers.Optimizer):
+    """Writes each "gradient" into its variable: new weight values through Keras' update path.
+
+    Keras calls ``update_step`` where a write is legal on each backend (inside the
+    ``tf.distribute`` merge call on TensorFlow, in the stateless scope on JAX). Under a
+    ``tf.distribute`` strategy Keras first sums the replicas' "gradients", so ``write``
+    passes each replica's share, ``value / replicas``: ``value/2 + value/2`` is ``value``
+    exactly (for a power-of-two replica count; otherwise within a few roundings).
+
+    >>> import keras
+    >>> w = keras.Variable([1.0, 2.0])
+    >>> _Assign("assign").write([keras.ops.convert_to_tensor([3.0, 4.0])], [w])
+    >>> keras.ops.convert_to_numpy(w).tolist()
+    [3.0, 4.0]
+    """
+
+    def __init__(self, name):
+        # A callable learning rate creates no variable: the write count is its only state.
+        super().__init__(learning_rate=_no_learning_rate, name=name)
+        self.calls = 0
+
+    def update_step(self, gradient, variable, learning_rate):
+        self.calls += 1
+        self.assign(variable, gradient)
+
+    def write(self, values, variables):
+        if not variables:
+            return
+        self.calls = 0
+        self.apply([compat.scale_for_replicas(v) for v in values], variables)
+        if self.calls < len(variables):  # once per variable, or per variable and replica
+            raise RuntimeError(
+                f"Keras did not call `update_step` of {type(self).__name__} for each of "
+                f"the {len(variables)} weights DecoupledWeightDecay writes (called "
+                f"{self.calls} times), so the decay did not run."
+            )
+
+    # The count of writes is no state to keep: nothing saved, so files saved before this
+    # writer existed load as they are.
+    def save_own_variables(self, store):
+        pass
+
+    def load_own_variables(self, store):
+        pass
+
+
+_NOT_CHOSEN = (0.0, None)
+
+
+class _Table:
+    """What ``build`` resolved, per trainable variable: kept off Keras' attribute tracking
+    (a list of model weights assigned to an optimizer would join its variables)."""
+
+    def __init__(self, variables, chosen):
+        self.variables = variables  # as built, in order
+        self.chosen = chosen  # id(variable) -> (multiplier, anchor variable or None)
 
 
 @export
@@ -150,21 +227,21 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
     """Decoupled weight decay, proximal L1 and decay toward reference weights for any optimizer.
 
     Wraps a Keras optimizer instance (SGD, Adam, RMSprop, Adagrad, Adamax, Nadam, Lion,
-    Adafactor, AdamW with ``weight_decay=0``, custom subclasses, or a
+    Adafactor, AdamW or Muon with their own decay set to 0, custom subclasses, or a
     ``LossScaleOptimizer`` around one) and is itself an optimizer for ``model.compile``.
-    For each selected weight θ, in the inner optimizer's update of θ:
+    At each update step, for each selected weight θ:
 
     * ``mode="decoupled"``: ``θ ← θ − d_t·θ`` on the pre-update weight, then the inner
       update. With a zero gradient one step gives exactly ``(1 − d_t)·θ``.
     * ``mode="l2"``: the classic coupled L2: ``λ_t·θ`` is added to θ's gradient before
-      the inner update rule. λ·θ is the gradient of ``(λ/2)·‖θ‖²``, so this equals the
-      penalty ``kreg.regularizers.L2(λ / 2)`` (or ``keras.regularizers.L2(λ / 2)``) in
-      the loss, without building a loss term. ``follow`` does not apply to it (the inner
-      learning rate already scales the gradient). The term is added after the inner
-      optimizer's gradient clipping, so with ``clipnorm``/``clipvalue`` the penalty's
-      gradient is not clipped.
-    * ``l1 > 0``: after the update, ``θ ← sign(θ)·max(|θ| − f_t·l1, 0)`` (a proximal
-      step: weights reach exactly zero).
+      the inner optimizer sees it. λ·θ is the gradient of ``(λ/2)·‖θ‖²``, so this equals
+      the penalty ``kreg.regularizers.L2(λ / 2)`` (or ``keras.regularizers.L2(λ / 2)``)
+      in the loss, without building a loss term; like the penalty's gradient it is
+      clipped by the inner ``clipnorm``/``clipvalue``. ``follow`` does not apply to it
+      (the inner learning rate already scales the gradient).
+    * ``l1 > 0``: after the inner update, ``θ ← sign(θ)·max(|θ| − f_t·l1, 0)`` (a
+      proximal step: weights reach exactly zero). The inner optimizer's EMA averages the
+      weights before this step.
 
     with ``d_t = λ_t · m · f_t`` where ``m`` is the weight's multiplier and ``f_t`` is
     ``lr_t / lr_0`` (``follow="schedule"``, the paper's η_t), ``lr_t``
@@ -175,8 +252,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
 
     Strengths are live: ``kreg.strengths(model)`` lists ``"optimizer.weight_decay"`` and
     ``"optimizer.l1"``; assigning them (e.g. from a callback) changes the next train step
-    on TensorFlow and JAX without recompiling. When ``weight_decay`` is a schedule or a
-    callable, ``λ_t = s · weight_decay(step)`` where ``step`` is the inner optimizer's
+    without recompiling. When ``weight_decay`` is a schedule or a callable,
+    ``λ_t = s · weight_decay(step)`` where ``step`` is the inner optimizer's
     ``iterations`` (update steps) and the live strength ``s`` is a scale on the schedule
     (base 1.0).
 
@@ -185,22 +262,20 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
     is saved with the model, so a loaded model decays the same weights even where loading
     changed their paths (nested models' weights lose their model's name).
 
-    The steps run inside the inner optimizer's update of each weight, so gradient
-    accumulation decays only on real update steps, a LossScaleOptimizer's skipped step
-    skips the decay too, and EMA and weight constraints see the decayed weights. Backends:
-    TensorFlow (``tf.distribute.MirroredStrategy`` included) and JAX; Keras' torch
-    optimizers bypass ``update_step``, so the torch backend is refused.
+    A gradient-accumulation micro-step, or a step a LossScaleOptimizer skips (either
+    nesting), decays nothing. The decay and L1 steps are written like the inner update
+    (weight constraints run after each write). Backends: TensorFlow
+    (``tf.distribute.MirroredStrategy`` and XLA included), JAX and torch.
 
     Args:
-        optimizer: the inner ``keras.optimizers.Optimizer`` instance. Its own
-            ``weight_decay`` must be unset (None or 0): the decay would apply twice.
-            It belongs to the wrapper from then on (when the wrapper is built, the
-            instance's ``update_step`` is wrapped). Put ``clipnorm``,
-            ``gradient_accumulation_steps``, ``use_ema`` ... on it. It may be a
-            ``LossScaleOptimizer``; then compile with ``auto_scale_loss=False`` under
-            "mixed_float16", or Keras adds a second one around the wrapper (the
-            default ``compile`` wrapping, ``LossScaleOptimizer(DecoupledWeightDecay(
-            ...))``, works as is).
+        optimizer: the inner ``keras.optimizers.Optimizer`` instance. Its own weight
+            decay (``weight_decay``, Muon's ``adam_weight_decay``) must be unset (None or
+            0): the decay would apply twice. ScheduleFreeAdamW and MultiOptimizer are
+            refused. Put ``clipnorm``, ``gradient_accumulation_steps``, ``use_ema`` ...
+            on it. It may be a ``LossScaleOptimizer``; then compile with
+            ``auto_scale_loss=False`` under "mixed_float16", or Keras adds a second one
+            around the wrapper (the default ``compile`` wrapping,
+            ``LossScaleOptimizer(DecoupledWeightDecay(...))``, works as is).
         weight_decay: λ: a non-negative float, a
             ``keras.optimizers.schedules.LearningRateSchedule`` or a callable of the
             step returning λ_t.
@@ -256,30 +331,17 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         name=None,
         **kwargs,
     ):
-        if keras.backend.backend() not in ("tensorflow", "jax"):
-            raise ValueError(
-                "kreg.optimizers.DecoupledWeightDecay supports the TensorFlow and JAX "
-                f"backends. Received: backend={keras.backend.backend()!r}"
-            )
-        for key in kwargs:
-            if key in _INNER_ONLY:
-                raise ValueError(
-                    f"Invalid argument `{key}` for DecoupledWeightDecay: set it on the "
-                    f"inner optimizer. Received: {key}={kwargs[key]!r}"
-                )
-        if kwargs:
-            raise ValueError(f"Argument(s) not recognized: {kwargs}")
-        self._check_inner(optimizer)
+        _check_kwargs(kwargs)
+        _check_inner(optimizer)
         base_weight_decay, schedule = _check_weight_decay(weight_decay)
         follow = check_choice(follow, "follow", _decay.FOLLOW)
         mode = check_choice(mode, "mode", _MODES)
         l1 = check_non_negative(0.0 if l1 is None else l1, "l1")
         anchor = _check_anchor(anchor)
-        multipliers = _check_multipliers(multipliers)
+        multipliers = check_multipliers(multipliers)
         selected = selector(exclude, argument="exclude")
 
         super().__init__(learning_rate=0.0, name=name)
-        self._selected_fn = selected
         self.inner_optimizer = optimizer
         self._kreg_weight_decay = weight_decay
         self._schedule = schedule
@@ -290,14 +352,12 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         self.anchor = anchor
         # Variables in `exclude` become exact patterns on their paths (the same
         # selection): an optimizer attribute holding variables would track them.
-        self.exclude = exclude if callable(exclude) else _exclude_config(exclude)
+        self.exclude = exclude if callable(exclude) else exclude_config(exclude)
         self.multipliers = multipliers
-        self._patterns = [(re.compile(p), f) for p, f in multipliers.items()]
-        # The multiplier of each trainable variable, by position, as resolved by build()
-        # (and as saved with the model: see get_config).
+        self._factor = multiplier_fn(selected, multipliers)
         # ((layer/variable name, multiplier), ...) as resolved by build(), or as loaded.
         self._selection = None
-        self._selection_by_id = {}
+        self._table = _Table([], {})
         self.initial_learning_rate = self._initial_learning_rate(initial_learning_rate)
         # The live strengths: [λ (or the scale on the schedule), l1].
         self._strengths = self.add_variable(
@@ -307,59 +367,13 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             aggregation="only_first_replica",
             name="kreg_strengths",
         )
-        self._frozen = None
-        self._hook_ran = False
-
-    # ------------------------------------------------------------------ validation
-
-    def _check_inner(self, optimizer):
-        if not isinstance(optimizer, keras.optimizers.Optimizer) or isinstance(
-            optimizer, DecoupledWeightDecay
-        ):
-            raise ValueError(
-                "Invalid value for argument `optimizer`: expected a Keras optimizer "
-                "instance (not a DecoupledWeightDecay). "
-                f"Received: optimizer={optimizer!r}"
-            )
-        core = _core_optimizer(optimizer)
-        unsupported = tuple(
-            getattr(keras.optimizers, n)
-            for n in ("MultiOptimizer", "OptimizerMap")
-            if hasattr(keras.optimizers, n)
-        )
-        if isinstance(core, DecoupledWeightDecay) or (
-            unsupported and isinstance(core, unsupported)
-        ):
-            raise ValueError(
-                "Invalid value for argument `optimizer`: expected an optimizer that "
-                "updates each weight through `update_step`. "
-                f"Received: optimizer={optimizer!r}"
-            )
-        if getattr(core, "_kreg_hook_owner", None) is not None:
-            raise ValueError(
-                "Invalid value for argument `optimizer`: expected an optimizer not already "
-                "wrapped by another DecoupledWeightDecay (its decay would apply twice). "
-                f"Received: optimizer={optimizer!r}"
-            )
-        weight_decay = getattr(core, "weight_decay", None)
-        if weight_decay is not None and (
-            not is_number(weight_decay) or float(weight_decay) != 0.0
-        ):
-            raise ValueError(
-                "Invalid value for argument `optimizer`: expected an optimizer without "
-                "its own weight_decay (None, or 0.0 for AdamW): the decay would apply "
-                "twice. Pass the decay to DecoupledWeightDecay instead. "
-                f"Received: optimizer={type(core).__name__}(weight_decay={weight_decay!r})"
-            )
+        self._writer = _Assign(name=f"{self.name}_assign")
 
     def _initial_learning_rate(self, value):
         received, given = value, value is not None
         if not given:
-            lr = getattr(self._core, "_learning_rate", None)
-            if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
-                value = lr(0)
-            else:
-                value = self.inner_optimizer.learning_rate
+            schedule = compat.learning_rate_schedule(self._core)
+            value = schedule(0) if schedule is not None else self.inner_optimizer.learning_rate
             value = float(np.asarray(keras.ops.convert_to_numpy(value)))
             received = value
         elif not is_number(value):
@@ -409,50 +423,14 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         Returns:
             A float: 0.0 when the variable is not decayed, 1.0 by default.
         """
-        chosen = self._selection_by_id.get(id(variable))
-        return chosen if chosen is not None else self._matched_multiplier(variable)
-
-    def _matched_multiplier(self, variable):
-        """The multiplier ``exclude`` and ``multipliers`` give ``variable`` by its path."""
-        if not self._selected_fn(variable):
-            return 0.0
-        for pattern, factor in self._patterns:
-            if pattern.search(variable.path):
-                return factor
-        return 1.0
-
-    def _resolve_selection(self, var_list):
-        """``((layer/variable name, multiplier), ...)``: the patterns', or as saved.
-
-        A model loaded from a .keras file can give its weights other paths than the model
-        that was saved (a nested model's name no longer prefixes them: "encoder/e1/kernel"
-        becomes "e1/kernel"), so patterns could silently select other weights after
-        loading; the loaded optimizer keeps the saved selection instead, when it was
-        saved for the same weights (the same layer/variable names, in the same order).
-        Built for other weights (a config reused for another model), it selects anew.
-        """
-        tails = tuple(_path_tail(v.path) for v in var_list)
-        matched = tuple(self._matched_multiplier(v) for v in var_list)
-        saved = self._selection  # as loaded (from_config), or None
-        if saved is None or tuple(tail for tail, _ in saved) != tails:
-            return tuple(zip(tails, matched))  # none saved, or saved for other weights
-        multipliers = tuple(m for _, m in saved)
-        if multipliers != matched:
-            changed = [v.path for v, a, b in zip(var_list, multipliers, matched) if a != b]
-            warnings.warn(
-                "DecoupledWeightDecay: the `exclude` and `multipliers` patterns select "
-                "other weights in this model than in the one it was saved with (variable "
-                f"paths change when a model is loaded), e.g. {changed[:3]}; the saved "
-                "selection is kept.",
-                stacklevel=3,
-            )
-        return saved
+        chosen = self._table.chosen.get(id(variable))
+        return chosen[0] if chosen is not None else self._factor(variable)
 
     def __repr__(self):
         inner = self.inner_optimizer
-        learning_rate = getattr(self._core, "_learning_rate", None)
-        if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            lr = type(learning_rate).__name__
+        schedule = compat.learning_rate_schedule(self._core)
+        if schedule is not None:
+            lr = type(schedule).__name__
         else:
             lr = f"{float(keras.ops.convert_to_numpy(inner.learning_rate)):.6g}"
         anchor = self.anchor
@@ -525,7 +503,9 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
 
     @property
     def variables(self):
-        return self._variables[:] + self.inner_optimizer.variables
+        # The writer's count of writes is left out: no state, and the saved layout
+        # (own variables, then the inner optimizer's) stays that of earlier versions.
+        return super().variables + self.inner_optimizer.variables
 
     @property
     def _core(self):
@@ -538,103 +518,48 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         if self.built:
             return
         var_list = list(var_list)
-        core = self._core
+        self._claim_core()
         if not self.inner_optimizer.built:
             self.inner_optimizer.build(var_list)
-        if self.anchor is not None and self.anchor != "initial":
-            if len(self.anchor) != len(var_list) or any(
-                tuple(a.shape) != tuple(v.shape) for a, v in zip(self.anchor, var_list)
-            ):
-                raise ValueError(
-                    "Invalid value for argument `anchor`: expected one array per "
-                    f"trainable variable with shapes {[tuple(v.shape) for v in var_list]}. "
-                    f"Received: shapes {[tuple(a.shape) for a in self.anchor]}"
-                )
-        self._selection = self._resolve_selection(var_list)
-        self._selection_by_id = {id(v): m for v, (_, m) in zip(var_list, self._selection)}
-        multipliers, anchors = {}, {}
-        for position, variable in enumerate(var_list):
-            multiplier = self._selection[position][1]
-            if multiplier == 0.0:
-                continue
-            index = core._get_variable_index(variable)
-            multipliers[index] = multiplier
-            if self.anchor is not None:
+        self._check_anchor_shapes(var_list)
+        self._selection = resolve_selection(var_list, self._factor, self._selection)
+        chosen = {}
+        for position, (variable, (_, multiplier)) in enumerate(zip(var_list, self._selection)):
+            anchor = None
+            if multiplier != 0.0 and self.anchor is not None:
                 value = variable if self.anchor == "initial" else self.anchor[position]
-                anchors[index] = self.add_variable_from_reference(
+                anchor = self.add_variable_from_reference(
                     variable, name="anchor", initializer=_ValueInitializer(value)
                 )
-        # Plain tuples, indexed by the inner optimizer's variable index.
-        size = max(multipliers, default=-1) + 1
-        self._index_multipliers = tuple(multipliers.get(i, 0.0) for i in range(size))
-        self._index_anchors = tuple(anchors.get(i) for i in range(size))
-        self._install_hook()
+            chosen[id(variable)] = (multiplier, anchor)
+        self._table = _Table(var_list, chosen)
+        self._writer.build([v for v in var_list if chosen[id(v)][0] != 0.0])
         super().build(var_list)
 
-    def _install_hook(self):
+    def _claim_core(self):
         core = self._core
-        owner = getattr(core, "_kreg_hook_owner", None)
-        if owner == id(self):
-            return
-        if owner is not None:
+        owner = _OWNERS.get(core)
+        if owner is not None and owner() not in (None, self):
             raise ValueError(
                 "Invalid value for argument `optimizer`: expected an optimizer not already "
                 "wrapped by another DecoupledWeightDecay (its decay would apply twice). "
                 f"Received: optimizer={self.inner_optimizer!r}"
             )
-        original = core.update_step
-        wrapper = self
+        _OWNERS[core] = weakref.ref(self)
 
-        def update_step(gradient, variable, learning_rate):
-            return wrapper._update_step(original, gradient, variable, learning_rate)
-
-        core.update_step = update_step
-        core._kreg_hook_owner = id(self)  # an int: no reference cycle for saving to walk
+    def _check_anchor_shapes(self, var_list):
+        if self.anchor is None or self.anchor == "initial":
+            return
+        if len(self.anchor) != len(var_list) or any(
+            tuple(a.shape) != tuple(v.shape) for a, v in zip(self.anchor, var_list)
+        ):
+            raise ValueError(
+                "Invalid value for argument `anchor`: expected one array per "
+                f"trainable variable with shapes {[tuple(v.shape) for v in var_list]}. "
+                f"Received: shapes {[tuple(a.shape) for a in self.anchor]}"
+            )
 
     # ------------------------------------------------------------------ the step
-
-    def _read(self, variable):
-        """A variable's value; in ``stateless_apply``, the value passed in for it."""
-        if self._frozen is not None:
-            value = self._frozen.get(id(variable))
-            if value is not None:
-                return value
-        return variable.value
-
-    def _update_step(self, original, gradient, variable, learning_rate):
-        self._hook_ran = True
-        core = self._core
-        index = core._get_variable_index(variable)
-        multiplier = (
-            self._index_multipliers[index] if index < len(self._index_multipliers) else 0.0
-        )
-        if multiplier == 0.0:
-            return original(gradient, variable, learning_rate)
-        anchor = self._index_anchors[index]
-        reference = None if anchor is None else self._read(anchor)
-        strengths = self._read(self._strengths)
-        strength = strengths[0] * multiplier
-        if self._schedule is not None:
-            strength = strength * ops.cast(self._schedule(core.iterations), "float32")
-        factor = _decay.follow_factor(self.follow, learning_rate, self.initial_learning_rate)
-        if self.mode == "l2":
-            gradient = _decay.l2_gradient(gradient, variable, strength, reference)
-        else:
-            core.assign(variable, _decay.decay(variable, strength * factor, reference))
-        result = original(gradient, variable, learning_rate)
-        threshold = strengths[1] * multiplier * factor
-
-        def proximal_l1():
-            core.assign(variable, _decay.soft_threshold(variable, threshold, reference))
-
-        if keras.backend.backend() == "tensorflow":
-            # A TF graph writes the variable once more even when l1 is 0: skip it then.
-            # (Under jax.jit the step fuses into one elementwise update anyway, and a
-            # JAX cond cannot hold an assignment.)
-            ops.cond(threshold > 0, proximal_l1, lambda: None)
-        else:
-            proximal_l1()
-        return result
 
     def apply(self, grads, trainable_variables=None):
         if not self.built:
@@ -648,55 +573,105 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
                 self.build(trainable_variables)
         if len(grads) == 0:
             return  # as keras.optimizers.Optimizer.apply: a no-op
-        self._hook_ran = False
-        self.inner_optimizer.apply(grads, trainable_variables)
-        self._check_hook_ran()
-
-    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
-        if not self.built:
-            raise ValueError(
-                f"To call `stateless_apply`, {type(self).__name__} must be built (i.e. "
-                "its variables must have been created). You can build it via "
-                "`optimizer.build(trainable_variables)`."
-            )
-        own = len(self._variables)
-        if len(optimizer_variables) != own + len(self.inner_optimizer.variables):
-            raise ValueError(
-                "Argument `optimizer_variables` must be a list of tensors corresponding "
-                f"1:1 to {type(self).__name__}().variables. Received list with length "
-                f"{len(optimizer_variables)}, but expected {len(self.variables)} variables."
-            )
-        own_values = [
-            v.value if isinstance(v, keras.Variable) else v
-            for v in optimizer_variables[:own]
+        grads = list(grads)
+        variables = list(trainable_variables or self._table.variables)
+        # (θ, m, θ₀) of each selected weight with a gradient (the inner optimizer skips
+        # the others, and so does the decay).
+        rows = [
+            (v, *self._table.chosen.get(id(v), _NOT_CHOSEN))
+            for v, g in zip(variables, grads)
+            if g is not None
         ]
-        # The hook runs inside the inner optimizer's StatelessScope, which does not map
-        # this wrapper's variables: it reads the values passed in from here.
-        self._frozen = {id(v): value for v, value in zip(self._variables, own_values)}
-        self._hook_ran = False
-        try:
-            new_trainable, new_inner = self.inner_optimizer.stateless_apply(
-                list(optimizer_variables[own:]), grads, trainable_variables
-            )
-        finally:
-            self._frozen = None
-        self._check_hook_ran()
-        return new_trainable, own_values + list(new_inner)
+        chosen = [row for row in rows if row[1] != 0.0]
+        weight_decay, l1, factor, gate = self._step_strengths(grads)
+        if self.mode == "l2":
+            grads = self._add_l2(grads, variables, weight_decay)
+        else:
+            self._write(_decay.decay, chosen, weight_decay * factor, gate)
+        self._apply_inner(grads, variables)
+        self._write(_decay.soft_threshold, chosen, l1 * factor, gate)
 
-    def _check_hook_ran(self):
-        # Only checked for a bare inner optimizer without gradient accumulation: a
-        # LossScaleOptimizer skips non-finite steps, and eager gradient accumulation
-        # skips the update (and the hook) on most steps.
-        if (
-            not self._hook_ran
-            and self._core is self.inner_optimizer
-            and not getattr(self._core, "gradient_accumulation_steps", None)
-        ):
-            raise RuntimeError(
-                f"The inner optimizer {type(self._core).__name__} did not call "
-                "`update_step` for its weights, so DecoupledWeightDecay cannot act "
-                "on them (the inner optimizer is not supported)."
-            )
+    def _step_strengths(self, grads):
+        """``(λ_t, l1, f_t, gate)`` of this step, read before the inner optimizer steps."""
+        strengths = ops.convert_to_tensor(self._strengths)
+        weight_decay = strengths[0]
+        if self._schedule is not None:
+            step = self._core.iterations
+            weight_decay = weight_decay * ops.cast(self._schedule(step), "float32")
+        factor = _decay.follow_factor(
+            self.follow, self.inner_optimizer.learning_rate, self.initial_learning_rate
+        )
+        return weight_decay, strengths[1], factor, self._gate(grads)
+
+    def _gate(self, grads):
+        """1.0 when the inner optimizer updates the weights at this step, else 0.0.
+
+        None when it always does. Multiplying the strengths by it makes a skipped step
+        write back θ exactly ((1 − 0)·θ, a threshold of 0) without a branch, which a
+        ``tf.distribute`` merge call could not sit in.
+        """
+        gate = None
+        core = self._core
+        steps = core.gradient_accumulation_steps
+        if steps:
+            gate = ops.cast(ops.equal(ops.mod(compat.micro_step(core) + 1, steps), 0), "float32")
+        for link in optimizer_chain(self.inner_optimizer):
+            if isinstance(link, keras.optimizers.LossScaleOptimizer):
+                finite = ops.cast(link.check_finite(grads), "float32")
+                gate = finite if gate is None else gate * finite
+        return gate
+
+    def _add_l2(self, grads, variables, weight_decay):
+        """``g + λ_t·m·(θ − θ₀)`` for the selected weights, at the scale of the incoming
+        gradients: a loss scale inside the wrapper divides it out again, and under a
+        ``tf.distribute`` strategy the replicas' gradients are summed (each adds its share).
+        """
+        weight_decay = compat.scale_for_replicas(weight_decay)
+        scale = None
+        for link in optimizer_chain(self.inner_optimizer):
+            if isinstance(link, keras.optimizers.LossScaleOptimizer):
+                factor = ops.cast(link.dynamic_scale, "float32")
+            elif link.loss_scale_factor is not None:
+                factor = link.loss_scale_factor
+            else:
+                continue
+            scale = factor if scale is None else scale * factor
+        added = []
+        for g, v in zip(grads, variables):
+            multiplier, anchor = self._table.chosen.get(id(v), _NOT_CHOSEN)
+            if g is not None and multiplier != 0.0:
+                strength = weight_decay * multiplier
+                strength = strength if scale is None else strength * scale
+                g = _decay.l2_gradient(g, v, strength, anchor)
+            added.append(g)
+        return added
+
+    def _write(self, transform, chosen, strength, gate):
+        """Write ``transform(θ, strength·m·gate, θ₀)`` into each chosen weight θ."""
+        if gate is not None:
+            strength = strength * gate
+        if keras.backend.backend() == "torch" and not float(strength):
+            # torch runs eagerly: a step with nothing to decay (l1 = 0, a skipped step)
+            # writes nothing. A TF graph cannot branch around a tf.distribute write, and
+            # XLA fuses the no-op write into the update.
+            return
+        values = [transform(v, strength * m, anchor) for v, m, anchor in chosen]
+        self._writer.write(values, [v for v, _, _ in chosen])
+
+    def _apply_inner(self, grads, variables):
+        inner = self.inner_optimizer
+        if keras.backend.backend() != "jax":
+            inner.apply(grads, variables)
+            return
+        # On JAX the stateless path is the traceable one (LossScaleOptimizer's `apply`
+        # assigns inside a cond); inside our own stateless scope the new values are
+        # assigned there, eagerly they are written.
+        state = inner.variables
+        new_values, new_state = inner.stateless_apply(
+            [v.value for v in state], grads, [v.value for v in variables]
+        )
+        for variable, value in zip(variables + state, new_values + new_state):
+            variable.assign(value)
 
     # ------------------------------------------------------------------ config
 
@@ -719,7 +694,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             # optimizer's state; "initial" only creates them at build time.
             "anchor": None if self.anchor is None else "initial",
             "mode": self.mode,
-            "exclude": _exclude_config(self.exclude),
+            "exclude": exclude_config(self.exclude),
             "multipliers": dict(self.multipliers),
             "initial_learning_rate": self.initial_learning_rate,
             # The resolved multiplier of each trainable variable (by position, with its

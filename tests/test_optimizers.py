@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import tf_only
+from conftest import BACKEND, jax_only, tf_only
 
 import kreg
 from kreg.optimizers import DecoupledWeightDecay
@@ -373,6 +373,52 @@ def test_loss_scale_skip_also_skips_decay(nesting):
     np.testing.assert_allclose(variables[0].numpy(), 0.5 * before[0], rtol=1e-6)
 
 
+def test_mode_l2_term_is_at_the_scale_of_a_loss_scale_optimizer_inside():
+    # The gradients reaching the wrapper are multiplied by the loss scale (2**15), which
+    # the inner LossScaleOptimizer divides out: λ·θ must be added at that scale.
+    variables = make_variables()
+    before = variables[0].numpy().astype("float64")
+    opt = DecoupledWeightDecay(
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(LR)), 0.5, mode="l2"
+    )
+    got = run(opt, variables, [[np.zeros((3, 2), "float32"), np.zeros(2, "float32")]])
+    np.testing.assert_allclose(got[0], (1 - LR * 0.5) * before, rtol=1e-6)
+
+
+@jax_only
+def test_jitted_stateless_apply_returns_new_values_and_leaves_variables_alone():
+    import jax
+
+    variables = make_variables()
+    before = [v.numpy().copy() for v in variables]
+    opt = DecoupledWeightDecay(
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(LR)), 0.5, l1=0.01,
+        follow="none",
+    )
+    opt.build(variables)
+    zeros = [keras.ops.zeros(v.shape) for v in variables]
+    new_vars, new_state = jax.jit(opt.stateless_apply)(
+        [v.value for v in opt.variables], zeros, [v.value for v in variables]
+    )
+    assert len(new_state) == len(opt.variables)
+    for v, b in zip(variables, before):
+        np.testing.assert_array_equal(v.numpy(), b)
+    np.testing.assert_allclose(np.asarray(new_vars[0]), soft(0.5 * before[0], 0.01), atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(new_vars[1]), before[1])
+
+
+def test_a_write_keras_does_not_make_is_an_error():
+    from kreg.optimizers import _Assign
+
+    class Dropped(_Assign):
+        def update_step(self, gradient, variable, learning_rate):
+            pass  # as an optimizer whose backend bypasses update_step
+
+    variable = keras.Variable(np.ones(2, "float32"))
+    with pytest.raises(RuntimeError, match="did not call `update_step`"):
+        Dropped("dropped").write([keras.ops.zeros((2,))], [variable])
+
+
 # --------------------------------------------------------------------------- equivalences in fit
 
 
@@ -410,12 +456,17 @@ def test_sgd_l2_penalty_equals_decoupled_learning_rate_rule(regression_data):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6)
 
 
-def test_mode_l2_with_adam_matches_penalty_in_loss(regression_data):
+@pytest.mark.parametrize("clipnorm", [None, 0.05])
+def test_mode_l2_with_adam_matches_penalty_in_loss(regression_data, clipnorm):
+    # With clipnorm the added λ·θ is clipped with the gradient, as the penalty's is.
     x, y = regression_data
     lam = 0.2
     penalized, coupled = _twin_models(keras.regularizers.L2(lam / 2))
-    penalized.compile(keras.optimizers.Adam(0.01), "mse")
-    coupled.compile(DecoupledWeightDecay(keras.optimizers.Adam(0.01), lam, mode="l2"), "mse")
+    penalized.compile(keras.optimizers.Adam(0.01, clipnorm=clipnorm), "mse")
+    coupled.compile(
+        DecoupledWeightDecay(keras.optimizers.Adam(0.01, clipnorm=clipnorm), lam, mode="l2"),
+        "mse",
+    )
     for model in (penalized, coupled):
         model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     for a, b in zip(penalized.weights, coupled.weights):
@@ -565,6 +616,10 @@ def test_a_loaded_model_decays_the_weights_the_saved_one_did(tmp_path, by):
     loaded_kernels = [v for v in loaded.trainable_variables if v.path.endswith("kernel")]
     assert [v.path for v in loaded_kernels] == ["proj/kernel", "proj/kernel"]
     assert [loaded.optimizer.weight_decay_multiplier(v) for v in loaded_kernels] == expected
+    if BACKEND == "torch":
+        # Keras' torch layers key their parameters by path: the loaded model's two
+        # "proj/kernel" collide and it trains differently even with a bare SGD.
+        return
     for m in (model, loaded):  # the next steps are the same
         m.fit(x, x, batch_size=8, epochs=2, shuffle=False, verbose=0)
     for a, b in zip(model.weights, loaded.weights):
@@ -660,7 +715,7 @@ def test_selection_by_path_exclude_and_multipliers():
     assert all(v is not kernel_var for v in by_var.variables)
 
     before = {v.path: v.numpy().copy() for v in model.trainable_variables}
-    zeros = [np.zeros(v.shape, "float32") for v in model.trainable_variables]
+    zeros = [keras.ops.zeros(v.shape) for v in model.trainable_variables]
     opt.apply(zeros, model.trainable_variables)
     for v in model.trainable_variables:
         expected = before[v.path] * (1 - 0.1 * factors[v.path])
@@ -739,6 +794,31 @@ def test_bad_inner_optimizer():
             pytest.fail(case)
     with pytest.raises(ValueError, match=r"the decay would apply twice"):
         DecoupledWeightDecay(keras.optimizers.Adam(weight_decay=0.01), 0.1)
+
+
+@pytest.mark.skipif(not hasattr(keras.optimizers, "Muon"), reason="Keras without Muon")
+def test_muon_is_accepted_only_without_its_own_decays():
+    with pytest.raises(ValueError, match=r"weight_decay and adam_weight_decay.*"
+                       r"Received: optimizer=Muon\(adam_weight_decay=0.004\)"):
+        DecoupledWeightDecay(keras.optimizers.Muon(weight_decay=0.0), 0.1)
+    with pytest.raises(ValueError, match=r"Received: optimizer=Muon\(weight_decay=0.004\)"):
+        DecoupledWeightDecay(keras.optimizers.Muon(), 0.1)
+    # Without them, one zero-gradient step decays an embedding (stepped by Muon's Adam
+    # rule) by exactly 0.9.
+    embedding = keras.layers.Embedding(10, 4, name="embedding")
+    embedding.build((None,))
+    before = embedding.embeddings.numpy().copy()
+    muon = keras.optimizers.Muon(weight_decay=0.0, adam_weight_decay=0.0)
+    opt = DecoupledWeightDecay(muon, 0.1, follow="none")
+    opt.apply([keras.ops.zeros((10, 4))], [embedding.embeddings])
+    np.testing.assert_array_equal(embedding.embeddings.numpy(), np.float32(0.9) * before)
+
+
+@pytest.mark.skipif(not hasattr(keras.optimizers, "ScheduleFreeAdamW"),
+                    reason="Keras without ScheduleFreeAdamW")
+def test_schedule_free_adamw_is_refused():
+    with pytest.raises(ValueError, match=r"ScheduleFreeAdamW rebuilds them from its own"):
+        DecoupledWeightDecay(keras.optimizers.ScheduleFreeAdamW(), 0.1)
 
 
 def test_adamw_with_zero_weight_decay_is_accepted_and_anchor_shapes_checked():
