@@ -22,10 +22,14 @@ def _uniform(shape, seed):
 
 
 def _kept(u, rate):
-    """The dropout mask from a uniform draw, compared as each backend's Keras dropout does."""
-    if keras.backend.backend() == "jax":
-        return u < np.float32(1) - np.float32(rate)
-    return u >= np.float32(rate)
+    """The dropout mask from a uniform draw, compared as each backend's Keras dropout does.
+
+    TensorFlow's stateless_dropout keeps ``u >= rate``; JAX's bernoulli and torch's (on
+    CPU) keep ``u < p`` with p = 1 - rate computed in Python and rounded once to float32.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return u >= np.float32(rate)
+    return u < np.float32(1.0 - rate)
 
 
 def _assert_survivors_scaled(x, y, rate):
@@ -44,6 +48,25 @@ def test_same_outputs_as_keras_for_the_same_seed(rate, noise_shape):
     theirs = keras.layers.Dropout(rate, noise_shape=noise_shape, seed=7)
     for _ in range(2):
         np.testing.assert_array_equal(_np(ours(x, training=True)), _np(theirs(x, training=True)))
+
+
+def _on_cuda_torch():
+    return keras.backend.backend() == "torch" and "cuda" in str(keras.ops.zeros(()).device)
+
+
+@pytest.mark.parametrize("rate, noise_shape", [(0.3, None), (0.1, (None, 1, 4))])
+def test_live_rate_still_gives_keras_outputs_for_the_same_seed(rate, noise_shape):
+    """Once live the rate is a float32 tensor, which Keras' dropout does not take: kreg
+    then draws the mask itself, and must draw Keras' (on CPU, for every backend)."""
+    if _on_cuda_torch():
+        pytest.skip("torch's CUDA Bernoulli kernel draws differently from its uniform one")
+    x = _x((8, 5, 4))
+    layer = kreg.layers.Dropout(rate, noise_shape=noise_shape, seed=7, name="drop")
+    kreg.strengths(keras.Sequential([keras.Input((5, 4)), layer]))  # makes the rate live
+    assert layer._live.live
+    theirs = keras.layers.Dropout(rate, noise_shape=noise_shape, seed=7)
+    for _ in range(2):
+        np.testing.assert_array_equal(_np(layer(x, training=True)), _np(theirs(x, training=True)))
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])

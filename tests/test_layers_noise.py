@@ -21,6 +21,23 @@ def test_same_outputs_as_keras_for_the_same_seed(stddev):
         np.testing.assert_array_equal(ours(x, training=True), theirs(x, training=True))
 
 
+def test_live_stddev_gives_the_same_noise_as_a_python_stddev():
+    """Once live σ is a float32 tensor, which torch's normal does not take: kreg then
+    scales a standard normal draw, the same seeded numbers up to rounding (exactly the
+    same on TensorFlow and JAX, whose normal computes z * stddev itself)."""
+    x = _x()
+    layer = kreg.layers.GaussianNoise(0.3, seed=7, name="noise")
+    kreg.strengths(keras.Sequential([keras.Input((8,)), layer]))  # makes σ live
+    assert layer._live.live
+    theirs = keras.layers.GaussianNoise(0.3, seed=7)
+    for _ in range(2):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(layer(x, training=True)),
+            keras.ops.convert_to_numpy(theirs(x, training=True)),
+            rtol=0, atol=1e-6,
+        )
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_dtype_preserved_and_matches_keras_under_mixed_precision(policy):
     x = _x((16, 4))

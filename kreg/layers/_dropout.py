@@ -1,10 +1,10 @@
 """Dropout with a live rate, Monte-Carlo dropout, stochastic depth and DropBlock.
 
 The maths are pure functions over ``keras.ops``; the layers are thin shells around them.
-:func:`dropout` draws exactly the random numbers Keras' backend dropout draws (the same
-``keras.random`` call with the same seed generator), so ``kreg.layers.Dropout(0.3, seed=7)``
-and ``keras.layers.Dropout(0.3, seed=7)`` give the same outputs; but the rate may be a
-tensor (Keras needs a Python float), which is what makes it live.
+:func:`dropout` with a Python rate is Keras' own ``keras.random.dropout`` (the same call
+with the same seed generator), so ``kreg.layers.Dropout(0.3, seed=7)`` and
+``keras.layers.Dropout(0.3, seed=7)`` give the same outputs on every backend; but the rate
+may also be a tensor (Keras needs a Python float), which is what makes it live.
 """
 
 import functools
@@ -30,9 +30,10 @@ def dropout(x, rate, noise_shape=None, seed=None):
     """Inverted dropout: zero each element with probability ``rate``, scale the rest by 1/(1 - rate).
 
     ``rate`` may be a Python float or a scalar tensor in [0, 1]; rate 1 drops everything
-    (zeros, with zero gradients, as in Keras). The random draw is the one Keras' own
-    ``keras.random.dropout`` makes on the TensorFlow and JAX backends (same uniform
-    numbers, same comparison), so a seeded call reproduces Keras' mask.
+    (zeros, with zero gradients, as in Keras). A Python float goes to Keras' own
+    ``keras.random.dropout``, so a seeded call reproduces Keras' mask on every backend
+    and device; a tensor rate (a live one), which Keras' function does not take, goes to
+    :func:`tensor_rate_dropout`, which draws the same numbers on CPU.
 
     Args:
         x: float tensor.
@@ -44,6 +45,33 @@ def dropout(x, rate, noise_shape=None, seed=None):
         A tensor of ``x``'s shape and dtype.
     """
     x = ops.convert_to_tensor(x)
+    if not isinstance(rate, (int, float)):
+        return tensor_rate_dropout(x, rate, noise_shape, seed)
+    # Keras' backends treat these two rates without drawing; so does kreg, which keeps
+    # the seed generator in step with a Keras layer given the same rates.
+    if rate >= 1.0:
+        return ops.zeros_like(x)
+    if rate <= 0.0:
+        return x
+    return keras.random.dropout(x, float(rate), noise_shape=noise_shape, seed=seed)
+
+
+def tensor_rate_dropout(x, rate, noise_shape=None, seed=None):
+    """:func:`dropout` with a scalar-tensor ``rate``: the draw of Keras' backend dropout.
+
+    Each backend's ``keras.random.dropout`` draws the mask its own way; with the same
+    seed this draws the same uniform numbers and compares them the same way:
+
+    * TensorFlow (``stateless_dropout``): keep where ``uniform(x.dtype) >= rate``, scale
+      by ``1 / (1 - rate)``;
+    * JAX (``bernoulli(1 - rate)``) and torch (``torch.bernoulli`` of a float32 matrix,
+      which on CPU is ``torch.rand < p``): keep where ``uniform(float32) < 1 - rate``,
+      divide by ``1 - rate``.
+
+    The kept values may differ from Keras' in the last bit (Keras divides by a Python
+    float, here a float32 tensor), and torch's CUDA Bernoulli kernel draws differently
+    from its uniform one, so on a GPU the mask is another sample of the same law.
+    """
     dtype = x.dtype
     rate = ops.cast(rate, "float32")
     shape = _noise_shape(x, noise_shape)
@@ -51,14 +79,12 @@ def dropout(x, rate, noise_shape=None, seed=None):
     # At rate 1 nothing is kept: divide by 1 instead of 0, so that the branch ops.where
     # discards (and its gradient) stays finite.
     safe_keep = ops.where(keep > 0, keep, ops.ones_like(keep))
-    if keras.backend.backend() == "jax":
-        # jax: mask = bernoulli(keep) = uniform(float32) < keep; x / keep where kept.
-        mask = keras.random.uniform(shape, dtype="float32", seed=seed) < keep
-        kept = x / ops.cast(safe_keep, dtype)
-    else:
-        # tensorflow (stateless_dropout): uniform(x.dtype) >= rate; x * (1 / (1 - rate)).
+    if keras.backend.backend() == "tensorflow":
         mask = keras.random.uniform(shape, dtype=dtype, seed=seed) >= ops.cast(rate, dtype)
         kept = x * ops.cast(1.0 / safe_keep, dtype)
+    else:
+        mask = keras.random.uniform(shape, dtype="float32", seed=seed) < keep
+        kept = x / ops.cast(safe_keep, dtype)
     mask = ops.broadcast_to(mask, ops.shape(x))
     return ops.where(mask, kept, ops.zeros_like(x))
 
@@ -70,8 +96,7 @@ def drop_path(x, rate, seed=None):
     :func:`dropout` with the mask shape ``(batch, 1, ..., 1)``.
     """
     x = ops.convert_to_tensor(x)
-    shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
-    return dropout(x, rate, noise_shape=shape, seed=seed)
+    return dropout(x, rate, noise_shape=(None,) + (1,) * (len(x.shape) - 1), seed=seed)
 
 
 def drop_block_2d(x, rate, block_size, seed=None, data_format="channels_last"):
@@ -177,7 +202,7 @@ class Dropout(_RateLayer):
     >>> import keras, numpy as np, kreg
     >>> layer = kreg.layers.Dropout(0.5, seed=1, mc=True)
     >>> y = layer(np.ones((2, 4), "float32"))     # stochastic without training=True
-    >>> sorted(set(np.asarray(y).ravel().tolist())) in ([0.0, 2.0], [0.0], [2.0])
+    >>> set(keras.ops.convert_to_numpy(y).ravel().tolist()) <= {0.0, 2.0}
     True
 
     References:
@@ -232,9 +257,9 @@ class DropPath(_RateLayer):
 
     Example:
 
-    >>> import numpy as np, kreg
+    >>> import keras, numpy as np, kreg
     >>> y = kreg.layers.DropPath(0.5, seed=0)(np.ones((4, 3), "float32"), training=True)
-    >>> [float(v) in (0.0, 2.0) for v in np.asarray(y)[:, 0]]
+    >>> [float(v) in (0.0, 2.0) for v in keras.ops.convert_to_numpy(y)[:, 0]]
     [True, True, True, True]
 
     References:
@@ -287,9 +312,9 @@ class DropBlock2D(_RateLayer):
 
     Example:
 
-    >>> import numpy as np, kreg
+    >>> import keras, numpy as np, kreg
     >>> layer = kreg.layers.DropBlock2D(0.2, block_size=3, seed=0)
-    >>> y = np.asarray(layer(np.ones((2, 8, 8, 4), "float32"), training=True))
+    >>> y = keras.ops.convert_to_numpy(layer(np.ones((2, 8, 8, 4), "float32"), training=True))
     >>> y.shape, bool((y == 0).any())
     ((2, 8, 8, 4), True)
 

@@ -14,9 +14,12 @@ def gaussian_noise(x, stddev, seed=None, relative=False):
     """``x + N(0, stddev**2)``, or ``x + N(0, (stddev * s)**2)`` with ``relative=True``.
 
     The draw is Keras' ``GaussianNoise`` draw (``keras.random.normal`` in ``x``'s dtype with
-    the same seed), so seeded outputs match Keras'. With ``relative=True``, ``s`` is each
-    feature's standard deviation over the batch (axis 0; a feature is one position of the
-    other axes), held constant for the gradient.
+    the same seed). A Python σ goes to that call as Keras passes it, so seeded outputs are
+    Keras' on every backend; a tensor σ (a live one, or a relative scale), which torch's
+    ``normal`` does not take, multiplies a standard normal draw instead: the same numbers
+    on TensorFlow and JAX, whose ``normal`` computes ``z * stddev + mean`` itself. With
+    ``relative=True``, ``s`` is each feature's standard deviation over the batch (axis 0;
+    a feature is one position of the other axes), held constant for the gradient.
 
     Args:
         x: float tensor.
@@ -26,12 +29,13 @@ def gaussian_noise(x, stddev, seed=None, relative=False):
     """
     x = ops.convert_to_tensor(x)
     dtype = x.dtype
+    if isinstance(stddev, (int, float)) and not relative:
+        return x + keras.random.normal(ops.shape(x), stddev=float(stddev), dtype=dtype, seed=seed)
     scale = ops.cast(stddev, dtype)
     if relative:
         spread = ops.std(ops.cast(x, "float32"), axis=0, keepdims=True)
         scale = scale * ops.cast(ops.stop_gradient(spread), dtype)
-    noise = keras.random.normal(ops.shape(x), mean=0.0, stddev=scale, dtype=dtype, seed=seed)
-    return x + noise
+    return x + keras.random.normal(ops.shape(x), dtype=dtype, seed=seed) * scale
 
 
 @export
@@ -59,12 +63,13 @@ class GaussianNoise(StochasticLayer):
 
     Example:
 
-    >>> import numpy as np, kreg
+    >>> import keras, numpy as np, kreg
     >>> layer = kreg.layers.GaussianNoise(10.0, seed=0)     # pixel values in 0-255
     >>> x = np.full((1000, 4), 128.0, "float32")
-    >>> round(float(np.std(layer(x, training=True))))
+    >>> y = keras.ops.convert_to_numpy(layer(x, training=True))
+    >>> round(float(np.std(y)))
     10
-    >>> bool((np.asarray(layer(x)) == x).all())
+    >>> bool((keras.ops.convert_to_numpy(layer(x)) == x).all())
     True
 
     References:
