@@ -78,6 +78,7 @@ def fold_coordinate(v, size, fill_mode):
     gives what reading every neighbour through :func:`fix_index` gives. Returns the lower
     neighbour's index in [-1, size - 1] (int32) and the weight of the upper one.
     """
+    v = ops.convert_to_tensor(v)  # arrays too: on torch an ndarray minus a tensor fails
     size = float(size)
     if fill_mode == "reflect":  # a triangle wave: distance to the nearest whole period
         src = ops.abs(v - ops.round(v)) * (2.0 * size) - 0.5  # in [-0.5, size - 0.5]
@@ -129,7 +130,8 @@ def resample_2d(
     ``scaled=True`` (bilinear only) the coordinates come already scaled by
     :func:`fold_scale` for the width (x) and the height (y).
     """
-    src_x, src_y = coords
+    images = ops.convert_to_tensor(images)
+    src_x, src_y = (ops.convert_to_tensor(c) for c in coords)
     batch = ops.shape(images)[0]
     height, width, channels = images.shape[1], images.shape[2], images.shape[3]
     if interpolation == "nearest":
@@ -173,6 +175,7 @@ def resample_2d(
 
 def resample_1d(signals, src, interpolation="linear", fill_mode="reflect", fill_value=0.0):
     """Read channels-last ``signals`` (B, L, C) at positions ``src`` ((B, L), float32)."""
+    signals, src = ops.convert_to_tensor(signals), ops.convert_to_tensor(src)
     shape = ops.shape(signals)
     batch, length, channels = shape[0], shape[1], shape[2]
     flat = ops.reshape(signals, (-1, channels))

@@ -51,9 +51,9 @@ class RandomShift1D(StochasticLayer):
 
     Example:
 
-    >>> import numpy as np, kreg
+    >>> import keras, numpy as np, kreg
     >>> layer = kreg.layers.RandomShift1D(shift=(0.25, 0.25), fill_mode="wrap")
-    >>> np.asarray(layer(np.arange(8, dtype="float32")[None]))[0].tolist()
+    >>> keras.ops.convert_to_numpy(layer(np.arange(8, dtype="float32")[None]))[0].tolist()
     [6.0, 7.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     """
 
