@@ -8,6 +8,15 @@ from conftest import BACKEND, jax_only, tf_only
 import kreg
 
 
+# fit(jit_compile=True) on torch is torch.compile (dynamo), which takes 50-100 s per
+# model here; what these tests check is the XLA claim, made for TensorFlow and JAX.
+xla_backends = pytest.mark.skipif(
+    BACKEND == "torch",
+    reason="jit_compile on torch is torch.compile, not XLA; kreg's XLA claims are for "
+    "TensorFlow and JAX",
+)
+
+
 def _np(t):
     return keras.ops.convert_to_numpy(keras.ops.cast(t, "float32"))
 
@@ -479,6 +488,7 @@ def test_affine_transform_resampler_channels_first_single_image_masks_and_dtype(
         assert keras.backend.standardize_dtype(y.dtype) == policy.split("_")[1]
 
 
+@xla_backends
 def test_affine_transform_resampler_under_jit_compile():
     layer = kreg.layers.RandomAffine(rotation=0.1, flip="horizontal", resampler="affine_transform")
     model = keras.Sequential(
@@ -493,6 +503,30 @@ def test_affine_transform_resampler_under_jit_compile():
     history = model.fit(_images((8, 8, 8, 3)), np.ones((8, 1)), verbose=0).history["loss"]
     assert np.all(np.isfinite(history))
     assert model.jit_compile is (BACKEND != "tensorflow")
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="a torch-only pitfall")
+def test_no_numpy_round_trip_on_torch(monkeypatch):
+    """A torch tensor times a NumPy array is computed by NumPy, through a host copy that
+    a CUDA tensor refuses: the layers keep their constants as tensors (refused here too)."""
+    import torch
+
+    x = keras.ops.convert_to_tensor(_images((2, 8, 8, 3)))
+    signals = keras.ops.convert_to_tensor(_images((2, 20, 1)))
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError("a host copy of a device tensor")
+
+    monkeypatch.setattr(torch.Tensor, "__array__", refuse)
+    kwargs = dict(rotation=0.1, translation=0.1, zoom=0.1, shear=0.1, flip="horizontal", seed=0)
+    for layer in (
+        kreg.layers.RandomAffine(**kwargs),
+        kreg.layers.RandomAffine(**kwargs, interpolation="nearest", fill_mode="constant"),
+        kreg.layers.RandomAffine(**kwargs, resampler="affine_transform"),
+    ):
+        assert tuple(layer(x, training=True).shape) == (2, 8, 8, 3)
+    shift = kreg.layers.RandomShift1D(0.1, scale=0.1, seed=0)
+    assert tuple(shift(signals, training=True).shape) == (2, 20, 1)
 
 
 def test_affine_transform_resampler_rejects_bad_arguments():
@@ -559,6 +593,7 @@ def _xla_model():
     return model
 
 
+@xla_backends
 def test_xla_compiled_fit():
     model = _xla_model()
     x, y = _images((16, 8, 8, 3)), np.ones((16, 1), "float32")
@@ -732,6 +767,7 @@ def test_shift_1d_rejects_bad_arguments_and_round_trips(tmp_path):
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
 
 
+@xla_backends
 def test_shift_1d_in_an_xla_compiled_fit():
     model = keras.Sequential(
         [

@@ -53,10 +53,15 @@ def sample_parameters(batch, ranges, flip, seed):
     source[drawn] = np.arange(len(drawn))
     scale = np.concatenate([unit * (high - low), [0.0, 0.0]]) * np.array(varies, "float64")
     shift = np.concatenate([unit * low + offset, [0.0, 0.0]])
+    # The constants become tensors before they meet ``u``: a torch tensor times a NumPy
+    # array is computed by NumPy (a copy to the host, which a CUDA tensor refuses).
+    scale, shift, flips = (
+        ops.convert_to_tensor(np.asarray(c, "float32")) for c in (scale, shift, flips)
+    )
     u = keras.random.uniform((batch, max(len(drawn), 1)), dtype="float32", seed=seed)
     u = ops.take(u, source, axis=1)
-    values = u[:, :6] * scale[:6].astype("float32") + shift[:6].astype("float32")
-    signs = 1.0 - 2.0 * ops.cast(u[:, 6:] < 0.5, "float32") * np.array(flips, "float32")
+    values = u[:, :6] * scale[:6] + shift[:6]
+    signs = 1.0 - 2.0 * ops.cast(u[:, 6:] < 0.5, "float32") * flips
     return ops.concatenate([values, signs], axis=1)
 
 
@@ -95,8 +100,8 @@ def affine_coordinates(params, height, width, offset=(0.0, 0.0), scale=(1.0, 1.0
     ``(src + offset) * scale``: applied to the per-image coefficients, not to every pixel.
     """
     m = affine_matrices(params, height, width)
-    xs = np.arange(width, dtype="float32")[None, None, :]
-    ys = np.arange(height, dtype="float32")[None, :, None]
+    xs = ops.cast(ops.arange(width), "float32")[None, None, :]  # tensors: see sample_parameters
+    ys = ops.cast(ops.arange(height), "float32")[None, :, None]
 
     def coordinate(j):
         def entry(i):
