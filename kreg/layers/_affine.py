@@ -24,8 +24,10 @@ def check_fill_value(value):
 
 
 def as_tuple(value):
-    """A validated range as given, but a list as a tuple."""
-    return tuple(value) if isinstance(value, list) else value
+    """A validated range as given (None, a number or a pair), in Python floats: configs stay JSON."""
+    if isinstance(value, (list, tuple)):
+        return tuple(float(v) for v in value)
+    return None if value is None else float(value)
 
 
 def sample_parameters(batch, ranges, flip, seed):
