@@ -2,8 +2,8 @@
 
 The full tutorials are not run here (they take minutes); `--smoke` shrinks data and
 epochs to near nothing, so these tests check the plumbing: the offline data sets, the
-tensorflow-datasets path (through tfds.testing.mock_data), the report folder with its
-index, and that a missing kreg piece is skipped with a message instead of crashing.
+tensorflow-datasets path (through tfds.testing.mock_data) and the report folder with its
+index.
 """
 
 import importlib.util
@@ -20,7 +20,6 @@ sys.path.insert(0, TUTORIALS)
 
 import _data  # noqa: E402
 import _report  # noqa: E402
-import _train  # noqa: E402
 
 
 def load_script(name):
@@ -100,14 +99,6 @@ def test_tutorial_with_mock_tfds_dataset(tmp_path):
     assert headline["bias_norm_constant"] > headline["bias_norm_batchnorm"]
     readme = (tmp_path / "06_batchnorm_and_biases" / "README.md").read_text()
     assert "Dataset('mnist'" in readme
-
-
-def test_missing_piece_is_skipped_with_a_message(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(_train, "available", lambda dotted: dotted != "mc_predict")
-    tutorial = load_script("05_dropout.py")
-    assert tutorial.main(["--smoke", "--out", str(tmp_path)]) == {}
-    assert "Skipped: the whole tutorial" in capsys.readouterr().out
-    assert "kreg.mc_predict" in (tmp_path / "05_dropout" / "README.md").read_text()
 
 
 def test_every_tutorial_has_the_entry_points():

@@ -53,13 +53,12 @@ def configs(l1, l2):
         f"elastic-net penalty (l1={l1:g}, l2={l2:g})": (
             lambda: kreg.regularizers.L1L2(l1=l1, l2=l2), sgd),
     }
-    if _train.available("optimizers.DecoupledWeightDecay"):
-        dwd = kreg.optimizers.DecoupledWeightDecay
-        # L2(l2) has gradient 2·l2·w, so the matching decoupled weight decay is 2·l2.
-        out[f"proximal L1 (l1={l1:g})"] = (
-            None, lambda: dwd(keras.optimizers.SGD(LR), 0.0, l1=l1, follow="learning_rate"))
-        out[f"proximal elastic net (l1={l1:g}, wd={2 * l2:g})"] = (
-            None, lambda: dwd(keras.optimizers.SGD(LR), 2 * l2, l1=l1, follow="learning_rate"))
+    dwd = kreg.optimizers.DecoupledWeightDecay
+    # L2(l2) has gradient 2·l2·w, so the matching decoupled weight decay is 2·l2.
+    out[f"proximal L1 (l1={l1:g})"] = (
+        None, lambda: dwd(keras.optimizers.SGD(LR), 0.0, l1=l1, follow="learning_rate"))
+    out[f"proximal elastic net (l1={l1:g}, wd={2 * l2:g})"] = (
+        None, lambda: dwd(keras.optimizers.SGD(LR), 2 * l2, l1=l1, follow="learning_rate"))
     return out
 
 
@@ -70,11 +69,6 @@ def run(args, report):
     epochs = _report.pick(args, 1, 15, 100)
     l1, l2 = 1e-3, 1e-3
     runs = configs(l1, l2)
-    if len(runs) == 4:
-        report.skip(
-            "the proximal L1 rows",
-            _train.missing("optimizers.DecoupledWeightDecay") + " (issue 3)",
-        )
 
     rows, weights = [], {}
     for name, (reg, opt) in runs.items():
@@ -122,25 +116,21 @@ def run(args, report):
     pen = by[f"L1 penalty (l1={l1:g})"]
     text = (f"The L1 penalty leaves {pen[2]:.2%} of the weights exactly at zero "
             f"({pen[3]:.1%} within 1e-3 of it)")
-    prox = by.get(f"proximal L1 (l1={l1:g})")
-    if prox is not None:
-        text += (f"; the proximal step with the same strength zeroes {prox[2]:.1%} "
-                 f"(test accuracy {prox[1]:.3f} vs {pen[1]:.3f}). Both shrink the weights "
-                 f"alike (mean |w| {prox[4]:.4f} vs {pen[4]:.4f}); only the proximal step lands "
-                 "them on 0.0: the L1 penalty's weights that 'should' be zero oscillate around "
-                 "it with "
-                 f"an amplitude of about lr·l1 = {LR * l1:g} (the second mode of its histogram). "
-                 "A weight stays at zero only while its data gradient is below "
-                 "l1 in magnitude, so a stronger l1 gives more zeros.")
-        reproduced = prox[2] > 10 * max(pen[2], 1e-4)
-        report.say(("Reproduced. " if reproduced else "NOT reproduced on this data. ") + text)
-    else:
-        reproduced = None
-        report.say(text + ". (The proximal comparison was skipped.)")
+    prox = by[f"proximal L1 (l1={l1:g})"]
+    text += (f"; the proximal step with the same strength zeroes {prox[2]:.1%} "
+             f"(test accuracy {prox[1]:.3f} vs {pen[1]:.3f}). Both shrink the weights "
+             f"alike (mean |w| {prox[4]:.4f} vs {pen[4]:.4f}); only the proximal step lands "
+             "them on 0.0: the L1 penalty's weights that 'should' be zero oscillate around "
+             "it with "
+             f"an amplitude of about lr·l1 = {LR * l1:g} (the second mode of its histogram). "
+             "A weight stays at zero only while its data gradient is below "
+             "l1 in magnitude, so a stronger l1 gives more zeros.")
+    reproduced = prox[2] > 10 * max(pen[2], 1e-4)
+    report.say(("Reproduced. " if reproduced else "NOT reproduced on this data. ") + text)
     l2row = by[f"L2 penalty (l2={l2:g})"]
     report.say(f"L2 shrinks the weights (mean |w| {l2row[4]:.3g} vs {by['none'][4]:.3g} "
                f"without regularization) but leaves {l2row[2]:.2%} exactly at zero.")
-    return {"zeros_l1_penalty": pen[2], "zeros_proximal": prox[2] if prox else None,
+    return {"zeros_l1_penalty": pen[2], "zeros_proximal": prox[2],
             "reproduced": reproduced}
 
 

@@ -80,38 +80,6 @@ def part_noise(args, report, ds):
             "noise_none_acc": float(mean[0])}
 
 
-class Colour(keras.layers.Layer):
-    """A random brightness/contrast change, in [0, 1]: the colour invariance for grey images.
-
-    x ← clip(c·(x − 0.5) + 0.5 + b), c ~ U(1 − contrast, 1 + contrast), b ~ U(−brightness,
-    brightness), per image. Used only when kreg.layers.augmentation is not available.
-    """
-
-    def __init__(self, contrast=0.5, brightness=0.3, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.contrast, self.brightness = contrast, brightness
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, x, training=True):
-        if not training:
-            return x
-        shape = (keras.ops.shape(x)[0], 1, 1, 1)
-        c = keras.random.uniform(shape, 1 - self.contrast, 1 + self.contrast,
-                                 seed=self.seed_generator)
-        b = keras.random.uniform(shape, -self.brightness, self.brightness, seed=self.seed_generator)
-        return keras.ops.clip(c * (x - 0.5) + 0.5 + b, 0.0, 1.0)
-
-
-def invariances(h):
-    """name -> factory of the augmentation layer for that invariance (images of height h)."""
-    return {
-        "translation": lambda: kreg.layers.RandomAffine(translation=0.2, fill_mode="constant"),
-        "rotation": lambda: kreg.layers.RandomAffine(rotation=0.06, fill_mode="constant"),
-        "flip": lambda: kreg.layers.RandomAffine(flip="horizontal"),
-        "colour": colour_factory(),
-    }
-
-
 _COUNT = {}
 
 
@@ -120,22 +88,21 @@ def _unique(prefix):
     return f"{prefix}_{_COUNT[prefix]}"
 
 
-def colour_factory():
-    """kreg.layers.augmentation(color=...) (Keras' RandomBrightness + RandomContrast), or the
-    small `Colour` layer above when that function is not available."""
-    if _train.available("layers.augmentation"):
-        # Each call names its pipeline uniquely: several sit side by side in one model.
-        return lambda: kreg.layers.augmentation(color=0.3, value_range=(0.0, 1.0),
-                                                name=_unique("colour"))
-    return lambda: Colour()
+def invariances(h):
+    """name -> factory of the augmentation layer for that invariance (images of height h)."""
+    return {
+        "translation": lambda: kreg.layers.RandomAffine(translation=0.2, fill_mode="constant"),
+        "rotation": lambda: kreg.layers.RandomAffine(rotation=0.06, fill_mode="constant"),
+        "flip": lambda: kreg.layers.RandomAffine(flip="horizontal"),
+        # Keras' RandomBrightness + RandomContrast; each call names its pipeline uniquely,
+        # since several sit side by side in one model.
+        "colour": lambda: kreg.layers.augmentation(color=0.3, value_range=(0.0, 1.0),
+                                                   name=_unique("colour")),
+    }
 
 
 def part_augmentation(args, report, ds):
     plt = _report.plt
-    if not _train.available("layers.RandomAffine"):
-        report.skip("Part B (augmentation with RandomAffine)",
-                    _train.missing("layers.RandomAffine") + " (issue 4)")
-        return {}
     epochs = _report.pick(args, 1, 20, 150)
     augs = invariances(ds.input_shape[0])
     report.say(f"Part B — augmentation on {ds.name} images {ds.input_shape}: a small CNN "
@@ -213,10 +180,7 @@ def run(args, report):
     ds = _data.from_args(args, "mnist1d")
     report.say(f"Data: {ds}.")
     out = {}
-    if _train.available("layers.GaussianNoise"):
-        out.update(part_noise(args, report, ds))
-    else:
-        report.skip("Part A (Gaussian noise)", _train.missing("layers.GaussianNoise"))
+    out.update(part_noise(args, report, ds))
     images = ds if ds.kind == "image" else _data.load("digits", seed=args.seed, smoke=args.smoke)
     out.update(part_augmentation(args, report, images))
     return out

@@ -102,7 +102,7 @@ def run(args, report):
         model = only_bias_model(ds, kind, width)
         _train.compile(model, keras.optimizers.SGD(0.5))
         bias = model.get_layer("b").bias
-        losses, norms, grads = [], [], []
+        losses, norms = [], []
         for _ in range(steps):
             loss = model.train_on_batch(x, y, return_dict=True)["loss"]
             losses.append(float(loss))

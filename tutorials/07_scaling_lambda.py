@@ -45,9 +45,6 @@ def sum_loss():
 
 def part_batch(args, report, ds):
     plt = _report.plt
-    if not _train.available("callbacks.RegularizationScaler"):
-        report.skip("Part A (batch sizes)", _train.missing("callbacks.RegularizationScaler"))
-        return {}
     lams = _report.pick(args, [0.1], [0.01, 0.1, 1.0, 10.0],
                         [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
     batches = _report.pick(args, [32], [32, 128, 512], [16, 32, 64, 128, 256, 512, 1024])

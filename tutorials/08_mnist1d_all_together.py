@@ -27,7 +27,6 @@ on the test set (nor much at all): the point is the method, and the numbers are 
 Run: ``python tutorials/08_mnist1d_all_together.py --quick``
 """
 
-import inspect
 import os
 import sys
 
@@ -52,28 +51,10 @@ SHIFT = 0.1  # fraction of the sequence length
 
 
 def shift_factories(ds):
-    """Front layers for a random 1-D shift, or None when kreg.layers.RandomShift1D is missing.
-
-    The layer's argument names are read from its signature, and it is probed on a batch
-    shaped like the data (and, if that fails, with a channel axis added).
-    """
-    if not _train.available("layers.RandomShift1D") or ds.kind != "sequence":
+    """Front layers for a random 1-D shift, or None when ``ds`` is not a 1-D signal."""
+    if ds.kind != "sequence":
         return None
-    cls = kreg.layers.RandomShift1D
-    params = inspect.signature(cls).parameters
-    name = next((p for p in ("shift", "translation", "max_shift", "factor") if p in params), None)
-
-    def make():
-        return cls(**{name: SHIFT}) if name else cls(SHIFT)
-
-    probe = np.zeros((2,) + ds.input_shape, "float32")
-    try:
-        make()(probe, training=True)
-        return [make]
-    except Exception:  # noqa: BLE001 - try with a channel axis
-        pass
-    make()(probe[..., None], training=True)
-    return [lambda: keras.layers.Reshape(ds.input_shape + (1,)), make]
+    return [lambda: kreg.layers.RandomShift1D(shift=SHIFT)]
 
 
 def steps_for(ds):
@@ -104,11 +85,6 @@ def optimizer(weight_decay):
 
 def run(args, report):
     plt = _report.plt
-    need = _train.missing("optimizers.DecoupledWeightDecay", "layers.Dropout",
-                          "layers.GaussianNoise", "callbacks.EarlyStopping")
-    if need:
-        report.skip("the whole tutorial", need)
-        return {}
     ds = _data.from_args(args, "mnist1d")
     seeds = _report.pick(args, 2, 2, 5)
     epochs = _report.pick(args, 1, 25, 150)
@@ -116,10 +92,8 @@ def run(args, report):
                f"(the paper: 6000 steps ≈ 150 epochs), {seeds} seeds per step.")
     steps, have_shift = steps_for(ds)
     if not have_shift:
-        report.skip("the 1-D shift step",
-                    (_train.missing("layers.RandomShift1D") + " (issue 4)"
-                     if ds.kind == "sequence" else f"{ds.name} is not a 1-D signal.")
-                    + " The early-stopping step builds on the noise step instead.")
+        report.skip("the 1-D shift step", f"{ds.name} is not a 1-D signal. The early-stopping "
+                    "step builds on the noise step instead.")
 
     rows, accs = [], {}
     for label, front, dropout, wd, early in steps:

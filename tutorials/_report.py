@@ -123,9 +123,9 @@ class Report:
             print(text, flush=True)
         self.body += [text, ""]
 
-    def skip(self, part, missing):
-        """Record (and print) that a part was skipped because a kreg piece is missing."""
-        text = f"**Skipped: {part}.** {missing}"
+    def skip(self, part, reason):
+        """Record (and print) that a part was skipped, and why (e.g. data it does not apply to)."""
+        text = f"**Skipped: {part}.** {reason}"
         self.skipped.append(part)
         self.say(text)
 

@@ -1,38 +1,7 @@
 """Small model and training helpers shared by the tutorials (Keras 3, any backend)."""
 
-import importlib
-
 import keras
 import numpy as np
-
-
-def available(dotted):
-    """True when ``kreg.<dotted>`` exists and is not a placeholder.
-
-    The tutorials use it to skip, with a printed message, a part whose kreg piece has
-    not landed yet instead of crashing the tour.
-    """
-    module, _, attr = ("kreg." + dotted).rpartition(".")
-    try:
-        obj = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return False
-    if attr == "mc_predict":  # the placeholder raises NotImplementedError
-        try:
-            import inspect
-
-            return "NotImplementedError" not in inspect.getsource(obj)
-        except (OSError, TypeError):
-            return True
-    return True
-
-
-def missing(*dotted):
-    """A sentence naming the kreg pieces that are not available (or "")."""
-    gone = [d for d in dotted if not available(d)]
-    if not gone:
-        return ""
-    return "Needs " + ", ".join(f"kreg.{d}" for d in gone) + ", not available in this checkout."
 
 
 def loss():
