@@ -128,8 +128,9 @@ def scale_for_replicas(value):
     """``value / num_replicas`` under a ``tf.distribute`` strategy, else ``value``.
 
     Why: a Keras optimizer all-reduce-SUMS its gradients across replicas before
-    ``update_step``; DecoupledWeightDecay writes new weight values through a tiny
-    optimizer (kreg.optimizers._Assign), so each replica passes its share of the value.
+    ``update_step``; DecoupledWeightDecay passes the amount of each write as the
+    "gradient" of a tiny optimizer (kreg.optimizers._Write), and with mode="l2" adds
+    λ·θ to each replica's gradients: each replica passes its share.
     Keras divides the loss the same way (``keras.src.losses.loss``).
     """
     return keras.src.losses.loss.scale_loss_for_distribution(value)

@@ -11,12 +11,13 @@ weights :mod:`kreg._masking` selects, as optax composes
 2. the inner optimizer's ``apply``;
 3. ``l1 > 0``: write the proximal (soft-threshold) step.
 
-The writes go through ``_Assign``, a tiny Keras optimizer whose ``update_step`` assigns
-its "gradient", so they take Keras' own write path on each backend (the
-``tf.distribute`` merge call on TensorFlow, the stateless scope on JAX, eager on torch).
-On a step where the inner optimizer leaves the weights alone (a gradient-accumulation
-micro-step, a step a LossScaleOptimizer skips) the strengths are multiplied by 0: the
-writes then give back θ exactly, with no branch.
+The writes go through ``_Write``, a tiny Keras optimizer whose ``update_step`` writes
+its weight's transform by its "gradient" (the amount), so they take Keras' own write
+path on each backend (the ``tf.distribute`` merge call on TensorFlow, the stateless scope
+on JAX, eager on torch). On a step where the inner optimizer leaves the weights alone (a
+gradient-accumulation micro-step, a step a LossScaleOptimizer skips) the strengths are
+multiplied by 0, so the step leaves θ exactly as it is, without a branch around the
+write (which a ``tf.distribute`` merge call could not sit in).
 """
 
 import copy
@@ -164,42 +165,59 @@ def _no_learning_rate():
     return 0.0
 
 
-class _Assign(keras.optimizers.Optimizer):
-    """Writes each "gradient" into its variable: new weight values through Keras' update path.
+class _Write(keras.optimizers.Optimizer):
+    """Writes ``transform(θ, amount, θ₀)`` into a weight through Keras' own update path.
 
-    Keras calls ``update_step`` where a write is legal on each backend (inside the
-    ``tf.distribute`` merge call on TensorFlow, in the stateless scope on JAX). Under a
-    ``tf.distribute`` strategy Keras first sums the replicas' "gradients", so ``write``
-    passes each replica's share, ``value / replicas``: ``value/2 + value/2`` is ``value``
-    exactly (for a power-of-two replica count; otherwise within a few roundings).
+    The amount travels as the weight's "gradient", so Keras calls ``update_step`` where a
+    write is legal on each backend (inside the ``tf.distribute`` merge call on
+    TensorFlow, in the stateless scope on JAX), and ``update_step`` computes the new
+    value there from the weight itself. Under a ``tf.distribute`` strategy Keras first
+    sums the replicas' "gradients", so each replica passes its share of the amount
+    (``amount/2 + amount/2`` is exact for two replicas). Keras' ``update_step`` sees the
+    weight (on TensorFlow, its per-device copy) but no index of it, so ``write`` applies
+    one weight at a time and holds that weight's transform and anchor meanwhile.
 
     >>> import keras
-    >>> w = keras.Variable([1.0, 2.0])
-    >>> _Assign("assign").write([keras.ops.convert_to_tensor([3.0, 4.0])], [w])
+    >>> from kreg import _decay
+    >>> w = keras.Variable([1.0, -2.0])
+    >>> _Write("write").write(_decay.decay, [0.5], [w], [None])
     >>> keras.ops.convert_to_numpy(w).tolist()
-    [3.0, 4.0]
+    [0.5, -1.0]
     """
 
     def __init__(self, name):
         # A callable learning rate creates no variable: the write count is its only state.
         super().__init__(learning_rate=_no_learning_rate, name=name)
         self.calls = 0
+        self._job = None
 
     def update_step(self, gradient, variable, learning_rate):
         self.calls += 1
-        self.assign(variable, gradient)
+        transform, reference = self._job
 
-    def write(self, values, variables):
-        if not variables:
-            return
-        self.calls = 0
-        self.apply([compat.scale_for_replicas(v) for v in values], variables)
-        if self.calls < len(variables):  # once per variable, or per variable and replica
-            raise RuntimeError(
-                f"Keras did not call `update_step` of {type(self).__name__} for each of "
-                f"the {len(variables)} weights DecoupledWeightDecay writes (called "
-                f"{self.calls} times), so the decay did not run."
-            )
+        def write():
+            self.assign(variable, transform(variable, gradient, reference))
+
+        if keras.backend.backend() == "tensorflow":
+            # A graph skips the write of a zero amount (l1 = 0, a micro-step). Under JAX
+            # a cond cannot hold an assignment (XLA fuses the no-op write instead); on
+            # torch the wrapper skips zero amounts before they get here.
+            ops.cond(gradient > 0, write, lambda: None)
+        else:
+            write()
+
+    def write(self, transform, amounts, variables, references):
+        """``variable ← transform(variable, amount, reference)`` for each weight."""
+        for amount, variable, reference in zip(amounts, variables, references):
+            # Under tf.distribute each replica runs this loop in its own thread, in step
+            # up to the merge call: the job is the same in all, the count only grows.
+            self._job, calls = (transform, reference), self.calls
+            self.apply([compat.scale_for_replicas(amount)], [variable])
+            if self.calls == calls:
+                raise RuntimeError(
+                    f"Keras did not call `update_step` of {type(self).__name__} for the "
+                    f"weight {variable.path}, so DecoupledWeightDecay could not write it."
+                )
 
     # The count of writes is no state to keep: nothing saved, so files saved before this
     # writer existed load as they are.
@@ -367,7 +385,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             aggregation="only_first_replica",
             name="kreg_strengths",
         )
-        self._writer = _Assign(name=f"{self.name}_assign")
+        self._writer = _Write(name=f"{self.name}_write")
 
     def _initial_learning_rate(self, value):
         received, given = value, value is not None
@@ -655,8 +673,12 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             # writes nothing. A TF graph cannot branch around a tf.distribute write, and
             # XLA fuses the no-op write into the update.
             return
-        values = [transform(v, strength * m, anchor) for v, m, anchor in chosen]
-        self._writer.write(values, [v for v, _, _ in chosen])
+        self._writer.write(
+            transform,
+            [strength * m for _, m, _ in chosen],
+            [v for v, _, _ in chosen],
+            [anchor for _, _, anchor in chosen],
+        )
 
     def _apply_inner(self, grads, variables):
         inner = self.inner_optimizer

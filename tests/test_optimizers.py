@@ -408,15 +408,16 @@ def test_jitted_stateless_apply_returns_new_values_and_leaves_variables_alone():
 
 
 def test_a_write_keras_does_not_make_is_an_error():
-    from kreg.optimizers import _Assign
+    from kreg import _decay
+    from kreg.optimizers import _Write
 
-    class Dropped(_Assign):
+    class Dropped(_Write):
         def update_step(self, gradient, variable, learning_rate):
             pass  # as an optimizer whose backend bypasses update_step
 
-    variable = keras.Variable(np.ones(2, "float32"))
-    with pytest.raises(RuntimeError, match="did not call `update_step`"):
-        Dropped("dropped").write([keras.ops.zeros((2,))], [variable])
+    variable = keras.Variable(np.ones(2, "float32"), name="kernel")
+    with pytest.raises(RuntimeError, match="did not call `update_step`.*kernel"):
+        Dropped("dropped").write(_decay.decay, [0.5], [variable], [None])
 
 
 # --------------------------------------------------------------------------- equivalences in fit
