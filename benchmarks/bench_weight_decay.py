@@ -19,10 +19,14 @@ meaningless for a GPU's work), and their ratios. The backend is whatever KERAS_B
 says.
 
 Targets (issue 3): wrapper ≤ 1.01× adam on a GPU with JAX (8×4096 MLP, batch 256) and
-≤ 1.03× on CPU with TensorFlow; mode_l2 ≤ 1.02× adam.
+≤ 1.03× on CPU with TensorFlow; mode_l2 ≤ 1.02× adam. On torch (eager) each write of the
+wrapper is a separate tensor op, where Keras' torch AdamW decays in place with one
+``_foreach_mul_``: compare the wrapper with AdamW printed beside it.
 
 Run:  python benchmarks/bench_weight_decay.py                 # CPU-sized defaults, ~1-2 min
       KERAS_BACKEND=jax python benchmarks/bench_weight_decay.py
+      KERAS_BACKEND=torch python benchmarks/bench_weight_decay.py   # eager (jit_compile auto)
+      python benchmarks/bench_weight_decay.py --setups adam,wrapper,adamw --rounds 5  # shorter
       KERAS_BACKEND=jax python benchmarks/bench_weight_decay.py --layers 8 --width 4096 \\
           --batch 256 --steps 50 --rounds 7                  # the GPU configuration
 """
