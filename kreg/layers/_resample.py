@@ -134,6 +134,8 @@ def resample_2d(
     src_x, src_y = (ops.convert_to_tensor(c) for c in coords)
     batch = ops.shape(images)[0]
     height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    if images.shape[0] == 0:  # JAX's gather drops the trailing axes of an empty table
+        return ops.zeros((0, *src_x.shape[1:], channels), images.dtype)
     if interpolation == "nearest":
         if scaled:
             raise ValueError("resample_2d: scaled coordinates need bilinear interpolation")
@@ -178,6 +180,8 @@ def resample_1d(signals, src, interpolation="linear", fill_mode="reflect", fill_
     signals, src = ops.convert_to_tensor(signals), ops.convert_to_tensor(src)
     shape = ops.shape(signals)
     batch, length, channels = shape[0], shape[1], shape[2]
+    if signals.shape[0] == 0:  # JAX's gather drops the trailing axes of an empty table
+        return ops.zeros((0, *src.shape[1:], channels), signals.dtype)
     flat = ops.reshape(signals, (-1, channels))
     base = ops.reshape(ops.arange(batch, dtype="int32") * length, (-1, 1))
     index, inside, weights = _neighbours(src, length, fill_mode, interpolation, signals.dtype)
