@@ -141,23 +141,35 @@ def check_multipliers(multipliers):
     return checked
 
 
-def multiplier_fn(selected, multipliers):
-    """``variable -> factor``: 0.0 when ``selected`` says no, else the first matching factor (1.0).
+def multiplier_fn(selected, multipliers, excluded=lambda variable: False):
+    """``variable -> factor``: the first ``multipliers`` pattern matching its path, else
+    1.0 when ``selected`` says so and 0.0 when not.
+
+    A pattern names weights on purpose, so it wins over the default exclusion that
+    ``selected`` applies (biases, normalization, rank <= 1); the user's own ``excluded``
+    predicate still wins over it.
 
     >>> import keras
     >>> from kreg._masking import multiplier_fn, selector
-    >>> factor = multiplier_fn(selector(), {"embedding": 0.1})
+    >>> factor = multiplier_fn(selector(), {"embedding": 0.1, "bias": 1.0})
     >>> emb = keras.layers.Embedding(10, 3, name="embedding")
     >>> emb.build((None,))
     >>> factor(emb.embeddings)
     0.1
+    >>> dense = keras.layers.Dense(2, name="dense")
+    >>> dense.build((None, 3))
+    >>> factor(dense.bias), multiplier_fn(selector(), {})(dense.bias)
+    (1.0, 0.0)
     """
     patterns = [(re.compile(p), float(f)) for p, f in multipliers.items()]
 
     def factor(variable):
-        if not selected(variable):
+        if excluded(variable):
             return 0.0
-        return next((f for p, f in patterns if p.search(variable.path)), 1.0)
+        match = next((f for p, f in patterns if p.search(variable.path)), None)
+        if match is not None:
+            return match
+        return 1.0 if selected(variable) else 0.0
 
     return factor
 

@@ -34,6 +34,7 @@ from kreg._live import Strength, optimizer_chain
 from kreg._masking import (
     _is_variable,
     check_multipliers,
+    exclude_predicate,
     exclude_config,
     multiplier_fn,
     resolve_selection,
@@ -41,7 +42,7 @@ from kreg._masking import (
 )
 from kreg._registry import export
 from kreg._repr import Raw, call_repr
-from kreg._validate import check_choice, check_non_negative, is_number
+from kreg._validate import FLOAT32_MAX, check_choice, check_non_negative, invalid, is_number
 
 _MODES = ("decoupled", "l2")
 
@@ -296,7 +297,9 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             ``LossScaleOptimizer(DecoupledWeightDecay(...))``, works as is).
         weight_decay: λ: a non-negative float, a
             ``keras.optimizers.schedules.LearningRateSchedule`` or a callable of the
-            step returning λ_t.
+            step returning λ_t. A schedule's Python number is checked as λ is; a
+            tensor that is NaN or inf inside a compiled step decays nothing at that
+            step.
         follow: what the decay is multiplied by: "schedule" (default), "learning_rate"
             or "none" (see above).
         l1: strength of the proximal L1 step (non-negative float, default 0).
@@ -310,6 +313,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             regexes and variables.
         multipliers: dict from regex (searched in ``variable.path``) to a factor on λ
             and l1 (e.g. ``{"embedding": 0.1}``); the first matching pattern applies.
+            A pattern overrides the default exclusion (``{"bias": 1.0}`` decays biases),
+            not ``exclude``.
         initial_learning_rate: lr_0 for ``follow="schedule"``. Default: the inner
             learning rate at step 0 (set it, e.g. to the peak, for a warm-up schedule
             that starts at 0).
@@ -372,7 +377,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         # selection): an optimizer attribute holding variables would track them.
         self.exclude = exclude if callable(exclude) else exclude_config(exclude)
         self.multipliers = multipliers
-        self._factor = multiplier_fn(selected, multipliers)
+        self._factor = multiplier_fn(selected, multipliers, exclude_predicate(exclude))
         # ((layer/variable name, multiplier), ...) as resolved by build(), or as loaded.
         self._selection = None
         self._table = _Table([], {})
@@ -614,12 +619,31 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         strengths = ops.convert_to_tensor(self._strengths)
         weight_decay = strengths[0]
         if self._schedule is not None:
-            step = self._core.iterations
-            weight_decay = weight_decay * ops.cast(self._schedule(step), "float32")
+            weight_decay = weight_decay * self._scheduled_weight_decay()
         factor = _decay.follow_factor(
             self.follow, self.inner_optimizer.learning_rate, self.initial_learning_rate
         )
         return weight_decay, strengths[1], factor, self._gate(grads)
+
+    def _scheduled_weight_decay(self):
+        """The schedule's λ_t factor at this step, as a finite float32 tensor.
+
+        A Python number is checked where it is produced; a tensor cannot be inside a
+        compiled step, so a non-finite one decays nothing at that step (the weights stay
+        finite, and the schedule is the user's to fix).
+        """
+        value = self._schedule(self._core.iterations)
+        if is_number(value):
+            if not (math.isfinite(value) and 0 <= value <= FLOAT32_MAX):
+                raise invalid(
+                    "weight_decay",
+                    "a schedule returning finite floats >= 0",
+                    value,
+                    f"{value!r} from weight_decay={self._schedule!r}",
+                )
+            return ops.convert_to_tensor(float(value), "float32")
+        value = ops.cast(value, "float32")
+        return ops.where(ops.isfinite(value), value, ops.zeros_like(value))
 
     def _gate(self, grads):
         """1.0 when the inner optimizer updates the weights at this step, else 0.0.
