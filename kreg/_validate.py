@@ -143,6 +143,27 @@ def check_noise_shape(noise_shape):
     return tuple(None if d is None else int(d) for d in dims)
 
 
+def check_noise_shape_fits(noise_shape, shape):
+    """Refuse a ``noise_shape`` that cannot broadcast over an input of ``shape``.
+
+    Each entry must be None, 1 or the input's size on that axis (unknown sizes pass), and
+    the ranks must agree: broadcasting a mask of another rank would silently change the
+    output's shape (Keras' Dropout on TensorFlow) or fail deep in the backend.
+    """
+    if noise_shape is None:
+        return
+    shape = tuple(shape)
+    fits = len(noise_shape) == len(shape) and all(
+        n is None or n == 1 or s is None or n == s for n, s in zip(noise_shape, shape)
+    )
+    if not fits:
+        raise invalid(
+            "noise_shape",
+            f"one entry per input axis, each None, 1 or the input's size (inputs of shape {shape})",
+            noise_shape,
+        )
+
+
 def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive=False):
     """``f`` -> ``(-f, f)`` (f >= 0); ``(lo, hi)`` with lo <= hi -> itself.
 

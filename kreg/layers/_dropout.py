@@ -14,7 +14,15 @@ from keras import ops
 
 from kreg import _keras_compat as compat
 from kreg._live import StrengthState
-from kreg._validate import check_bool, check_data_format, check_fraction, check_noise_shape, check_seed
+from kreg._validate import (
+    check_bool,
+    check_data_format,
+    check_fraction,
+    check_noise_shape,
+    check_noise_shape_fits,
+    check_seed,
+    invalid,
+)
 from kreg._registry import export
 from kreg.layers._stochastic import StochasticLayer
 
@@ -220,6 +228,7 @@ class Dropout(_RateLayer):
     def call(self, inputs, training=False):
         if not self.active(training):
             return inputs
+        check_noise_shape_fits(self.noise_shape, inputs.shape)
         return dropout(
             self.check_floating(inputs), self._live.get("rate"), self.noise_shape, self.seed_generator
         )
@@ -273,6 +282,9 @@ class DropPath(_RateLayer):
     def call(self, inputs, training=False):
         if not self.active(training):
             return inputs
+        if len(inputs.shape) == 0:
+            raise invalid("inputs", "a tensor with a batch axis (rank >= 1)", inputs.shape,
+                          f"inputs of shape {tuple(inputs.shape)}")
         return drop_path(self.check_floating(inputs), self._live.get("rate"), self.seed_generator)
 
     def compute_output_shape(self, input_shape):
