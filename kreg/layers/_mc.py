@@ -75,6 +75,13 @@ def mc_predict(model, x, samples=30, batch_size=None):
     vectorised = not any(_shares_noise_across_batch(layer) for layer in layers)
 
     x = keras.tree.map_structure(np.asarray, x)
+    if any(leaf.ndim == 0 for leaf in keras.tree.flatten(x)):
+        raise ValueError(
+            "Invalid value for argument `x`: expected an array with the examples on its "
+            "first axis, or a list/dict of such arrays (one per model input), as "
+            "model.predict takes. Received: a structure of scalars (for a nested list of "
+            "numbers, pass np.asarray(x))"
+        )
     n = len(keras.tree.flatten(x)[0])
     if n == 0:
         raise ValueError(
@@ -97,12 +104,12 @@ def mc_predict(model, x, samples=30, batch_size=None):
                     tiled = keras.tree.map_structure(
                         lambda a: np.tile(a, (samples,) + (1,) * (a.ndim - 1)), chunk
                     )
-                    out = model.predict_on_batch(tiled)
+                    out = _predict(model, tiled)
                     out = keras.tree.map_structure(
                         lambda o: np.asarray(o).reshape((samples, rows) + np.shape(o)[1:]), out
                     )
                 else:
-                    passes = [model.predict_on_batch(chunk) for _ in range(samples)]
+                    passes = [_predict(model, chunk) for _ in range(samples)]
                     out = keras.tree.map_structure(
                         lambda *o: np.stack([np.asarray(v) for v in o]), *passes
                     )
@@ -112,6 +119,20 @@ def mc_predict(model, x, samples=30, batch_size=None):
         model.predict_function = previous
     concat = lambda *parts: np.concatenate(parts, axis=0)  # noqa: E731
     return keras.tree.map_structure(concat, *means), keras.tree.map_structure(concat, *stds)
+
+
+def _predict(model, batch):
+    """The model's outputs on ``batch``, in one call of its predict function.
+
+    Under a ``tf.distribute`` strategy with several replicas, ``predict_on_batch`` runs
+    the whole batch on every replica and returns the outputs of all of them (twice the
+    rows on two devices); ``predict`` splits the batch among them as ``fit`` does.
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    if getattr(strategy, "num_replicas_in_sync", 1) > 1:
+        rows = len(keras.tree.flatten(batch)[0])
+        return model.predict(batch, batch_size=rows, verbose=0)
+    return model.predict_on_batch(batch)
 
 
 def _mean(o):

@@ -13,22 +13,26 @@ import threading
 
 import keras
 
-_STATE = threading.local()
+# Process-wide, not per thread: tf.distribute.MirroredStrategy traces each replica's step
+# in a thread of its own, and those traces must see the forcing too.
+_LOCK = threading.Lock()
+_STATE = {"depth": 0}
 
 
 @contextlib.contextmanager
 def force_stochastic():
     """Within this context every kreg stochastic layer samples, whatever ``training`` is."""
-    depth = getattr(_STATE, "depth", 0)
-    _STATE.depth = depth + 1
+    with _LOCK:
+        _STATE["depth"] += 1
     try:
         yield
     finally:
-        _STATE.depth = depth
+        with _LOCK:
+            _STATE["depth"] -= 1
 
 
 def is_forced():
-    return getattr(_STATE, "depth", 0) > 0
+    return _STATE["depth"] > 0
 
 
 class StochasticLayer(keras.layers.Layer):
