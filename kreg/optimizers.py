@@ -220,8 +220,8 @@ class _Write(keras.optimizers.Optimizer):
                     f"weight {variable.path}, so DecoupledWeightDecay could not write it."
                 )
 
-    # The count of writes is no state to keep: nothing saved, so files saved before this
-    # writer existed load as they are.
+    # The count of writes is no state to keep: nothing saved, so this writer adds no
+    # entry to weight files (files without one load as they are).
     def save_own_variables(self, store):
         pass
 

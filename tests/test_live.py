@@ -261,8 +261,8 @@ def test_live_state_variable_paths_are_unique_so_the_state_tree_works():
 
 
 def test_assigned_strengths_survive_save_and_load(tmp_path):
-    # The strength variables are not in the weight files (drop-in weights): what a
-    # callback changed used to be lost on load, so the loaded model's loss differed.
+    # What a callback assigned is in the weight file (under the strengths' own entry),
+    # so the loaded model has the assigned strengths and the same loss.
     x = np.random.RandomState(0).rand(8, 3).astype("float32")
     y = np.ones((8, 4), "float32")
     model = keras.Sequential(

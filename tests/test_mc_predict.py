@@ -78,8 +78,8 @@ def test_noise_shared_across_the_batch_uses_one_call_per_sample():
 
 
 def test_noise_shape_with_a_fixed_batch_size():
-    # noise_shape=(5, None) works under predict with 5 rows; tiling them 8 times used to
-    # break the mask's broadcast.
+    # noise_shape=(5, None) works under predict with 5 rows; tiled 8 times, the rows
+    # would not broadcast against the mask, so each sample gets a call of its own.
     model = keras.Sequential(
         [keras.Input((4,)), kreg.layers.Dropout(0.5, noise_shape=(5, None), seed=1)]
     )

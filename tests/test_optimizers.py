@@ -764,7 +764,7 @@ BAD_INPUTS = [
         r"Received: initial_learning_rate=-5.0",
     ),
     ({"follow": "none", "initial_learning_rate": "abc"}, r"initial_learning_rate='abc'"),
-    # A NumPy array used to fail on `anchor == "initial"`; NaN anchors were accepted.
+    # A NumPy array is not compared with "initial" (elementwise); NaN anchors are refused.
     ({"anchor": np.zeros(3)}, r"argument `anchor`: expected None, \"initial\" or a list"),
     ({"anchor": [np.array([np.nan])]}, r"argument `anchor`: .*arrays of finite numbers"),
     ({"clipnorm": 1.0}, r"argument `clipnorm`.*set it on the inner optimizer"),

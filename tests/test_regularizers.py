@@ -277,7 +277,7 @@ def test_apply_bad_input():
         R.apply(model, R.L2(0.1), exclude=["a", 3])
     with pytest.raises(ValueError, match=r"argument `exclude`: expected valid regular expressions"):
         R.apply(model, R.L2(0.1), exclude="(")
-    # A class is callable, but it is no predicate (it used to fail deep inside, or match all).
+    # A class is callable, but it is no predicate: refused, naming the class.
     for cls in (keras.layers.BatchNormalization, str):
         with pytest.raises(ValueError, match=r"argument `exclude`: .* Received: the class"):
             R.apply(model, R.L2(0.1), exclude=cls)
