@@ -5,7 +5,7 @@ import math
 import keras
 
 from kreg._registry import export
-from kreg._validate import check_choice, check_non_negative, check_range, is_number
+from kreg._validate import check_choice, check_non_negative, check_range, check_seed, is_number
 from kreg.layers._affine import FLIPS, RESAMPLERS, RandomAffine
 from kreg.layers._resample import FILL_MODES
 from kreg.layers._noise import GaussianNoise
@@ -86,8 +86,7 @@ def augmentation(
     color = _check_color(color)
     noise = check_non_negative(noise, "noise")
     geometric = {"translation": translation, "rotation": rotation, "zoom": zoom, "shear": shear}
-    for key, value in geometric.items():
-        check_range(value, key)
+    ranges = [check_range(value, key) for key, value in geometric.items()]
     check_choice(flip, "flip", FLIPS)
     check_choice(fill_mode, "fill_mode", FILL_MODES)
     check_choice(resampler, "resampler", RESAMPLERS)
@@ -101,15 +100,10 @@ def augmentation(
             "Invalid value for argument `value_range`: expected a pair of finite floats "
             f"(low, high) with low < high. Received: value_range={value_range!r}"
         )
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(
-            f"Invalid value for argument `seed`: expected None or an integer. Received: seed={seed!r}"
-        )
+    seed = check_seed(seed)
     seeds = iter(range(seed, seed + 4)) if seed is not None else iter([None] * 4)
     layers = []
-    has_geometry = flip is not None or any(
-        v not in (0, 0.0, (0, 0), [0, 0]) for v in geometric.values()
-    )
+    has_geometry = flip is not None or any(low != 0 or high != 0 for low, high in ranges)
     if has_geometry:
         layers.append(
             RandomAffine(
