@@ -18,7 +18,7 @@ import numpy as np
 from keras import ops
 
 from kreg._live import StrengthState, adopt, weight_owners
-from kreg._validate import check_bool, check_choice, check_non_negative, is_number
+from kreg._validate import FLOAT32_MAX, check_bool, check_choice, check_non_negative, is_number
 from kreg._masking import selector
 from kreg._registry import export
 
@@ -218,17 +218,19 @@ class L2SP(_Penalty):
             try:
                 if np.asarray(reference).dtype == bool:
                     raise TypeError("bools are no weights")
-                reference = np.asarray(reference, dtype="float32")
+                reference = np.asarray(reference, dtype="float64")
             except (TypeError, ValueError):
                 raise ValueError(
                     "Invalid value for argument `reference`: expected an array-like of "
                     f"floats or None. Received: reference={reference!r}"
                 ) from None
-            if not np.all(np.isfinite(reference)):
+            if not np.all(np.isfinite(reference)) or np.any(np.abs(reference) > FLOAT32_MAX):
                 raise ValueError(
-                    "Invalid value for argument `reference`: expected finite values. "
-                    "Received: an array with NaN or inf"
+                    "Invalid value for argument `reference`: expected finite values that "
+                    f"float32 can hold (|x| <= {FLOAT32_MAX:.8g}). Received: an array with "
+                    "NaN, inf or larger values"
                 )
+            reference = reference.astype("float32")
         self.reference = reference
 
     @property
