@@ -6,6 +6,8 @@ multiplier naming a weight the defaults leave out, a schedule that returns NaN, 
 gradient of relative noise.
 """
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -129,3 +131,25 @@ def test_relative_gaussian_noise_holds_the_batch_spread_constant_for_the_gradien
     x = np.random.RandomState(0).uniform(-2, 2, (6, 4)).astype("float32")
     grad = _grad_of_sum(lambda t: layer(t, training=True), x)
     np.testing.assert_array_equal(grad, np.ones_like(x))
+
+
+@pytest.mark.parametrize(
+    "masks, images",
+    [((2, 4, 4), (2, 8, 8, 1)), ((2, 8, 4, 1), (2, 8, 8, 1)), ((3, 8, 8), (2, 8, 8, 1)),
+     ((4, 4), (8, 8, 1)), ((2, 8), (2, 8, 8, 1))],
+)
+def test_segmentation_masks_of_another_size_are_refused_naming_both_shapes(masks, images):
+    layer = kreg.layers.RandomAffine(0.1, seed=1)
+    data = {"images": np.zeros(images, "float32"), "segmentation_masks": np.zeros(masks, "float32")}
+    with pytest.raises(ValueError, match=rf"argument `segmentation_masks`: .* Received: "
+                       rf"segmentation_masks of shape {re.escape(str(masks))} for images of "
+                       rf"shape {re.escape(str(images))}"):
+        layer(data, training=True)
+
+
+def test_segmentation_masks_of_the_images_size_move_with_them():
+    layer = kreg.layers.RandomAffine(translation=(0.25, 0.25), seed=1, fill_mode="constant")
+    images = np.arange(2 * 8 * 8, dtype="float32").reshape(2, 8, 8, 1)
+    out = layer({"images": images, "segmentation_masks": images[..., 0]}, training=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out["segmentation_masks"]),
+                                  keras.ops.convert_to_numpy(out["images"])[..., 0])

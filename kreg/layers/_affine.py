@@ -268,6 +268,8 @@ class RandomAffine(StochasticLayer):
             images = images[None]
         images = self._to_last(images, 4)
         height, width = images.shape[1], images.shape[2]
+        if "segmentation_masks" in data:
+            self._check_masks(data["segmentation_masks"], data["images"], batched)
         if height is None or width is None:
             raise ValueError(
                 "Invalid value for argument `inputs`: RandomAffine needs known image "
@@ -307,6 +309,25 @@ class RandomAffine(StochasticLayer):
                 data["segmentation_masks"], coords, batched
             )
         return result if isinstance(inputs, dict) else result["images"]
+
+    def _check_masks(self, masks, images, batched):
+        """Refuse masks whose batch or image size differs from the images': they would be
+        read on the images' grid, silently cropped or padded."""
+        mask_shape, image_shape = tuple(masks.shape), tuple(images.shape)
+        ranks = (3, 4) if batched else (2, 3)
+        first = self.data_format == "channels_first"
+        if len(mask_shape) in ranks:
+            with_channels = len(mask_shape) == ranks[1]
+            size = mask_shape[-3:-1] if with_channels and not first else mask_shape[-2:]
+            image_size = image_shape[-2:] if first else image_shape[-3:-1]
+            pairs = list(zip(size, image_size)) + ([(mask_shape[0], image_shape[0])] if batched else [])
+            if all(a is None or b is None or a == b for a, b in pairs):
+                return
+        raise ValueError(
+            "Invalid value for argument `segmentation_masks`: expected masks of the "
+            f"images' batch and size, of rank {ranks[0]} or {ranks[1]}. Received: "
+            f"segmentation_masks of shape {mask_shape} for images of shape {image_shape}"
+        )
 
     def _move_masks(self, masks, coords, batched):
         masks = ops.convert_to_tensor(masks)
