@@ -222,7 +222,9 @@ def worker(argv):
     # starting processes and compiling).
     keep_train = _report.pick(args, None, 1024, None)
     ds = dataclasses.replace(ds, x_train=ds.x_train[:keep_train], y_train=ds.y_train[:keep_train])
-    epochs = _report.pick(args, 1, 3, 5)
+    # Longer training adds nothing to an equality check: rounding differences only grow
+    # with the steps (as any perturbation does), so full runs differ in data size only.
+    epochs = _report.pick(args, 1, 3, 3)
     rows = {"jax": part_jax, "mirrored": part_mirrored, "host": part_host}[args.part](
         args, ds, epochs)
     name = args.part if args.part != "host" else f"host{args.process_id}"
@@ -363,6 +365,10 @@ def run(args, report):
     if yard:
         text += f"; a 1% change of the L2 strength moves the weights by {yard[0]:.1e}"
     report.say(("Reproduced. " if not wrong else "NOT reproduced. ") + text + ". "
+               "A distributed step adds the per-device sums in another order, so the "
+               "weights part at the level of float32 rounding (~1e-7) and the gap grows "
+               "slowly with the steps, as any perturbation of training does; a wrong "
+               "strength on one device would be a perturbation of the yardstick's size. "
                "Under keras.distribution on JAX even kreg's Dropout and GaussianNoise draw "
                "the same numbers as on one device: the random draw has the global batch's "
                "shape and JAX splits it over the devices. Under MirroredStrategy each "
