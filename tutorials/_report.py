@@ -202,3 +202,61 @@ def main(run, slug, title, doc=None, argv=None):
     headline, seconds, report = run_tutorial(run, slug, title, args)
     print(f"{title}: done in {seconds:.1f} s; report in {report.dir}")
     return headline
+
+
+# Two-sided 5% critical values of Student's t for 1..30 degrees of freedom (beyond: 1.96).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def mean_std(values):
+    """(mean, sample std) of ``values``; std 0 for a single value."""
+    import numpy as np
+
+    values = np.asarray(values, dtype="float64").ravel()
+    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+
+def pm(values, digits=3):
+    """'mean ± std (n=k)' of ``values``."""
+    m, s = mean_std(values)
+    return f"{m:.{digits}f} ± {s:.{digits}f} (n={len(values)})"
+
+
+def paired_test(a, b):
+    """Paired two-sided t-test at 5% of mean(a − b) ≠ 0 over seeds.
+
+    Returns a dict: diff (mean of a − b), std, n, t, t_crit, significant (|t| > t_crit),
+    and text, one sentence naming the test. With one seed nothing is significant.
+    """
+    import numpy as np
+
+    d = np.asarray(a, "float64").ravel() - np.asarray(b, "float64").ravel()
+    n = d.size
+    m, s = mean_std(d)
+    if n < 2:
+        t, crit = float("nan"), float("inf")
+    else:
+        crit = _T975[min(n - 1, len(_T975)) - 1] if n - 1 <= len(_T975) else 1.96
+        t = m / (s / np.sqrt(n)) if s > 0 else (float("inf") if m else 0.0) * np.sign(m or 1)
+    sig = bool(n > 1 and abs(t) > crit)
+    text = (f"difference {m:+.4f} ± {s:.4f} over {n} seed(s) (paired t-test, two-sided 5%: "
+            + (f"|t| = {abs(t):.2f} vs {crit:.2f}" if n > 1 else "needs 2 seeds or more")
+            + ")")
+    return {"diff": m, "std": s, "n": n, "t": t, "t_crit": crit, "significant": sig,
+            "text": text}
+
+
+def verdict(test, expect_positive=True, min_effect=0.0):
+    """'Reproduced' / 'Not reproduced' / 'Inconclusive at this size' from a paired test.
+
+    Reproduced: significant in the expected direction and at least ``min_effect``;
+    not reproduced: significant the other way; inconclusive otherwise.
+    """
+    d = test["diff"] if expect_positive else -test["diff"]
+    if test["significant"] and d > 0 and d >= min_effect:
+        return "Reproduced"
+    if test["significant"] and d < 0:
+        return "Not reproduced"
+    return "Inconclusive at this size"
