@@ -62,19 +62,25 @@ def part_noise(args, report, ds):
     plt.title(f"Gaussian input noise on {ds.name}")
     report.figure(fig, "noise_sigma", "Test accuracy against the input-noise standard deviation.")
     best = int(np.argmax(mean))
-    # A gain counts when it exceeds the seed-to-seed spread (and 0.01).
-    margin = max(0.01, 2 * float(max(std[best], std[0])))
-    gain = mean[best] - mean[0]
+    # Tests over seeds (paired by seed, two-sided 5%): the best σ against no noise, and the
+    # largest σ against the best. Picking the best σ from the same runs favours it, so a
+    # gain must also pass the test to count.
+    gain = _report.paired_test(acc[:, best], acc[:, 0])
+    loss = _report.paired_test(acc[:, best], acc[:, -1])
+    helps = best != 0 and gain["significant"] and gain["diff"] > 0
+    hurts = loss["significant"] and loss["diff"] > 0
     report.say(
-        f"Best σ = {sigmas[best]:g}: {mean[best]:.3f} vs {mean[0]:.3f} without noise "
-        f"(gain {gain:+.3f}, margin for a real gain {margin:.3f}); the largest σ "
-        f"({sigmas[-1]:g}) gives {mean[-1]:.3f}. "
+        f"Best σ = {sigmas[best]:g}: {_report.pm(acc[:, best])} vs {_report.pm(acc[:, 0])} "
+        f"without noise (best − none: {gain['text']}); the largest σ ({sigmas[-1]:g}) gives "
+        f"{_report.pm(acc[:, -1])} (best − largest: {loss['text']}). "
         + ("Reproduced: moderate noise regularizes, too much destroys the signal."
-           if best != 0 and gain > margin and mean[-1] < mean[best] else
-           "Partly reproduced: too much noise destroys the signal, but the gain of moderate "
-           "noise is within seed noise on this run."
-           if mean[-1] < mean[0] else
-           "Not reproduced on this run.")
+           if helps and hurts else
+           "Partly reproduced: too much noise destroys the signal; the gain of moderate "
+           "noise is inconclusive at this size (not significant over the seeds)."
+           if hurts else
+           "Inconclusive at this size: neither effect is significant over the seeds."
+           if seeds > 1 else
+           "Inconclusive at this size: one seed, no test.")
     )
     return {"noise_best_sigma": sigmas[best], "noise_best_acc": float(mean[best]),
             "noise_none_acc": float(mean[0])}
