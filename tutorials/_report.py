@@ -260,3 +260,38 @@ def verdict(test, expect_positive=True, min_effect=0.0):
     if test["significant"] and d < 0:
         return "Not reproduced"
     return "Inconclusive at this size"
+
+
+# The one figure of each tutorial that the top-level README shows (docs/img/<slug>.png).
+README_FIGURES = {
+    "01_weight_decay_vs_l2": "landscape_mlp_100100.png",
+    "02_l1_l2_elastic_net": "weight_histograms.png",
+    "03_early_stopping": "learning_curves.png",
+    "04_noise_and_augmentation": "augmentation_accuracy.png",
+    "05_dropout": "mc_dropout.png",
+    "06_batchnorm_and_biases": "bias_over_steps.png",
+    "07_scaling_lambda": "sum_vs_mean.png",
+    "08_mnist1d_all_together": "steps.png",
+}
+
+
+def copy_readme_figures(report_dir, img_dir):
+    """Copy each tutorial's README figure from a report folder to ``img_dir/<slug>.png``."""
+    import shutil
+
+    copied = []
+    for slug, name in README_FIGURES.items():
+        src = os.path.join(report_dir, slug, name)
+        if os.path.exists(src):
+            shutil.copyfile(src, os.path.join(img_dir, slug + ".png"))
+            copied.append(slug)
+        else:
+            print(f"missing: {src}")
+    return copied
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python tutorials/_report.py REPORT_DIR IMG_DIR: the README's figures from a tour's report.
+    print("copied:", ", ".join(copy_readme_figures(sys.argv[1], sys.argv[2])))
