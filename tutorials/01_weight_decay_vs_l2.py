@@ -337,6 +337,24 @@ def landscape(args, report, ds, name, tower, lrs, lams, seeds, epochs):
         f"{list(map(int, shift['decoupled']))}; {shift_test['text']}. **{v_shift}** (claim: "
         "with decoupled decay the best λ moves less with the learning rate)."
     )
+    # Why a best λ can move without the method being at fault: in a row where several λ
+    # are within one seed std of the row's best, the argmin is set by seed noise.
+    flat_rows = {}
+    for method, err in grids.items():
+        m, sdev = err.mean(0), (err.std(0, ddof=1) if seeds > 1 else np.zeros(err.shape[1:]))
+        near = (m - m.min(1, keepdims=True)) <= sdev[np.arange(len(lrs)), m.argmin(1)][:, None]
+        flat_rows[method] = [int(c) for c in near.sum(1)]
+    report.say(
+        "How flat the rows are: the number of λ values within one seed std of each row's best "
+        f"(per learning rate, low to high): Adam + L2 {flat_rows['Adam + L2']}, decoupled "
+        f"{flat_rows['decoupled']}. "
+        + ("Where that number is above 1 the row's best λ is decided by seed noise: on this "
+           "grid the learning rate moves the error far more than λ does below λ = 0.1, so the "
+           "stars' positions say little about the coupling; a finer λ grid, more seeds or a "
+           "setting where λ matters more are needed to see it."
+           if any(c > 1 for v in flat_rows.values() for c in v) else
+           "Every row has a best λ clear of seed noise.")
+    )
     return {"name": name, "best_error": {m: float(v.mean()) for m, v in best.items()},
             "error_verdict": v_err, "shift_verdict": v_shift,
             "shift": {m: float(v.mean()) for m, v in shift.items()}}
