@@ -213,7 +213,10 @@ def part_live(args, report, ds, searched):
                "The validation accuracies differ by seed noise only: the dropout and noise "
                "draws are not the same numbers in the two routes. The saving is a fixed cost "
                "per trial: large for small, quick trials like these, small against hours of "
-               "training.")
+               "training."
+               + (" On the torch backend Keras runs the step eagerly: there is no trace to "
+                  "save, and both routes cost the same." if keras.backend.backend() == "torch"
+                  else ""))
     return ({"compile_s_tuner": float(later_t), "compile_s_live": float(later_l),
              "search_test_acc": test_acc},
             (model, handles, initial))
