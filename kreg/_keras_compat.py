@@ -145,3 +145,48 @@ def micro_step(optimizer):
     """
     return optimizer._iterations
 
+
+
+# -- tf.data on other backends (kreg.layers._tf_graph)
+
+
+def tensorflow_backend():
+    """Keras' TensorFlow backend (``keras.src.backend.tensorflow``), whatever backend is set.
+
+    Why: inside ``tf.data`` on JAX or torch a layer receives TensorFlow graph tensors, which
+    the configured backend's ``keras.ops`` cannot take. Keras' own preprocessing layers
+    compute there with this module (``DataLayer.backend``); kreg's augmentation maths runs
+    on the same implementations of the same op names. Importing it imports TensorFlow.
+    """
+    import importlib
+
+    return importlib.import_module("keras.src.backend.tensorflow")
+
+
+def tensorflow_seed_generator(seed):
+    """A ``SeedGenerator`` whose state is a TensorFlow variable under any backend
+    (the undocumented ``backend=`` argument, as Keras' ``DataLayer`` makes its own).
+
+    Why: random draws inside ``tf.data`` on JAX or torch must be TensorFlow ops that
+    advance a TensorFlow state; the layer's own generator holds a JAX or torch variable.
+    """
+    return keras.random.SeedGenerator(seed, backend=tensorflow_backend())
+
+
+@contextlib.contextmanager
+def inputs_unconverted(layer):
+    """Call ``layer`` on tensors of another framework, as Keras' ``DataLayer`` does inside
+    ``tf.data``: without converting them (``layer._convert_input_args``) and without
+    refusing them as positional arguments (``layer._allow_non_tensor_positional_args``).
+
+    Why: ``Layer.__call__`` converts tensor arguments with the configured backend, and
+    refuses a positional argument that is not that backend's tensor, which fails on
+    TensorFlow graph tensors under JAX or torch; kreg's layers compute on them with
+    TensorFlow ops there.
+    """
+    saved = layer._convert_input_args, layer._allow_non_tensor_positional_args
+    layer._convert_input_args, layer._allow_non_tensor_positional_args = False, True
+    try:
+        yield
+    finally:
+        layer._convert_input_args, layer._allow_non_tensor_positional_args = saved

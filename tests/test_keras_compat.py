@@ -187,3 +187,56 @@ def test_build_at_init_builds_stateless_layers_but_not_ones_with_a_build():
 
     assert Stateless().built
     assert not WithBuild().built
+
+
+# -- tf.data on other backends (kreg.layers._tf_graph)
+
+
+def test_tensorflow_backend_is_the_module_of_keras_tensorflow_ops():
+    tf = pytest.importorskip("tensorflow")
+    backend = compat.tensorflow_backend()
+    assert backend.__name__ == "keras.src.backend.tensorflow"
+    # What kreg's op set reads from it: keras.ops names, computed by TensorFlow.
+    x = tf.constant([[1.0, 2.0, 3.0]])
+    taken = backend.numpy.take(x, np.array([2, 0]), axis=1)
+    assert isinstance(taken, tf.Tensor) and taken.numpy().tolist() == [[3.0, 1.0]]
+    assert backend.core.shape(x) == (1, 3)
+    images = tf.reshape(tf.range(16.0), (1, 4, 4, 1))
+    shift = tf.constant([[1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0]])  # read at (x + 1, y)
+    moved = backend.image.affine_transform(images, shift, "bilinear", "nearest", 0.0,
+                                           data_format="channels_last")
+    assert moved.numpy()[0, 0, :, 0].tolist() == [1.0, 2.0, 3.0, 3.0]
+
+
+def test_tensorflow_seed_generator_draws_tensorflow_numbers_with_its_seed():
+    tf = pytest.importorskip("tensorflow")
+    generator = compat.tensorflow_seed_generator(5)
+    assert isinstance(generator.state.value, tf.Variable | tf.Tensor)
+    backend = compat.tensorflow_backend()
+    first = backend.random.uniform((3,), seed=generator).numpy()
+    second = backend.random.uniform((3,), seed=generator).numpy()
+    assert not np.array_equal(first, second)  # the state advances
+    again = backend.random.uniform((3,), seed=compat.tensorflow_seed_generator(5)).numpy()
+    np.testing.assert_array_equal(first, again)
+
+
+def test_inputs_unconverted_lets_a_layer_take_tensorflow_graph_tensors():
+    tf = pytest.importorskip("tensorflow")
+
+    class Shape(keras.layers.Layer):
+        def call(self, x):
+            return tf.shape(x)
+
+    layer = Shape()
+
+    def traced(spec):
+        call = tf.function(lambda v: keras.layers.Layer.__call__(layer, v))
+        return call.get_concrete_function(spec)
+
+    if keras.backend.backend() != "tensorflow":  # what the context is for
+        with pytest.raises((ValueError, NotImplementedError)):  # refused, or converted
+            traced(tf.TensorSpec((2, 3)))
+    with compat.inputs_unconverted(layer):
+        assert traced(tf.TensorSpec((2, 3))).graph is not None
+    assert layer._convert_input_args is True  # restored
+    assert layer._allow_non_tensor_positional_args is False

@@ -8,12 +8,13 @@ from keras import ops
 
 from kreg._validate import check_choice, check_data_format, check_number, check_range, check_seed
 from kreg._registry import export
-from kreg.layers._resample import FILL_MODES, fold_scale, resample_2d
+from kreg.layers import _tf_graph
+from kreg.layers._resample import FILL_MODES, KERAS_OPS, fold_scale, resample_2d
 from kreg.layers._stochastic import StochasticLayer
 
 FLIPS = (None, "horizontal", "vertical", "horizontal_and_vertical")
 INTERPOLATIONS = ("bilinear", "nearest")
-RESAMPLERS = ("gather", "affine_transform")
+RESAMPLERS = ("auto", "gather", "affine_transform")
 #: Columns of the per-image parameter draw.
 _ROTATION, _TX, _TY, _ZOOM, _SHEAR_X, _SHEAR_Y, _FLIP_X, _FLIP_Y = range(8)
 
@@ -30,7 +31,7 @@ def as_tuple(value):
     return None if value is None else float(value)
 
 
-def sample_parameters(batch, ranges, flip, seed):
+def sample_parameters(batch, ranges, flip, seed, ops=KERAS_OPS):
     """Per-image parameters, a float32 (batch, 8) tensor from one uniform draw.
 
     Columns: rotation (radians), translation x and y (fractions of width and height),
@@ -60,14 +61,14 @@ def sample_parameters(batch, ranges, flip, seed):
     scale, shift, flips = (
         ops.convert_to_tensor(np.asarray(c, "float32")) for c in (scale, shift, flips)
     )
-    u = keras.random.uniform((batch, max(len(drawn), 1)), dtype="float32", seed=seed)
+    u = ops.random.uniform((batch, max(len(drawn), 1)), dtype="float32", seed=seed)
     u = ops.take(u, source, axis=1)
     values = u[:, :6] * scale[:6] + shift[:6]
     signs = 1.0 - 2.0 * ops.cast(u[:, 6:] < 0.5, "float32") * flips
     return ops.concatenate([values, signs], axis=1)
 
 
-def affine_matrices(params, height, width):
+def affine_matrices(params, height, width, ops=KERAS_OPS):
     """(B, 3, 2) matrices ``M`` with ``[x_out, y_out, 1] @ M = [x_in, y_in]``.
 
     The inverse map is ``p_in = A (p_out - c - t) + c`` with ``c`` the image centre,
@@ -95,13 +96,15 @@ def affine_matrices(params, height, width):
     return ops.stack(rows, axis=1)
 
 
-def affine_coordinates(params, height, width, offset=(0.0, 0.0), scale=(1.0, 1.0)):
+def affine_coordinates(
+    params, height, width, offset=(0.0, 0.0), scale=(1.0, 1.0), ops=KERAS_OPS
+):
     """Source coordinates ``(src_x, src_y)`` of every output pixel, each (B, H, W) float32.
 
     With ``offset`` and ``scale`` (per axis, x then y) the coordinates come as
     ``(src + offset) * scale``: applied to the per-image coefficients, not to every pixel.
     """
-    m = affine_matrices(params, height, width)
+    m = affine_matrices(params, height, width, ops)
     xs = ops.cast(ops.arange(width), "float32")[None, None, :]  # tensors: see sample_parameters
     ys = ops.cast(ops.arange(height), "float32")[None, :, None]
 
@@ -117,13 +120,13 @@ def affine_coordinates(params, height, width, offset=(0.0, 0.0), scale=(1.0, 1.0
     return coordinate(0), coordinate(1)
 
 
-def affine_transforms(params, height, width):
+def affine_transforms(params, height, width, ops=KERAS_OPS):
     """(B, 8) rows ``[a0, a1, a2, b0, b1, b2, 0, 0]`` for ``keras.ops.image.affine_transform``.
 
     That op reads output pixel ``(x, y)`` at ``(a0 x + a1 y + a2, b0 x + b1 y + b2)``:
     the columns of :func:`affine_matrices`, laid out row by row.
     """
-    m = affine_matrices(params, height, width)
+    m = affine_matrices(params, height, width, ops)
     rows = ops.reshape(ops.transpose(m, (0, 2, 1)), (-1, 6))
     return ops.concatenate([rows, ops.zeros_like(rows[:, :2])], axis=1)
 
@@ -139,7 +142,9 @@ class RandomAffine(StochasticLayer):
     RandomFlip → RandomRotation → RandomTranslation → RandomZoom resamples three
     times, which is slower and blurs more. Written in ``keras.ops``, the layer runs on
     every backend, inside a model (also under ``jit_compile=True``, which Keras'
-    geometric layers switch off) and in a ``tf.data`` pipeline on the TensorFlow backend.
+    geometric layers switch off) and in a ``tf.data`` pipeline on every backend (there
+    with Keras' TensorFlow ops and TensorFlow random numbers, as Keras' preprocessing
+    layers do).
     Like Keras' augmentation layers it transforms when called directly
     (``training=True`` by default) and is the identity in ``predict``/``evaluate``.
 
@@ -161,17 +166,20 @@ class RandomAffine(StochasticLayer):
         seed: integer seed, or None.
         data_format: "channels_last" or "channels_first"; default
             ``keras.config.image_data_format()``.
-        resampler: how the image is read. "gather" (default): by gathers written in
-            ``keras.ops``, on every backend and under XLA. "affine_transform": through
-            ``keras.ops.image.affine_transform`` with the same matrices and the same
-            result (to float rounding), which on TensorFlow runs its C++ kernel: about
-            1.4x faster in graph mode (a ``tf.data`` pipeline, a model compiled without
-            XLA), but that kernel cannot be XLA-compiled, so on TensorFlow the layer
-            then sets ``supports_jit=False`` and, like Keras' geometric layers, switches
-            XLA off for a model that contains it. It refuses ``fill_mode="wrap"`` (the
-            kernel reads differently across the seam). On JAX that op interpolates
-            through ``map_coordinates``, about 15x slower than the gathers: a TensorFlow
-            option. Masks are moved by gathers either way.
+        resampler: how the image is read. "auto" (default): the fastest correct one for
+            where the layer runs: TensorFlow's C++ kernel while ``tf.data`` traces (a
+            graph never XLA-compiled; about 1.35x faster than the gathers there), the
+            gathers everywhere else (a model, also under XLA; eager calls). "gather":
+            always by gathers written in the op set, on every backend and under XLA.
+            "affine_transform": always through ``ops.image.affine_transform`` with the
+            same matrices and the same result (to 2e-5); TensorFlow's kernel cannot be
+            XLA-compiled, so on TensorFlow the layer then sets ``supports_jit=False`` and,
+            like Keras' geometric layers, switches XLA off for a model that contains it;
+            on JAX that op interpolates through ``map_coordinates``, about 15x slower than
+            the gathers. TensorFlow's kernel reads "wrap" differently across the seam
+            ("affine_transform" refuses it) and rounds nearest reads of exact halves away
+            from zero (the gathers round them up): "auto" keeps the gathers for both.
+            Masks are moved by gathers either way.
 
     Call arguments:
         inputs: images, (batch, height, width, channels) or one image without the batch
@@ -202,7 +210,7 @@ class RandomAffine(StochasticLayer):
         interpolation="bilinear",
         seed=None,
         data_format=None,
-        resampler="gather",
+        resampler="auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -236,19 +244,30 @@ class RandomAffine(StochasticLayer):
             self.supports_jit = keras.backend.backend() != "tensorflow"
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
-    def _to_last(self, x, rank):
-        if self.data_format == "channels_first" and rank == 4:
-            return ops.transpose(x, (0, 2, 3, 1))
-        return x
+    def __call__(self, inputs, *args, **kwargs):
+        return _tf_graph.call_layer(self, super().__call__, inputs, *args, **kwargs)
 
-    def _from_last(self, x, rank):
-        if self.data_format == "channels_first" and rank == 4:
-            return ops.transpose(x, (0, 3, 1, 2))
-        return x
+    def _to_last(self, x, ops):
+        return ops.transpose(x, (0, 2, 3, 1)) if self.data_format == "channels_first" else x
+
+    def _from_last(self, x, ops):
+        return ops.transpose(x, (0, 3, 1, 2)) if self.data_format == "channels_first" else x
+
+    def _uses_kernel(self):
+        """Whether the images go through ``ops.image.affine_transform`` (TensorFlow's C++
+        kernel on TensorFlow ops). "auto" takes it where nothing can be XLA-compiled and
+        it is the faster one, while ``tf.data`` traces, on every backend; and only where
+        it reads what the gathers read: bilinear (nearest reads of exact halves round
+        differently: the kernel away from zero, the gathers up), not "wrap"."""
+        if self.resampler == "auto":
+            exact = self.interpolation == "bilinear" and self.fill_mode != "wrap"
+            return exact and _tf_graph.in_tf_data()
+        return self.resampler == "affine_transform"
 
     def call(self, inputs, training=True):
         if not self.active(training):
             return inputs
+        ops = _tf_graph.ops_for(inputs)
         data = inputs if isinstance(inputs, dict) else {"images": inputs}
         unknown = set(data) - {"images", "segmentation_masks", "labels"}
         if "images" not in data or unknown:
@@ -264,9 +283,7 @@ class RandomAffine(StochasticLayer):
                 f"or 4 (a batch). Received: images of shape {tuple(images.shape)}"
             )
         batched = len(images.shape) == 4
-        if not batched:
-            images = images[None]
-        images = self._to_last(images, 4)
+        images = self._to_last(images if batched else images[None], ops)
         height, width = images.shape[1], images.shape[2]
         if "segmentation_masks" in data:
             self._check_masks(data["segmentation_masks"], data["images"], batched)
@@ -275,40 +292,48 @@ class RandomAffine(StochasticLayer):
                 "Invalid value for argument `inputs`: RandomAffine needs known image "
                 f"height and width. Received: images of shape {images.shape}"
             )
-        params = sample_parameters(
-            ops.shape(images)[0], self._ranges, self.flip, self.seed_generator
-        )
-        coords = None  # (src_x, src_y), for nearest reads
-        if self.resampler == "affine_transform":
+        seed = _tf_graph.seed_generator_for(self, ops)
+        params = sample_parameters(ops.shape(images)[0], self._ranges, self.flip, seed, ops)
+        out, coords = self._move_images(images, params, ops)
+        out = self._from_last(out, ops)
+        result = dict(data)
+        result["images"] = out if batched else out[0]
+        if "segmentation_masks" in data:
+            if coords is None:
+                coords = affine_coordinates(params, height, width, ops=ops)
+            result["segmentation_masks"] = self._move_masks(
+                data["segmentation_masks"], coords, batched, ops
+            )
+        return result if isinstance(inputs, dict) else result["images"]
+
+    def _move_images(self, images, params, ops):
+        """The moved images, and the source coordinates when they were computed (nearest)."""
+        height, width = images.shape[1], images.shape[2]
+        if self._uses_kernel():
+            transforms = affine_transforms(params, height, width, ops)
             out = ops.image.affine_transform(
                 images,
-                affine_transforms(params, height, width),
+                transforms,
                 self.interpolation,
                 self.fill_mode,
                 self.fill_value,
                 data_format="channels_last",
             )
-        elif self.interpolation == "bilinear":
+            return out, None
+        if self.interpolation == "bilinear":
             # Coordinates ready for the fold: the scaling rides on the per-image coefficients.
             (off_x, scale_x) = fold_scale(width, self.fill_mode)
             (off_y, scale_y) = fold_scale(height, self.fill_mode)
-            scaled = affine_coordinates(params, height, width, (off_x, off_y), (scale_x, scale_y))
+            scaled = affine_coordinates(
+                params, height, width, (off_x, off_y), (scale_x, scale_y), ops
+            )
             out = resample_2d(
-                images, scaled, "bilinear", self.fill_mode, self.fill_value, scaled=True
+                images, scaled, "bilinear", self.fill_mode, self.fill_value, True, ops
             )
-        else:
-            coords = affine_coordinates(params, height, width)
-            out = resample_2d(images, coords, "nearest", self.fill_mode, self.fill_value)
-        out = self._from_last(out, 4)
-        result = dict(data)
-        result["images"] = out if batched else out[0]
-        if "segmentation_masks" in data:
-            if coords is None:
-                coords = affine_coordinates(params, height, width)
-            result["segmentation_masks"] = self._move_masks(
-                data["segmentation_masks"], coords, batched
-            )
-        return result if isinstance(inputs, dict) else result["images"]
+            return out, None
+        coords = affine_coordinates(params, height, width, ops=ops)
+        out = resample_2d(images, coords, "nearest", self.fill_mode, self.fill_value, ops=ops)
+        return out, coords
 
     def _check_masks(self, masks, images, batched):
         """Refuse masks whose batch or image size differs from the images': they would be
@@ -329,17 +354,14 @@ class RandomAffine(StochasticLayer):
             f"segmentation_masks of shape {mask_shape} for images of shape {image_shape}"
         )
 
-    def _move_masks(self, masks, coords, batched):
+    def _move_masks(self, masks, coords, batched, ops):
         masks = ops.convert_to_tensor(masks)
         rank = len(masks.shape) + (0 if batched else 1)
         if not batched:
             masks = masks[None]
-        if rank == 3:  # (batch, height, width)
-            masks = masks[..., None]
-        else:
-            masks = self._to_last(masks, 4)
-        moved = resample_2d(masks, coords, "nearest", self.fill_mode, 0)
-        moved = moved[..., 0] if rank == 3 else self._from_last(moved, 4)
+        masks = masks[..., None] if rank == 3 else self._to_last(masks, ops)  # (B, H, W)
+        moved = resample_2d(masks, coords, "nearest", self.fill_mode, 0, ops=ops)
+        moved = moved[..., 0] if rank == 3 else self._from_last(moved, ops)
         return moved if batched else moved[0]
 
     def compute_output_shape(self, input_shape):

@@ -38,7 +38,7 @@ def augmentation(
     value_range=(0.0, 255.0),
     fill_mode="reflect",
     seed=None,
-    resampler="gather",
+    resampler="auto",
     name="augmentation",
 ):
     """A data-augmentation pipeline for the invariances you name, in the model or in tf.data.
@@ -49,7 +49,9 @@ def augmentation(
     :class:`kreg.layers.GaussianNoise` with that standard deviation (in the units of
     ``value_range``). Parts left at their defaults are left out. The result is a
     ``keras.layers.Pipeline``: put it first in a model (active in ``fit``, identity in
-    ``predict``) or map it over a ``tf.data`` dataset (active; on the TensorFlow backend).
+    ``predict``) or map it over a ``tf.data`` dataset (active, on every backend; there the
+    geometric part runs TensorFlow's C++ kernel, and with ``noise`` on JAX or torch the
+    noise layer refuses TensorFlow graph tensors: add it in the model).
     Keras' colour layers are not XLA-compatible: with ``color`` set, a model containing
     the pipeline does not compile with ``jit_compile=True``.
 
@@ -65,9 +67,9 @@ def augmentation(
         value_range: (low, high) of the pixel values, for the colour layers.
         fill_mode: how RandomAffine reads outside the image.
         seed: integer seed, or None; the layers get seed, seed + 1, ...
-        resampler: as ``RandomAffine(resampler=...)``: "gather" (default, XLA-compatible)
-            or "affine_transform" (TensorFlow's C++ kernel, faster in ``tf.data`` on the
-            TensorFlow backend, not XLA-compatible).
+        resampler: as ``RandomAffine(resampler=...)``: "auto" (default: TensorFlow's C++
+            kernel while ``tf.data`` traces, the XLA-compatible gathers elsewhere),
+            "gather" or "affine_transform".
         name: the pipeline's name.
 
     Returns:

@@ -1,5 +1,8 @@
 """Resampling by gathers: one read per neighbour, written in keras.ops (XLA-compatible).
 
+Every function takes ``ops``, the op set it computes with: ``keras.ops`` by default,
+Keras' TensorFlow ops inside ``tf.data`` on another backend (:class:`OpSet`).
+
 ``resample_2d`` reads a batch of channels-last images at real-valued source coordinates
 (one pair per output pixel), ``resample_1d`` does the same for sequences. Pixel centres
 are at integer coordinates. Out-of-range neighbours are mapped by the fill mode, each
@@ -12,12 +15,38 @@ neighbour separately (Keras' conventions):
 * ``"constant"`` (k k k k | a b c d | k k k k), k = ``fill_value``.
 """
 
+import keras
 from keras import ops
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 
 
-def fix_index(index, size, fill_mode):
+class OpSet:
+    """The ops the augmentation maths is written against: ``keras.ops`` names, ``.image``
+    and ``.random``, looked up in ``modules`` (first hit wins) and kept once found.
+
+    :data:`KERAS_OPS` is ``keras.ops`` and ``keras.random`` (the configured backend); inside
+    ``tf.data`` on another backend :func:`kreg.layers._tf_graph.tf_ops` gives Keras' own
+    TensorFlow implementations of the same names, so one formula serves both.
+    """
+
+    def __init__(self, modules, image, random):
+        self._modules = tuple(modules)
+        self.image, self.random = image, random
+
+    def __getattr__(self, name):
+        for module in self._modules:
+            if hasattr(module, name):
+                found = getattr(module, name)
+                setattr(self, name, found)
+                return found
+        raise AttributeError(f"no op {name!r} in {self._modules}")
+
+
+KERAS_OPS = OpSet([ops], ops.image, keras.random)
+
+
+def fix_index(index, size, fill_mode, ops=KERAS_OPS):
     """Map integer ``index`` into [0, size) by ``fill_mode``; also return where it was inside."""
     inside = ops.logical_and(index >= 0, index < size)
     if fill_mode == "reflect":
@@ -30,7 +59,7 @@ def fix_index(index, size, fill_mode):
     return index, inside
 
 
-def _gather(flat, index, inside, weights, fill_mode, fill_value):
+def _gather(flat, index, inside, weights, fill_mode, fill_value, ops=KERAS_OPS):
     """``sum_k weights[k] * flat[index[k]]`` (outside reads count as ``fill_value``).
 
     ``index``, ``inside`` and ``weights`` are stacked over the neighbours (axis 0): one
@@ -42,15 +71,15 @@ def _gather(flat, index, inside, weights, fill_mode, fill_value):
     return ops.sum(values * ops.cast(weights, values.dtype)[..., None], axis=0)
 
 
-def _neighbours(src, size, fill_mode, interpolation, dtype):
+def _neighbours(src, size, fill_mode, interpolation, dtype, ops=KERAS_OPS):
     """Indices (K, ...), inside flags and weights of the K = 1 or 2 neighbours along one axis."""
     if interpolation == "nearest":
-        index, inside = fix_index(ops.cast(ops.floor(src + 0.5), "int32"), size, fill_mode)
+        index, inside = fix_index(ops.cast(ops.floor(src + 0.5), "int32"), size, fill_mode, ops)
         return index[None], inside[None], ops.ones_like(ops.cast(src, dtype))[None]
     low = ops.floor(src)
     frac = ops.cast(src - low, dtype)
     low = ops.cast(low, "int32")
-    index, inside = fix_index(ops.stack([low, low + 1]), size, fill_mode)
+    index, inside = fix_index(ops.stack([low, low + 1]), size, fill_mode, ops)
     return index, inside, ops.stack([1 - frac, frac])
 
 
@@ -69,7 +98,7 @@ def fold_scale(size, fill_mode):
     return 0.0, 1.0
 
 
-def fold_coordinate(v, size, fill_mode):
+def fold_coordinate(v, size, fill_mode, ops=KERAS_OPS):
     """Map coordinates into [-1, size] by ``fill_mode`` without changing what they read.
 
     ``v`` is the coordinate as :func:`fold_scale` says (``(src + offset) * scale``).
@@ -92,7 +121,7 @@ def fold_coordinate(v, size, fill_mode):
     return ops.cast(low, "int32"), src - low
 
 
-def axis_neighbours(v, size, fill_mode):
+def axis_neighbours(v, size, fill_mode, ops=KERAS_OPS):
     """The two neighbours of coordinates ``v`` (scaled by :func:`fold_scale`) along one axis.
 
     Returns the lower and upper indices, both in [0, size) (int32), the upper one's
@@ -101,7 +130,7 @@ def axis_neighbours(v, size, fill_mode):
     beyond the edge at most, where "reflect" and "nearest" read the edge pixel and
     "wrap" the opposite one: a clamp or a shift by ``size``, no padded copy of the image.
     """
-    low, weight = fold_coordinate(v, size, fill_mode)
+    low, weight = fold_coordinate(v, size, fill_mode, ops)
     high = low + 1
     if fill_mode == "wrap":
         low = ops.where(low < 0, low + size, low)
@@ -111,7 +140,7 @@ def axis_neighbours(v, size, fill_mode):
     return ops.maximum(low, 0), ops.minimum(high, size - 1), weight, inside
 
 
-def scale_coordinate(src, size, fill_mode):
+def scale_coordinate(src, size, fill_mode, ops=KERAS_OPS):
     """``(src + offset) * scale`` by :func:`fold_scale`."""
     offset, scale = fold_scale(size, fill_mode)
     if offset:
@@ -120,7 +149,13 @@ def scale_coordinate(src, size, fill_mode):
 
 
 def resample_2d(
-    images, coords, interpolation="bilinear", fill_mode="reflect", fill_value=0.0, scaled=False
+    images,
+    coords,
+    interpolation="bilinear",
+    fill_mode="reflect",
+    fill_value=0.0,
+    scaled=False,
+    ops=KERAS_OPS,
 ):
     """Read channels-last ``images`` (B, H, W, C) at ``coords = (src_x, src_y)`` (each (B, H, W)).
 
@@ -140,8 +175,10 @@ def resample_2d(
         if scaled:
             raise ValueError("resample_2d: scaled coordinates need bilinear interpolation")
         flat = ops.reshape(images, (-1, channels))
-        rows, rows_in = fix_index(ops.cast(ops.floor(src_y + 0.5), "int32"), height, fill_mode)
-        cols, cols_in = fix_index(ops.cast(ops.floor(src_x + 0.5), "int32"), width, fill_mode)
+        rows = ops.cast(ops.floor(src_y + 0.5), "int32")
+        cols = ops.cast(ops.floor(src_x + 0.5), "int32")
+        rows, rows_in = fix_index(rows, height, fill_mode, ops)
+        cols, cols_in = fix_index(cols, width, fill_mode, ops)
         base = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1))
         values = ops.take(flat, base + rows * width + cols, axis=0)
         if fill_mode == "constant":
@@ -149,11 +186,11 @@ def resample_2d(
             values = ops.where(inside, values, ops.cast(fill_value, values.dtype))
         return values
     if not scaled:
-        src_x = scale_coordinate(src_x, width, fill_mode)
-        src_y = scale_coordinate(src_y, height, fill_mode)
+        src_x = scale_coordinate(src_x, width, fill_mode, ops)
+        src_y = scale_coordinate(src_y, height, fill_mode, ops)
     flat = ops.reshape(images, (-1, channels))
-    y0, y1, wy, y_in = axis_neighbours(src_y, height, fill_mode)
-    x0, x1, wx, x_in = axis_neighbours(src_x, width, fill_mode)
+    y0, y1, wy, y_in = axis_neighbours(src_y, height, fill_mode, ops)
+    x0, x1, wx, x_in = axis_neighbours(src_x, width, fill_mode, ops)
     base = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1))
     row0, row1 = base + y0 * width, base + y1 * width
     # Four gathers: as fast as one gather of the four under XLA (TF and JAX), and faster
@@ -175,7 +212,9 @@ def resample_2d(
     return top + (bottom - top) * wy
 
 
-def resample_1d(signals, src, interpolation="linear", fill_mode="reflect", fill_value=0.0):
+def resample_1d(
+    signals, src, interpolation="linear", fill_mode="reflect", fill_value=0.0, ops=KERAS_OPS
+):
     """Read channels-last ``signals`` (B, L, C) at positions ``src`` ((B, L), float32)."""
     signals, src = ops.convert_to_tensor(signals), ops.convert_to_tensor(src)
     shape = ops.shape(signals)
@@ -184,5 +223,5 @@ def resample_1d(signals, src, interpolation="linear", fill_mode="reflect", fill_
         return ops.zeros((0, *src.shape[1:], channels), signals.dtype)
     flat = ops.reshape(signals, (-1, channels))
     base = ops.reshape(ops.arange(batch, dtype="int32") * length, (-1, 1))
-    index, inside, weights = _neighbours(src, length, fill_mode, interpolation, signals.dtype)
-    return _gather(flat, base + index, inside, weights, fill_mode, fill_value)
+    index, inside, weights = _neighbours(src, length, fill_mode, interpolation, signals.dtype, ops)
+    return _gather(flat, base + index, inside, weights, fill_mode, fill_value, ops)

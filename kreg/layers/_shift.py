@@ -1,16 +1,16 @@
 """RandomShift1D: random shift (and optional stretch) of sequences in one resampling."""
 
 import keras
-from keras import ops
 
 from kreg._registry import export
 from kreg._validate import check_choice, check_range, check_seed
 from kreg.layers._affine import as_tuple, check_fill_value
-from kreg.layers._resample import FILL_MODES, resample_1d
+from kreg.layers import _tf_graph
+from kreg.layers._resample import FILL_MODES, KERAS_OPS, resample_1d
 from kreg.layers._stochastic import StochasticLayer
 
 
-def shift_positions(u, length, shift, scale):
+def shift_positions(u, length, shift, scale, ops=KERAS_OPS):
     """Source positions (B, L) for per-sequence draws ``u`` (B, 2) in [0, 1).
 
     ``p_in = z (p_out - c - s L) + c`` with ``c = (L - 1) / 2``, the shift ``s`` (a
@@ -30,7 +30,8 @@ class RandomShift1D(StochasticLayer):
 
     Each sequence gets its own shift (and scale); the signal is read once at the moved
     positions (linear or nearest interpolation), with the fill modes of
-    :class:`RandomAffine`. Written in ``keras.ops`` (XLA-compatible, every backend).
+    :class:`RandomAffine`. Written in ``keras.ops`` (XLA-compatible, every backend); in a
+    ``tf.data`` pipeline on every backend (there with Keras' TensorFlow ops).
     Like Keras' augmentation layers it transforms when called directly (``training=True``
     by default) and is the identity in ``predict``/``evaluate``.
 
@@ -78,9 +79,13 @@ class RandomShift1D(StochasticLayer):
         self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
+    def __call__(self, inputs, *args, **kwargs):
+        return _tf_graph.call_layer(self, super().__call__, inputs, *args, **kwargs)
+
     def call(self, inputs, training=True):
         if not self.active(training):
             return inputs
+        ops = _tf_graph.ops_for(inputs)
         x = ops.cast(inputs, self.compute_dtype)
         rank = len(x.shape)
         if rank not in (2, 3):
@@ -96,9 +101,10 @@ class RandomShift1D(StochasticLayer):
                 "Invalid value for argument `inputs`: RandomShift1D needs a known number "
                 f"of steps. Received: inputs of shape {x.shape}"
             )
-        u = keras.random.uniform((ops.shape(x)[0], 2), dtype="float32", seed=self.seed_generator)
-        src = shift_positions(u, length, self._shift, self._scale)
-        out = resample_1d(x, src, self.interpolation, self.fill_mode, self.fill_value)
+        seed = _tf_graph.seed_generator_for(self, ops)
+        u = ops.random.uniform((ops.shape(x)[0], 2), dtype="float32", seed=seed)
+        src = shift_positions(u, length, self._shift, self._scale, ops)
+        out = resample_1d(x, src, self.interpolation, self.fill_mode, self.fill_value, ops)
         return out[..., 0] if rank == 2 else out
 
     def compute_output_shape(self, input_shape):
