@@ -3,21 +3,23 @@
 Batch of 128 float32 32x32x3 images, training mode, matching ranges:
     Keras: RandomFlip("horizontal") -> RandomRotation(R) -> RandomTranslation(T, T) -> RandomZoom(Z)
     kreg:  RandomAffine(rotation=R, translation=T, zoom=Z, flip="horizontal")
-measured side by side in one run: both in graph mode (tf.function), kreg also under XLA
-(tf.function(jit_compile=True); Keras' layers cannot be XLA-compiled). With the JAX
-backend both run under jax.jit (the chain as a Sequential, through stateless_call).
-
-With resampler="affine_transform" (TensorFlow only here), RandomAffine reads the image
-through keras.ops.image.affine_transform: TensorFlow's C++ kernel (ImageProjectiveTransformV3,
-what each Keras layer runs), one resampling with the same matrices; it cannot be
-XLA-compiled, so that row is graph mode only.
+with RandomAffine's default resampler ("auto": TensorFlow's C++ kernel while tf.data
+traces, the XLA-compatible gathers elsewhere), measured side by side in one run, in every
+place the backend offers:
+    TensorFlow: graph mode (tf.function), XLA (tf.function(jit_compile=True); Keras'
+        layers cannot be XLA-compiled), and the explicit resampler="affine_transform";
+    JAX: jax.jit (the chain as a Sequential, through stateless_call);
+    torch: eager;
+    every backend: a tf.data pipeline (from_tensors(batch).repeat(), map with
+        num_parallel_calls=AUTOTUNE, prefetch), images/s at the consumer.
 
 Fidelity: white-noise images (std 1) go through the same transforms once; the pixel
 standard deviation that survives (away from the borders) measures the blur of the
 resampling: one bilinear resampling vs three.
 
-Run:  python benchmarks/bench_augmentation.py [--seconds 4] [--batch 128]
+Run:  python benchmarks/bench_augmentation.py [--seconds 10] [--batch 128] [--quick]
       KERAS_BACKEND=jax python benchmarks/bench_augmentation.py
+      KERAS_BACKEND=torch python benchmarks/bench_augmentation.py
 """
 
 import argparse
@@ -100,16 +102,80 @@ def jax_jitted(layer):
     return run
 
 
+def tf_data_rates(fns, x, seconds, rounds=5):
+    """Images/s of a tf.data pipeline that maps each function over batches ``x``:
+    (best round, median round), the pipelines interleaved round by round."""
+    import tensorflow as tf
+
+    pipelines = {}
+    for name, fn in fns.items():
+        dataset = tf.data.Dataset.from_tensors(x).repeat()
+        dataset = dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        pipelines[name] = iter(dataset)
+        for _ in range(5):  # trace, fill the prefetch buffer
+            next(pipelines[name])
+    rates = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, batches in pipelines.items():
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds / rounds:
+                next(batches).numpy()
+                count += 1
+            rates[name].append(count * x.shape[0] / (time.perf_counter() - start))
+    return {name: (max(r), float(np.median(r))) for name, r in rates.items()}
+
+
+def print_rates(title, results):
+    base_best, base_median = results[next(iter(results))]
+    width = max(map(len, results))
+    print(title)
+    for name, (best, median) in results.items():
+        print(
+            f"  {name:<{width}}  best {best:9,.0f}  median {median:9,.0f}   "
+            f"{best / base_best:5.2f}x / {median / base_median:5.2f}x the Keras chain"
+        )
+
+
 def surviving_std(out, border=6):
     out = keras.ops.convert_to_numpy(out)
     return float(out[:, border:-border, border:-border, :].std())
+
+
+def in_place_functions(backend, chain, affine):
+    """The Keras chain and RandomAffine (default resampler) where this backend runs them."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        native = kreg_layer(seed=1, resampler="affine_transform")
+        return {
+            "keras chain, graph": tf.function(lambda v: apply_chain(chain, v)),
+            "kreg RandomAffine, graph": tf.function(lambda v: affine(v, training=True)),
+            "kreg RandomAffine, XLA": tf.function(
+                lambda v: affine(v, training=True), jit_compile=True
+            ),
+            "kreg RandomAffine(resampler='affine_transform'), graph": tf.function(
+                lambda v: native(v, training=True)
+            ),
+        }
+    if backend == "jax":
+        # Keras' layers are jittable on JAX (supports_jit only matters on TensorFlow).
+        return {
+            "keras chain, jax.jit": jax_jitted(keras.Sequential(chain)),
+            "kreg RandomAffine, jax.jit": jax_jitted(affine),
+        }
+    return {
+        "keras chain, eager": lambda v: apply_chain(chain, v),
+        "kreg RandomAffine, eager": lambda v: affine(v, training=True),
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="timing per variant")
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--quick", action="store_true", help="1 s per variant: a smoke run")
     args = parser.parse_args()
+    seconds = 1.0 if args.quick else args.seconds
     backend = keras.backend.backend()
     x = np.random.RandomState(0).rand(args.batch, 32, 32, 3).astype("float32")
     chain, affine = keras_chain(), kreg_layer()
@@ -117,36 +183,22 @@ def main():
     print(
         f"ranges: rotation={ROTATION} turn, translation={TRANSLATION}, zoom={ZOOM}, flip=horizontal"
     )
-
-    fns = {}
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        fns["keras chain, graph"] = tf.function(lambda v: apply_chain(chain, v))
-        fns["kreg RandomAffine, graph"] = tf.function(lambda v: affine(v, training=True))
-        fns["kreg RandomAffine, XLA"] = tf.function(
-            lambda v: affine(v, training=True), jit_compile=True
-        )
-        native = kreg_layer(seed=1, resampler="affine_transform")
-        fns["kreg RandomAffine(resampler='affine_transform'), graph"] = tf.function(
-            lambda v: native(v, training=True)
-        )
-    elif backend == "jax":
-        # Keras' layers are jittable on JAX (supports_jit only matters on TensorFlow).
-        fns["keras chain, jax.jit"] = jax_jitted(keras.Sequential(chain))
-        fns["kreg RandomAffine, jax.jit"] = jax_jitted(affine)
-    else:
-        fns["keras chain, eager"] = lambda v: apply_chain(chain, v)
-        fns["kreg RandomAffine, eager"] = lambda v: affine(v, training=True)
-    results = measure(fns, keras.ops.convert_to_tensor(x), args.seconds)
-    base_best, base_median = results[next(iter(results))]
-    width = max(map(len, results))
-    print(f"images/s, best and median of 10 interleaved rounds ({args.seconds:g} s per variant):")
-    for name, (best, median) in results.items():
-        print(
-            f"  {name:<{width}}  best {best:9,.0f}  median {median:9,.0f}   "
-            f"{best / base_best:5.2f}x / {median / base_median:5.2f}x the Keras chain"
-        )
+    fns = in_place_functions(backend, chain, affine)
+    results = measure(fns, keras.ops.convert_to_tensor(x), seconds)
+    print_rates(
+        f"images/s, best and median of 10 interleaved rounds ({seconds:g} s per variant):",
+        results,
+    )
+    mapped_chain, mapped_affine = keras_chain(seed=10), kreg_layer(seed=10)
+    pipelines = {
+        "keras chain, tf.data": lambda v: apply_chain(mapped_chain, v),
+        "kreg RandomAffine, tf.data": lambda v: mapped_affine(v, training=True),
+    }
+    print_rates(
+        f"tf.data pipeline on the {backend} backend (map AUTOTUNE, prefetch), images/s, "
+        f"best and median of 5 interleaved rounds ({seconds:g} s per pipeline):",
+        tf_data_rates(pipelines, x, seconds),
+    )
 
     # Fidelity: the std of white noise (std 1) that survives the transforms.
     noise = np.random.RandomState(1).randn(args.batch, 32, 32, 3).astype("float32")
