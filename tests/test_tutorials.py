@@ -120,7 +120,7 @@ def test_tutorial_9_search_live_strengths_and_transfer(tmp_path):
     headline = tutorial.main(["--smoke", "--out", str(tmp_path)])
     folder = tmp_path / "09_more_hyperparameters"
     for name in ("search.md", "live_trials.md", "anneal.md", "transfer.md", "search.png",
-                 "anneal.png", "transfer.png"):
+                 "live_trials.png", "anneal.png", "transfer.png"):
         assert (folder / name).exists(), name
     import keras
 

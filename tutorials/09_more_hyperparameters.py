@@ -203,6 +203,18 @@ def part_live(args, report, ds, searched):
                                  "first-epoch extra s (live)"], rows,
                  caption="The same hyperparameters: a new model per trial vs one model with "
                          "live strengths.")
+    plt = _report.plt
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    trials = np.arange(len(hps))
+    ax.bar(trials - 0.2, [sum(c) for c in searched["clock"]], 0.4,
+           label="keras-tuner: new model per trial")
+    ax.bar(trials + 0.2, [sum(c) for c in clock], 0.4,
+           label="one model, strengths assigned live")
+    ax.set(xlabel="trial", ylabel="fit time (s)",
+           title=f"{len(hps)} trials of λ, dropout rate and σ ({keras.backend.backend()})")
+    ax.legend(fontsize=7)
+    report.figure(fig, "live_trials", "Seconds per trial: a new model traces its train step "
+                  "again at every trial; with kreg.strengths only the first trial traces.")
     later_t = np.nanmean(tuner_cost[1:]) if len(hps) > 1 else float("nan")
     later_l = np.nanmean(live_cost[1:]) if len(hps) > 1 else float("nan")
     report.say(f"The search's best strengths, trained once more here: test accuracy "
@@ -392,8 +404,9 @@ def part_transfer(args, report, ds):
         rows.append([seed, lam_star, lam_star * n_src / n, a_naive, a_transfer,
                      max(test[:k_tgt]), reach if reach <= k_tgt else f">{k_tgt}", reach - 1,
                      per_trial, src_s])
-    report.table("transfer", ["seed", "λ* (N_s)", "λ per step via scaler (N)", "test acc, λ* as is",
-                              "test acc, λ* via scaler", f"best of {k_tgt} new trials",
+    report.table("transfer", ["seed", "λ* (N_s)", "λ per step via scaler (N)",
+                              "test acc, λ* as is", "test acc, λ* via scaler",
+                              f"best of {k_tgt} new trials",
                               "new trials to reach (−0.01)", "trials saved", "s per trial",
                               "source search s (all trials)"], rows,
                  caption="Transferring λ from a quarter of the data to all of it, per seed.")
@@ -416,7 +429,11 @@ def part_transfer(args, report, ds):
         f"{m_t:.3f} ± {sd_t:.3f} through the scaler, {m_n:.3f} ± {sd_n:.3f} with λ* as is "
         f"(paired two-sided t-test, p = {p_pair:.3g}"
         + (": over a factor N/N_s = 4 the λ curve of this MLP is flat enough that either "
-           "choice lands near the top). " if p_pair >= 0.05 else "). ")
+           "choice lands near the top). " if p_pair >= 0.05 else
+           ": the scaled λ does worse than λ* as is; here the best λ per step does not "
+           "shrink as 1/N). " if p_pair < 0.05 and m_t < m_n else
+           ": the scaled λ does better than λ* as is, as the 1/N rule predicts). "
+           if p_pair < 0.05 else "). ")
         + 
         f"Test: one-sided one-sample t-test of the mean saving > 0 trials, p = {p:.3g}; "
         f"90% two-sided interval upper bound {upper:.2f} trials. **Verdict: {word}** "
@@ -432,7 +449,7 @@ def part_transfer(args, report, ds):
         ax.plot([1], [a_n], "x", color=color)
     ax.set(xlabel="trials of a new search at full size", ylabel="test accuracy of its pick",
            title="New search vs one run with λ transferred (dashed)")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="lower right")
     report.figure(fig, "transfer", "Test accuracy of a new search's pick after k trials (solid) "
                   "against the one run whose λ was transferred by RegularizationScaler "
                   "(dashed, same colour); x: λ* reused as is.")
