@@ -316,3 +316,14 @@ def test_kreg_imports_and_augments_without_tensorflow():
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_augmentation_noise_in_tf_data_works_on_tensorflow_and_is_refused_clearly_elsewhere():
+    x = np.random.RandomState(0).uniform(0, 255, (4, 8, 8, 3)).astype("float32")
+    augment = kreg.layers.augmentation(rotation=0.1, noise=1.0, seed=0)
+    if BACKEND == "tensorflow":
+        assert _in_tf_data(augment, x).shape == x.shape
+        return
+    # GaussianNoise (kreg/layers/_noise.py) has no TensorFlow-ops path yet.
+    with pytest.raises(ValueError, match=r"`inputs` of GaussianNoise: .*symbolic TensorFlow"):
+        _in_tf_data(augment, x)
