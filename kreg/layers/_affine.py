@@ -4,7 +4,6 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
 
 from kreg._validate import check_choice, check_data_format, check_number, check_range, check_seed
 from kreg._registry import export
