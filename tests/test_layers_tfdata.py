@@ -318,12 +318,16 @@ def test_kreg_imports_and_augments_without_tensorflow():
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
-def test_augmentation_noise_in_tf_data_works_on_tensorflow_and_is_refused_clearly_elsewhere():
-    x = np.random.RandomState(0).uniform(0, 255, (4, 8, 8, 3)).astype("float32")
+def test_gaussian_noise_in_tf_data_adds_the_noise_on_every_backend():
+    x = np.random.RandomState(0).uniform(0, 255, (64, 8, 8, 3)).astype("float32")
     augment = kreg.layers.augmentation(rotation=0.1, noise=1.0, seed=0)
-    if BACKEND == "tensorflow":
-        assert _in_tf_data(augment, x).shape == x.shape
-        return
-    # GaussianNoise (kreg/layers/_noise.py) has no TensorFlow-ops path yet.
-    with pytest.raises(ValueError, match=r"`inputs` of GaussianNoise: .*symbolic TensorFlow"):
-        _in_tf_data(augment, x)
+    assert _in_tf_data(augment, x).shape == x.shape
+    noise = kreg.layers.GaussianNoise(3.0, seed=0)
+    added = _in_tf_data(lambda t: noise(t, training=True), x, batch=16) - x
+    assert abs(float(added.std()) - 3.0) < 0.05 and abs(float(added.mean())) < 0.05
+    relative = kreg.layers.GaussianNoise(0.5, seed=0, relative=True)
+    added = _in_tf_data(lambda t: relative(t, training=True), x, batch=64) - x
+    np.testing.assert_allclose(added.std(), 0.5 * x.std(axis=0).mean(), rtol=0.05)
+    # At inference the layer is the identity there too.
+    np.testing.assert_array_equal(_in_tf_data(noise, x, batch=16), x)
+

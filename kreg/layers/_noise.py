@@ -1,16 +1,17 @@
 """Additive Gaussian noise with a live standard deviation."""
 
 import keras
-from keras import ops
 
 from kreg import _keras_compat as compat
 from kreg._live import StrengthState
 from kreg._registry import export
 from kreg._validate import check_seed
+from kreg.layers import _tf_graph
+from kreg.layers._resample import KERAS_OPS
 from kreg.layers._stochastic import StochasticLayer
 
 
-def gaussian_noise(x, stddev, seed=None, relative=False):
+def gaussian_noise(x, stddev, seed=None, relative=False, ops=KERAS_OPS):
     """``x + N(0, stddev**2)``, or ``x + N(0, (stddev * s)**2)`` with ``relative=True``.
 
     The draw is Keras' ``GaussianNoise`` draw (``keras.random.normal`` in ``x``'s dtype with
@@ -26,16 +27,18 @@ def gaussian_noise(x, stddev, seed=None, relative=False):
         stddev: float or scalar tensor, >= 0.
         seed: a ``keras.random.SeedGenerator`` or an integer.
         relative: bool.
+        ops: the op set (``keras.ops`` and ``keras.random``, or TensorFlow's inside
+            ``tf.data`` under another backend: :mod:`kreg.layers._tf_graph`).
     """
     x = ops.convert_to_tensor(x)
     dtype = x.dtype
     if isinstance(stddev, (int, float)) and not relative:
-        return x + keras.random.normal(ops.shape(x), stddev=float(stddev), dtype=dtype, seed=seed)
+        return x + ops.random.normal(ops.shape(x), stddev=float(stddev), dtype=dtype, seed=seed)
     scale = ops.cast(stddev, dtype)
     if relative:
         spread = ops.std(ops.cast(x, "float32"), axis=0, keepdims=True)
         scale = scale * ops.cast(ops.stop_gradient(spread), dtype)
-    return x + keras.random.normal(ops.shape(x), dtype=dtype, seed=seed) * scale
+    return x + ops.random.normal(ops.shape(x), dtype=dtype, seed=seed) * scale
 
 
 @export
@@ -96,14 +99,24 @@ class GaussianNoise(StochasticLayer):
         """The current σ (a float); change it through ``kreg.strengths(model)``."""
         return self._live.current("stddev")
 
+    def __call__(self, inputs, *args, **kwargs):
+        return _tf_graph.call_layer(self, super().__call__, inputs, *args, **kwargs)
+
     def call(self, inputs, training=False):
         if not self.active(training):
             return inputs
+        ops = _tf_graph.ops_for(inputs)
+        stddev = self._live.get("stddev")
+        if ops is not KERAS_OPS:
+            # The backend's variable cannot enter a TensorFlow graph: tf.data reads the
+            # σ of the moment it traces the pipeline.
+            stddev = self.stddev
         return gaussian_noise(
             ops.cast(inputs, self.compute_dtype),
-            self._live.get("stddev"),
-            self.seed_generator,
+            stddev,
+            _tf_graph.seed_generator_for(self, ops),
             self.relative,
+            ops,
         )
 
     def compute_output_shape(self, input_shape):
