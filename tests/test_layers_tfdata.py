@@ -331,3 +331,11 @@ def test_gaussian_noise_in_tf_data_adds_the_noise_on_every_backend():
     # At inference the layer is the identity there too.
     np.testing.assert_array_equal(_in_tf_data(noise, x, batch=16), x)
 
+
+
+def test_dropout_in_tf_data_on_another_backend_says_to_put_it_in_the_model():
+    if BACKEND == "tensorflow":
+        pytest.skip("on TensorFlow every kreg layer takes tf.data's tensors")
+    x = np.ones((4, 3), "float32")
+    with pytest.raises(ValueError, match=r"`inputs` of Dropout: .*put Dropout in the model"):
+        _in_tf_data(lambda t: kreg.layers.Dropout(0.5, seed=0)(t, training=True), x)

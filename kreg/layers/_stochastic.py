@@ -70,11 +70,10 @@ class StochasticLayer(keras.layers.Layer):
 
 
 def check_native(inputs, layer):
-    """A clear error for TensorFlow tensors under another backend (e.g. tf.data on JAX).
-
-    Keras' own preprocessing layers switch to TensorFlow ops there through private Keras
-    machinery; kreg uses only the public ``keras.ops``, which run on the configured backend.
-    """
+    """A clear error for TensorFlow graph tensors under another backend (e.g. tf.data on
+    JAX) given to a layer that has no TensorFlow-ops path: the dropout layers, which
+    belong in the model (the augmentation layers and GaussianNoise have one,
+    :mod:`kreg.layers._tf_graph`)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return
@@ -85,9 +84,9 @@ def check_native(inputs, layer):
         raise ValueError(
             f"Invalid value for argument `inputs` of {type(layer).__name__}: expected "
             f"{backend} tensors or arrays. Received: a symbolic TensorFlow tensor (for "
-            "example inside tf.data's `map`), which kreg layers only accept with the "
-            "TensorFlow backend; with the JAX backend apply the layer in the model, or "
-            "convert the dataset to NumPy batches first."
+            f"example inside tf.data's `map`). On the {backend} backend only kreg's "
+            "augmentation layers (RandomAffine, RandomShift1D, GaussianNoise) run inside "
+            f"tf.data; put {type(layer).__name__} in the model."
         )
 
 
