@@ -109,7 +109,7 @@ def test_regularizer_arguments(value, which):
     if reg is REFUSED:
         return
     config = _json_config(reg)
-    assert _json_config(type(reg).from_config(config)) == config
+    assert _json_config(type(reg).from_config(json.loads(json.dumps(config)))) == config
     w = np.linspace(-2, 2, 12, dtype="float32").reshape(3, 4)
     if which.startswith("L1L2"):
         with np.errstate(over="ignore"):
@@ -208,8 +208,9 @@ def test_layer_constructors(value, which):
     config = _json_config(layer)
     if argument in ("stddev", "rate"):
         _stored_float(getattr(layer, argument))
-    again = type(layer).from_config(config)
-    assert _json_config(again) == config
+    # A copy goes to from_config: Keras 3.10's Pipeline deserializes its config in place.
+    again = type(layer).from_config(json.loads(json.dumps(config)))
+    assert json.dumps(_json_config(again)) == json.dumps(config)
 
 
 _INPUTS = {
