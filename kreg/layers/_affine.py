@@ -197,6 +197,8 @@ class RandomAffine(StochasticLayer):
     (8, 32, 32, 3)
     """
 
+    _runs_in_tf_data = True
+
     def __init__(
         self,
         rotation=0.0,
@@ -242,9 +244,6 @@ class RandomAffine(StochasticLayer):
             # TensorFlow's kernel has no XLA version: Keras then compiles the model without XLA.
             self.supports_jit = keras.backend.backend() != "tensorflow"
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-
-    def __call__(self, inputs, *args, **kwargs):
-        return _tf_graph.call_layer(self, super().__call__, inputs, *args, **kwargs)
 
     def _to_last(self, x, ops):
         return ops.transpose(x, (0, 2, 3, 1)) if self.data_format == "channels_first" else x

@@ -80,6 +80,8 @@ class GaussianNoise(StochasticLayer):
         Neural Computation 1995.
     """
 
+    _runs_in_tf_data = True
+
     def __init__(self, stddev, seed=None, relative=False, **kwargs):
         super().__init__(**kwargs)
         self._live = StrengthState({"stddev": stddev}, kind="noise", label="")
@@ -98,9 +100,6 @@ class GaussianNoise(StochasticLayer):
     def stddev(self):
         """The current σ (a float); change it through ``kreg.strengths(model)``."""
         return self._live.current("stddev")
-
-    def __call__(self, inputs, *args, **kwargs):
-        return _tf_graph.call_layer(self, super().__call__, inputs, *args, **kwargs)
 
     def call(self, inputs, training=False):
         if not self.active(training):

@@ -58,6 +58,8 @@ class RandomShift1D(StochasticLayer):
     [6.0, 7.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     """
 
+    _runs_in_tf_data = True
+
     def __init__(
         self,
         shift,
@@ -78,9 +80,6 @@ class RandomShift1D(StochasticLayer):
         self.interpolation = check_choice(interpolation, "interpolation", ("linear", "nearest"))
         self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-
-    def __call__(self, inputs, *args, **kwargs):
-        return _tf_graph.call_layer(self, super().__call__, inputs, *args, **kwargs)
 
     def call(self, inputs, training=True):
         if not self.active(training):

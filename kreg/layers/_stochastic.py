@@ -13,6 +13,8 @@ import threading
 
 import keras
 
+from kreg.layers import _tf_graph
+
 # Process-wide, not per thread: tf.distribute.MirroredStrategy traces each replica's step
 # in a thread of its own, and those traces must see the forcing too.
 _LOCK = threading.Lock()
@@ -41,6 +43,9 @@ class StochasticLayer(keras.layers.Layer):
     #: mc_predict looks for layers with this attribute.
     _kreg_stochastic = True
     mc = False
+    #: True for layers whose maths also runs on TensorFlow ops (kreg.layers._tf_graph),
+    #: so that they take TensorFlow graph tensors (tf.data) on every backend.
+    _runs_in_tf_data = False
 
     def active(self, training):
         return bool(training) or bool(self.mc) or is_forced()
@@ -56,6 +61,8 @@ class StochasticLayer(keras.layers.Layer):
         super().__setattr__(name, value)
 
     def __call__(self, inputs, *args, **kwargs):
+        if self._runs_in_tf_data:
+            return _tf_graph.call_layer(self, super().__call__, inputs, *args, **kwargs)
         check_native(inputs, self)
         return super().__call__(inputs, *args, **kwargs)
 
