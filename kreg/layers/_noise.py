@@ -5,7 +5,7 @@ import keras
 from kreg import _keras_compat as compat
 from kreg._live import StrengthState
 from kreg._registry import export
-from kreg._validate import check_seed
+from kreg._validate import check_bool, check_seed
 from kreg.layers import _tf_graph
 from kreg.layers._resample import KERAS_OPS
 from kreg.layers._stochastic import StochasticLayer
@@ -86,12 +86,7 @@ class GaussianNoise(StochasticLayer):
         super().__init__(**kwargs)
         self._live = StrengthState({"stddev": stddev}, kind="noise", label="")
         self.seed = check_seed(seed)
-        if not isinstance(relative, bool):
-            raise ValueError(
-                "Invalid value for argument `relative`: expected a bool. "
-                f"Received: relative={relative!r}"
-            )
-        self.relative = relative
+        self.relative = check_bool(relative, "relative")
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         compat.build_at_init(self)  # stateless, as Keras' GaussianNoise: built once made
         self.supports_masking = True

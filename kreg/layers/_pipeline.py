@@ -50,8 +50,8 @@ def augmentation(
     ``value_range``). Parts left at their defaults are left out. The result is a
     ``keras.layers.Pipeline``: put it first in a model (active in ``fit``, identity in
     ``predict``) or map it over a ``tf.data`` dataset (active, on every backend; there the
-    geometric part runs TensorFlow's C++ kernel, and with ``noise`` on JAX or torch the
-    noise layer refuses TensorFlow graph tensors: add it in the model).
+    geometric part runs TensorFlow's C++ kernel, and the noise reads σ when ``tf.data``
+    traces the pipeline).
     Keras' colour layers are not XLA-compatible: with ``color`` set, a model containing
     the pipeline does not compile with ``jit_compile=True``.
 
