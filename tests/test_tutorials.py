@@ -131,3 +131,18 @@ def test_tutorial_9_search_live_strengths_and_transfer(tmp_path):
     # One seed in --smoke: no verdict can be drawn, and the tutorial must say so.
     assert headline["transfer_verdict"] == "inconclusive at this size"
     assert not list(tmp_path.glob("**/trial_*")), "keras-tuner's trials belong in a temp dir"
+
+
+def test_equivalence_verdict_from_the_interval():
+    # d = (0.01, 0.02, 0.03): mean 0.02, std 0.01, n = 3, t_crit 4.303 -> ±0.0248.
+    test = _report.paired_test([0.11, 0.12, 0.13], [0.1, 0.1, 0.1])
+    lo, hi = _report.interval(test)
+    assert abs(lo - (0.02 - 4.303 * 0.01 / np.sqrt(3))) < 1e-12
+    assert abs(hi - (0.02 + 4.303 * 0.01 / np.sqrt(3))) < 1e-12
+    assert _report.equivalence(test, 0.05) == "Reproduced"          # [-0.005, 0.045]
+    assert _report.equivalence(test, 0.03) == "Inconclusive at this size"
+    far = _report.paired_test([0.5, 0.51, 0.52], [0.1, 0.1, 0.1])  # [0.385, 0.435]
+    assert _report.equivalence(far, 0.03) == "Not reproduced"
+    assert _report.equivalence(_report.paired_test([0.1], [0.1]), 0.5) == (
+        "Inconclusive at this size")
+

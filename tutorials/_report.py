@@ -262,6 +262,31 @@ def verdict(test, expect_positive=True, min_effect=0.0):
     return "Inconclusive at this size"
 
 
+def interval(test):
+    """The 95% confidence interval (lo, hi) of the mean difference of :func:`paired_test`."""
+    import numpy as np
+
+    if test["n"] < 2:
+        return float("-inf"), float("inf")
+    half = test["t_crit"] * test["std"] / np.sqrt(test["n"])
+    return test["diff"] - half, test["diff"] + half
+
+
+def equivalence(test, margin):
+    """Verdict on a claim that two methods are *equal* within ``margin``, from a paired test.
+
+    Reproduced: the 95% interval of the difference lies inside (−margin, margin) (the two
+    one-sided tests of equivalence testing, at 2.5% each); not reproduced: it lies wholly
+    outside; inconclusive when it straddles a bound.
+    """
+    lo, hi = interval(test)
+    if -margin < lo and hi < margin:
+        return "Reproduced"
+    if lo > margin or hi < -margin:
+        return "Not reproduced"
+    return "Inconclusive at this size"
+
+
 # The one figure of each tutorial that the top-level README shows (docs/img/<slug>.png).
 README_FIGURES = {
     "01_weight_decay_vs_l2": "landscape_mlp_100100.png",
@@ -272,6 +297,8 @@ README_FIGURES = {
     "06_batchnorm_and_biases": "bias_over_steps.png",
     "07_scaling_lambda": "sum_vs_mean.png",
     "08_mnist1d_all_together": "steps.png",
+    "09_more_hyperparameters": "live_trials.png",
+    "10_scaling_out": "differences.png",
 }
 
 
