@@ -146,3 +146,31 @@ def test_equivalence_verdict_from_the_interval():
     assert _report.equivalence(_report.paired_test([0.1], [0.1]), 0.5) == (
         "Inconclusive at this size")
 
+
+
+def test_bootstrap_interval_and_its_verdict():
+    assert _report.bootstrap(lambda idx: 2.0, 5) == (2.0, 2.0)
+    lo, hi = _report.bootstrap(lambda idx: float(np.mean(np.arange(5.0)[idx])), 5)
+    assert 0.0 <= lo < 2.0 < hi <= 4.0
+    assert _report.bootstrap(lambda idx: 1.0, 2) == (float("-inf"), float("inf"))
+    assert _report.interval_verdict(0.5, 3.0) == "Reproduced"
+    assert _report.interval_verdict(-3.0, -0.5) == "Not reproduced"
+    assert _report.interval_verdict(0.0, 3.0) == "Inconclusive at this size"
+
+
+def test_tutorial_1_best_lambda_shift_on_a_known_landscape():
+    tutorial = load_script("01_weight_decay_vs_l2.py")
+    rng = np.random.default_rng(1)
+
+    def grid(best_columns, noise):  # [seed, lr, λ]: a parabola around each row's best
+        g = np.zeros((5, len(best_columns), 7))
+        for i, c in enumerate(best_columns):
+            g[:, i, :] = 0.01 * (np.arange(7) - c) ** 2
+        return g + rng.normal(0, noise, g.shape)
+
+    grids = {"Adam + L2": grid([5, 4, 2], 0.001), "decoupled": grid([4, 4, 4], 0.001)}
+    assert tutorial.mean_shift(grids["Adam + L2"]) == 3
+    assert tutorial.shift_difference(grids) == (3, 3.0, 3.0)
+    flat = {"Adam + L2": grid([3, 3, 3], 0.05), "decoupled": grid([3, 3, 3], 0.05)}
+    point, lo, hi = tutorial.shift_difference(flat)  # noise as large as the curvature
+    assert lo < 0 < hi

@@ -287,9 +287,36 @@ def equivalence(test, margin):
     return "Inconclusive at this size"
 
 
+def bootstrap(statistic, n, resamples=2000, seed=0):
+    """95% percentile interval (lo, hi) of ``statistic(indices)`` over seeds resampled.
+
+    ``statistic`` takes an index array (``n`` indices drawn with replacement from
+    ``range(n)``); the same draw serves every method compared inside it (paired).
+    Fewer than 3 seeds give no interval: (-inf, inf).
+    """
+    import numpy as np
+
+    if n < 3:
+        return float("-inf"), float("inf")
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(0, n, n)) for _ in range(resamples)]
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def interval_verdict(lo, hi):
+    """Reproduced when a 95% interval of (expected-positive) difference lies above 0,
+    not reproduced when it lies below, inconclusive when it contains 0."""
+    if lo > 0:
+        return "Reproduced"
+    if hi < 0:
+        return "Not reproduced"
+    return "Inconclusive at this size"
+
+
 # The one figure of each tutorial that the top-level README shows (docs/img/<slug>.png).
 README_FIGURES = {
-    "01_weight_decay_vs_l2": "landscape_mlp_100100.png",
+    "01_weight_decay_vs_l2": "landscape_cnn_with_batch_norm.png",
     "02_l1_l2_elastic_net": "weight_histograms.png",
     "03_early_stopping": "learning_curves.png",
     "04_noise_and_augmentation": "augmentation_accuracy.png",
