@@ -168,9 +168,21 @@ def test_tutorial_1_best_lambda_shift_on_a_known_landscape():
             g[:, i, :] = 0.01 * (np.arange(7) - c) ** 2
         return g + rng.normal(0, noise, g.shape)
 
+    lams = np.logspace(-4, -1, 7)  # half-decades
     grids = {"Adam + L2": grid([5, 4, 2], 0.001), "decoupled": grid([4, 4, 4], 0.001)}
-    assert tutorial.mean_shift(grids["Adam + L2"]) == 3
-    assert tutorial.shift_difference(grids) == (3, 3.0, 3.0)
+    assert abs(tutorial.mean_shift(grids["Adam + L2"], lams) - 1.5) < 0.1  # 3 columns
+    assert tutorial.mean_shift(grids["decoupled"], lams) < 0.1
+    point, lo, hi = tutorial.shift_difference(grids, {"Adam + L2": lams, "decoupled": lams})
+    assert 1.4 < lo <= point <= hi < 1.6
     flat = {"Adam + L2": grid([3, 3, 3], 0.05), "decoupled": grid([3, 3, 3], 0.05)}
-    point, lo, hi = tutorial.shift_difference(flat)  # noise as large as the curvature
-    assert lo < 0 < hi
+    point, lo, hi = tutorial.shift_difference(flat, {"Adam + L2": lams, "decoupled": lams})
+    assert lo < 0 < hi  # noise as large as the curvature: no verdict
+
+
+def test_tutorial_1_fitted_best_lambda_is_the_parabola_vertex():
+    tutorial = load_script("01_weight_decay_vs_l2.py")
+    lams = [1e-3, 1e-2, 1e-1, 1.0]
+    # e = (log10 λ + 1.7)²: vertex at log10 λ = -1.7, between the grid's -2 and -1.
+    row = (np.log10(lams) + 1.7) ** 2
+    assert abs(tutorial.fitted_best(row, lams) - (-1.7)) < 1e-12
+    assert tutorial.fitted_best(np.array([0.1, 0.2, 0.3, 0.4]), lams) == -3.0  # edge
