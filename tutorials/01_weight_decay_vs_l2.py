@@ -293,6 +293,11 @@ def best_lambda_shift(err):
     return best.max(axis=1) - best.min(axis=1)
 
 
+def setting_slug(name):
+    """File-name part of a setting: "CNN with batch norm, 40 epochs" -> "cnn_with_batch_norm"."""
+    return name.split(",")[0].lower().replace(" ", "_").replace("-", "")
+
+
 def fitted_best(row, lams):
     """log10 of the best λ of one row of test errors: the vertex of the parabola through
     the lowest point and its two neighbours (in log λ), kept between those neighbours; at
@@ -332,25 +337,25 @@ def shift_difference(grids, lams):
     return point, lo, hi
 
 
-def landscape(args, report, ds, name, tower, lrs, lams, seeds, epochs):
-    """Both methods' grids, figure, table and verdicts. ``lams``: one λ grid, or one per method.
+def draw_landscape(grids, lrs, lams):
+    """Heat maps of the seed-mean test error [lr, λ] of each method -> (figure, table rows).
 
-    The two λ mean different things (a gradient coefficient through Adam's preconditioner;
-    a decay per step), so each method may get its own grid; shifts are counted in grid
-    columns, so the grids should have the same spacing.
+    The colour scale is logarithmic: the errors that matter (near each row's best) differ
+    by a few thousandths, a diverged corner by tenths.
     """
+    from matplotlib.colors import LogNorm
+
     plt = _report.plt
-    methods = ("Adam + L2", "decoupled")
-    lams = lams if isinstance(lams, dict) else {m: lams for m in methods}
-    grids = {m: train_grid(ds, m, lrs, lams[m], seeds, epochs, tower) for m in methods}
+    seeds = len(next(iter(grids.values())))
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained")
     means = {m: e.mean(0) for m, e in grids.items()}
-    vmin = min(g.min() for g in means.values())
-    vmax = max(g.max() for g in means.values())
+    norm = LogNorm(max(min(g.min() for g in means.values()), 1e-4),
+                   max(max(g.max() for g in means.values()), 2e-4))
     rows = []
     for ax, (method, err) in zip(axes, means.items()):
         std = grids[method].std(0, ddof=1) if seeds > 1 else np.zeros_like(err)
-        im = ax.imshow(err, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+        im = ax.imshow(np.maximum(err, 1e-4), origin="lower", cmap="viridis", norm=norm,
+                       aspect="auto")
         ax.set_xticks(range(len(lams[method])), [f"{v:g}" for v in lams[method]], fontsize=7)
         ax.set_yticks(range(len(lrs)), [f"{v:g}" for v in lrs], fontsize=7)
         for i in range(len(lrs)):
@@ -362,8 +367,22 @@ def landscape(args, report, ds, name, tower, lrs, lams, seeds, epochs):
             rows.append([method, lrs[i], lams[method][j], float(err[i, j]), float(std[i, j])])
         ax.set(xlabel="λ (L2 gradient coefficient)" if method == "Adam + L2" else
                "λ (decay per step at η=1)", ylabel="learning rate", title=method)
-    fig.colorbar(im, ax=axes, label=f"test error (mean of {seeds} seeds)")
-    slug = name.split(",")[0].lower().replace(" ", "_").replace("-", "")
+    fig.colorbar(im, ax=axes, label=f"test error (mean of {seeds} seeds, log scale)")
+    return fig, rows
+
+
+def landscape(args, report, ds, name, tower, lrs, lams, seeds, epochs):
+    """Both methods' grids, figure, table and verdicts. ``lams``: one λ grid, or one per method.
+
+    The two λ mean different things (a gradient coefficient through Adam's preconditioner;
+    a decay per step), so each method may get its own grid; the best λ's shift is
+    measured in decades of λ, whatever the grid's spacing.
+    """
+    methods = ("Adam + L2", "decoupled")
+    lams = lams if isinstance(lams, dict) else {m: lams for m in methods}
+    grids = {m: train_grid(ds, m, lrs, lams[m], seeds, epochs, tower) for m in methods}
+    fig, rows = draw_landscape(grids, lrs, lams)
+    slug = setting_slug(name)
     report.figure(fig, f"landscape_{slug}", f"{name}: test error (mean of {seeds} seeds) over "
                   "learning rate × λ; a red star marks the best λ for each learning rate "
                   "(cf. Loshchilov & Hutter 2019, Figure 2).")
