@@ -186,3 +186,19 @@ def test_tutorial_1_fitted_best_lambda_is_the_parabola_vertex():
     row = (np.log10(lams) + 1.7) ** 2
     assert abs(tutorial.fitted_best(row, lams) - (-1.7)) < 1e-12
     assert tutorial.fitted_best(np.array([0.1, 0.2, 0.3, 0.4]), lams) == -3.0  # edge
+
+
+def test_every_readme_figure_is_drawn_by_its_tutorial_and_shown():
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    tour = load_script("tour.py")
+    slugs = {os.path.basename(path)[:-3] for _, path in tour.tutorials()}
+    assert set(_report.README_FIGURES) == slugs
+    for slug, name in _report.README_FIGURES.items():
+        source = open(os.path.join(TUTORIALS, slug + ".py"), encoding="utf-8").read()
+        if slug == "01_weight_decay_vs_l2":  # named after the setting: the CNN's heat map
+            tutorial = load_script(slug + ".py")
+            assert name == "landscape_" + tutorial.setting_slug("CNN with batch norm, 40 ep") + ".png"
+            assert '"CNN with batch norm, ' in source
+            continue
+        assert f'"{name[:-4]}"' in source, (slug, name)
+        assert f"docs/img/{slug}.png" in readme, slug
