@@ -147,7 +147,6 @@ def test_equivalence_verdict_from_the_interval():
         "Inconclusive at this size")
 
 
-
 def test_bootstrap_interval_and_its_verdict():
     assert _report.bootstrap(lambda idx: 2.0, 5) == (2.0, 2.0)
     lo, hi = _report.bootstrap(lambda idx: float(np.mean(np.arange(5.0)[idx])), 5)

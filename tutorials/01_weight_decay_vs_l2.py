@@ -394,6 +394,7 @@ def landscape(args, report, ds, name, tower, lrs, lams, seeds, epochs):
     err_test = _report.paired_test(best["Adam + L2"], best["decoupled"])
     v_err = _report.verdict(err_test)
     point, lo, hi = shift_difference(grids, lams)
+    moved = {m: mean_shift(grids[m], lams[m]) for m in grids}
     v_shift = _report.interval_verdict(lo, hi)
     report.say(
         f"{name}. Best test error over the grid (per seed, then mean ± std): Adam + L2 "
@@ -401,8 +402,8 @@ def landscape(args, report, ds, name, tower, lrs, lams, seeds, epochs):
         f"Adam + L2 − decoupled: {err_test['text']}. **{v_err}** (claim: decoupled decay "
         "generalizes better). How far the best λ moves across the learning rates, in decades "
         "of λ (on the seed-mean landscape, each row's best from a parabola through its lowest "
-        f"three points): Adam + L2 {mean_shift(grids['Adam + L2'], lams['Adam + L2']):.2f}, "
-        f"decoupled {mean_shift(grids['decoupled'], lams['decoupled']):.2f}; difference "
+        f"three points): Adam + L2 {moved['Adam + L2']:.2f}, "
+        f"decoupled {moved['decoupled']:.2f}; difference "
         f"{point:+.2f}, 95% interval "
         + (f"[{lo:+.2f}, {hi:+.2f}]" if np.isfinite(hi - lo) else "(needs 3 seeds or more)")
         + f" (paired bootstrap over the {seeds} seeds, 2000 resamples). **{v_shift}** (claim: "
@@ -439,7 +440,7 @@ def landscape(args, report, ds, name, tower, lrs, lams, seeds, epochs):
     )
     return {"name": name, "best_error": {m: float(v.mean()) for m, v in best.items()},
             "error_verdict": v_err, "shift_verdict": v_shift,
-            "shift_decades": {m: mean_shift(grids[m], lams[m]) for m in grids}}
+            "shift_decades": moved}
 
 
 def part_landscape(args, report, ds):
