@@ -187,6 +187,22 @@ def test_tutorial_1_fitted_best_lambda_is_the_parabola_vertex():
     assert tutorial.fitted_best(np.array([0.1, 0.2, 0.3, 0.4]), lams) == -3.0  # edge
 
 
+def test_tutorial_1_cost_of_keeping_lambda_across_learning_rates():
+    tutorial = load_script("01_weight_decay_vs_l2.py")
+    # [seed, lr, λ]: row 0's mean best is column 0, row 1's is column 2.
+    err = np.array([[[0.10, 0.20, 0.40], [0.50, 0.30, 0.20]],
+                    [[0.12, 0.18, 0.40], [0.70, 0.30, 0.10]]])
+    excess, a, b = tutorial.kept_lambda_cost(err)
+    # λ of row 0 (column 0) used at row 1: 0.50 − 0.20 and 0.70 − 0.10; the other way,
+    # column 2 at row 0: 0.40 − 0.10 and 0.40 − 0.12, a smaller mean.
+    assert (a, b) == (0, 1)
+    np.testing.assert_allclose(excess, [0.30, 0.60])
+    # Every row the same: keeping λ costs only what a seed's own best gains from noise
+    # (seed 1's best is column 1, 0.11, the mean's column 0 gives it 0.12).
+    same = np.stack([np.array([[0.10, 0.20, 0.40], [0.12, 0.11, 0.40]])] * 3, axis=1)
+    np.testing.assert_allclose(tutorial.kept_lambda_cost(same)[0], [0.0, 0.01])
+
+
 def test_every_readme_figure_is_drawn_by_its_tutorial_and_shown():
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     tour = load_script("tour.py")
