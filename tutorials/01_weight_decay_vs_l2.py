@@ -506,7 +506,8 @@ def part_landscape(args, report, ds):
          "decoupled": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]})
     cnn_epochs = _report.pick(args, 1, 8, 40)
     # 8 seeds: with 5 the shift's interval touched 0 ([-0.03, +0.90]); 6 to 10 seeds all
-    # exclude it (measured). Each seed costs ~115 s here, and the tour must stay under 30 min.
+    # exclude it (measured). Each seed costs ~115 s with JAX on 2 CPU cores, and the JAX
+    # tour must stay under 30 min.
     cnn_seeds = _report.pick(args, 1, 2, 8)
     report.say(
         "The same comparison in the regime of the paper (Loshchilov & Hutter trained a "
