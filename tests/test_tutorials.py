@@ -203,6 +203,15 @@ def test_tutorial_1_cost_of_keeping_lambda_across_learning_rates():
     np.testing.assert_allclose(tutorial.kept_lambda_cost(same)[0], [0.0, 0.01])
 
 
+def test_tutorial_5_smoke_tests_both_dropout_settings(tmp_path):
+    tutorial = load_script("05_dropout.py")
+    headline = tutorial.main(["--smoke", "--out", str(tmp_path)])
+    assert headline["mc_vs_weight_scaling_verdict"] == "Inconclusive at this size"
+    assert headline["hidden_only_verdict"] == "Inconclusive at this size"
+    readme = (tmp_path / "05_dropout" / "README.md").read_text()
+    assert "dropout on the hidden units only" in readme
+
+
 def test_every_readme_figure_is_drawn_by_its_tutorial_and_shown():
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     tour = load_script("tour.py")
