@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import tf_only
+from conftest import jax_only, tf_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TUTORIALS = os.path.join(ROOT, "tutorials")
@@ -201,6 +201,25 @@ def test_tutorial_1_cost_of_keeping_lambda_across_learning_rates():
     # (seed 1's best is column 1, 0.11, the mean's column 0 gives it 0.12).
     same = np.stack([np.array([[0.10, 0.20, 0.40], [0.12, 0.11, 0.40]])] * 3, axis=1)
     np.testing.assert_allclose(tutorial.kept_lambda_cost(same)[0], [0.0, 0.01])
+
+
+@jax_only  # the slowest --smoke (about 20 s): once, on the backend the full tour uses
+def test_tutorial_1_smoke_runs_every_setting_and_the_sgd_yardstick(tmp_path):
+    tutorial = load_script("01_weight_decay_vs_l2.py")
+    headline = tutorial.main(["--smoke", "--out", str(tmp_path)])
+    folder = tmp_path / "01_weight_decay_vs_l2"
+    for name in ("trajectories.md", "landscape_mlp_100100.png", "sgd_reference_mlp_100100.md",
+                 "landscape_cnn_with_batch_norm.png", "sgd_reference_cnn_with_batch_norm.md"):
+        assert (folder / name).exists(), name
+    assert [r["name"].split(",")[0] for r in headline["landscape"]] == [
+        "MLP 100-100", "CNN with batch norm"]
+    # One seed in --smoke: no verdict can be drawn, and each setting's sentence says so.
+    assert {r["sgd"]["premise_verdict"] for r in headline["landscape"]} == {
+        "Inconclusive at this size"}
+    readme = (folder / "README.md").read_text()
+    for name in ("MLP 100-100", "CNN with batch norm"):
+        assert (f"In the {name}, whether Adam + L2 trails SGD with momentum is "
+                "inconclusive") in readme
 
 
 def test_tutorial_5_smoke_tests_both_dropout_settings(tmp_path):
