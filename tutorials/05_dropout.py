@@ -55,8 +55,7 @@ def train_towers(ds, args, hidden, epochs, seeds, dropout, input_rate=0.2):
     One Keras model holds them (``_train.packed``: disjoint weights, added losses), so each
     trains exactly as alone. Returns the logits model and the same towers with a softmax
     on top (mc_predict averages probabilities, not logits). With ``dropout``, the hidden
-    units keep 0.5 and the inputs ``1 - input_rate``; the initial weights do not depend on
-    ``input_rate``.
+    units keep 0.5 and the inputs ``1 - input_rate``.
     """
     keras.utils.set_random_seed(args.seed + (1 if dropout else 0))
     tower = _train.mlp_tower(
@@ -232,7 +231,7 @@ def part_hidden_only(args, report, ds, hidden, epochs, seeds, samples, margin, w
     dropped = _report.paired_test(ws, ws_inputs)
     report.say(
         "The same claim with dropout on the hidden units only (keep 0.5; the inputs kept "
-        f"whole; the same initial weights): weight scaling {_report.pm(ws)}, MC with {samples} "
+        f"whole): weight scaling {_report.pm(ws)}, MC with {samples} "
         f"samples {_report.pm(mc)}. MC − weight scaling: {gap['text']}; 95% interval "
         f"{gap_interval(gap)}. **{v_gap}** (claim: equal within ±{margin}). "
         + ("Why the inputs make the difference: a hidden unit sums over many dropped units, "
@@ -244,7 +243,7 @@ def part_hidden_only(args, report, ds, hidden, epochs, seeds, samples, margin, w
            "and f(E[masked x]) is no longer close to E[f(masked x)]. "
            if v_gap == "Reproduced" and v_inputs != "Reproduced" else "")
         + "Weight-scaling accuracy without input dropout − with it: "
-        f"{dropped['text']}.")
+        f"{dropped['text']} (seeds matched by index; the runs are independent).")
     return v_gap
 
 
