@@ -74,6 +74,17 @@ def as_list(value, n):
     return list(value) if n > 1 else [value]
 
 
+def mc_average(args, probs_model, x, samples, seeds):
+    """``kreg.mc_predict`` of every tower, from one fixed seed -> ([mean], [std]) per tower.
+
+    Reseeding first gives every call the same masks, so results at different sample
+    counts, or of different models, differ by the weights only.
+    """
+    keras.utils.set_random_seed(args.seed + 7)
+    mean, std = kreg.mc_predict(probs_model, x, samples=samples, batch_size=250)
+    return as_list(mean, seeds), as_list(std, seeds)
+
+
 def run(args, report):
     plt = _report.plt
     ds = _data.from_args(args, "mnist1d")
@@ -94,9 +105,7 @@ def run(args, report):
 
     mc, mc_out = {}, {}
     for t in samples_grid:
-        keras.utils.set_random_seed(args.seed + 7)
-        mean, std = kreg.mc_predict(probs_model, ds.x_test, samples=t, batch_size=250)
-        mean, std = as_list(mean, seeds), as_list(std, seeds)
+        mean, std = mc_average(args, probs_model, ds.x_test, t, seeds)
         mc[t] = np.array([_train.scores_from_probs(m, ds.y_test) for m in mean])
         mc_out[t] = (mean, std)
 
@@ -223,9 +232,8 @@ def part_hidden_only(args, report, ds, hidden, epochs, seeds, samples, margin, w
     model, probs_model = train_towers(ds, args, hidden, epochs, seeds, dropout=True,
                                       input_rate=0.0)
     ws = np.array(_train.packed_scores(model, ds.x_test, ds.y_test))[:, 0]
-    keras.utils.set_random_seed(args.seed + 7)
-    mean, _ = kreg.mc_predict(probs_model, ds.x_test, samples=samples, batch_size=250)
-    mc = np.array([_train.scores_from_probs(m, ds.y_test)[0] for m in as_list(mean, seeds)])
+    mean, _ = mc_average(args, probs_model, ds.x_test, samples, seeds)
+    mc = np.array([_train.scores_from_probs(m, ds.y_test)[0] for m in mean])
     gap = _report.paired_test(mc, ws)
     v_gap = _report.equivalence(gap, margin)
     dropped = _report.paired_test(ws, ws_inputs)
