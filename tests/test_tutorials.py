@@ -46,6 +46,18 @@ def test_mnist1d_is_generated_offline_and_cached(cache):
     assert not set(map(bytes, full.x_train[:50])) & set(map(bytes, full.x_val))
 
 
+def test_mnist1d_fresh_test_split(cache):
+    paper = _data.load("mnist1d")
+    fresh = _data.load("mnist1d", test_size=200)
+    assert fresh.x_test.shape == (200, 40) and fresh.x_test.dtype == np.float32
+    assert np.bincount(fresh.y_test).tolist() == [20] * 10  # the generator's balanced classes
+    np.testing.assert_array_equal(fresh.x_train, paper.x_train)  # only the test split changes
+    assert not set(map(bytes, fresh.x_test)) & set(map(bytes, paper.x_test))
+    assert (cache / "mnist1d_seed43_n200_split0.0.npz").exists()
+    with pytest.raises(ValueError, match="test_size"):
+        _data.load("digits", test_size=200)
+
+
 def test_digits_are_images_in_unit_range():
     ds = _data.load("digits")
     assert ds.kind == "image" and ds.input_shape == (8, 8, 1)
