@@ -215,6 +215,28 @@ def test_tutorial_1_cost_of_keeping_lambda_across_learning_rates():
     np.testing.assert_allclose(tutorial.kept_lambda_cost(same)[0], [0.0, 0.01])
 
 
+def test_tutorial_1_best_lambda_path_in_words():
+    tutorial = load_script("01_weight_decay_vs_l2.py")
+    assert tutorial.path_words([-2.0, -2.75, -2.97]) == "falls by 0.97 decades"
+    assert tutorial.path_words([-3.0, -2.5, -2.0]) == "rises by 1.00 decades"
+    assert tutorial.path_words([-2.0, -3.0, -2.1]) == "moves by 1.00 decades"  # no trend
+    assert tutorial.path_words([-2.0, -2.05, -2.02]) == "stays within 0.1 decades"
+    # The path of the seed-mean landscape: each row's parabola vertex, low to high lr.
+    lams = [1e-3, 1e-2, 1e-1, 1.0]
+    rows = [(np.log10(lams) + c) ** 2 for c in (2.3, 1.6)]  # vertices at -2.3, -1.6
+    err = np.stack([np.stack(rows)] * 3)  # [seed, lr, λ]
+    np.testing.assert_allclose(tutorial.best_path(err, lams), [-2.3, -1.6], atol=1e-12)
+
+
+def test_tutorial_1_expected_minimum_of_normals():
+    tutorial = load_script("01_weight_decay_vs_l2.py")
+    # Closed forms: E[min of 1] = 0, of 2 = -1/√π, of 3 = -3/(2√π); 6 from tables.
+    assert abs(tutorial.expected_min_normal(1)) < 1e-9
+    assert abs(tutorial.expected_min_normal(2) + 1 / np.sqrt(np.pi)) < 1e-9
+    assert abs(tutorial.expected_min_normal(3) + 1.5 / np.sqrt(np.pi)) < 1e-9
+    assert abs(tutorial.expected_min_normal(6) + 1.2672) < 1e-4
+
+
 @jax_only  # the slowest --smoke (about 20 s): once, on the backend the full tour uses
 def test_tutorial_1_smoke_runs_every_setting_and_the_sgd_yardstick(tmp_path):
     tutorial = load_script("01_weight_decay_vs_l2.py")
@@ -230,8 +252,7 @@ def test_tutorial_1_smoke_runs_every_setting_and_the_sgd_yardstick(tmp_path):
         "Inconclusive at this size"}
     readme = (folder / "README.md").read_text()
     for name in ("MLP 100-100", "CNN with batch norm"):
-        assert (f"In the {name}, whether Adam + L2 trails SGD with momentum is "
-                "inconclusive") in readme
+        assert f"In the {name}, whether Adam + L2 trails SGD with momentum (best error " in readme
 
 
 def test_tutorial_5_smoke_tests_both_dropout_settings(tmp_path):
