@@ -237,6 +237,14 @@ def test_tutorial_1_expected_minimum_of_normals():
     assert abs(tutorial.expected_min_normal(6) + 1.2672) < 1e-4
 
 
+def test_tutorial_7_slope_against_the_rule():
+    tutorial = load_script("07_scaling_lambda.py")
+    assert "steeper than the rule's 1" in tutorial.slope_against_rule([1.43, 1.40, 1.47])
+    assert "too small above b_ref" in tutorial.slope_against_rule([1.43, 1.40, 1.47])
+    assert "shallower than the rule's 1" in tutorial.slope_against_rule([0.5, 0.55, 0.45])
+    assert "consistent with the rule's 1" in tutorial.slope_against_rule([0.9, 1.1, 1.0])
+
+
 @jax_only  # the slowest --smoke (about 20 s): once, on the backend the full tour uses
 def test_tutorial_1_smoke_runs_every_setting_and_the_sgd_yardstick(tmp_path):
     tutorial = load_script("01_weight_decay_vs_l2.py")
