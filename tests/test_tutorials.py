@@ -56,6 +56,9 @@ def test_mnist1d_fresh_test_split(cache):
     assert (cache / "mnist1d_seed43_n200_split0.0.npz").exists()
     with pytest.raises(ValueError, match="test_size"):
         _data.load("digits", test_size=200)
+    for bad in (205, 0, -10, 20.5):
+        with pytest.raises(ValueError, match="multiple of 10.*received"):
+            _data.load("mnist1d", test_size=bad)
 
 
 def test_digits_are_images_in_unit_range():

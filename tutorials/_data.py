@@ -170,6 +170,11 @@ def load(name="mnist1d", *, seed=0, val_size=None, smoke=False, max_train=None,
     """
     if test_size is not None and name.lower() != "mnist1d":
         raise ValueError(f"`test_size` is for MNIST-1D only; received it for {name!r}.")
+    if test_size is not None and (int(test_size) != test_size or test_size <= 0
+                                  or test_size % 10):
+        # The generator draws test_size // 10 examples of each class.
+        raise ValueError("`test_size` must be a positive multiple of 10 (MNIST-1D draws "
+                         f"the same number of each of its 10 classes); received {test_size!r}.")
     name = name.lower()
     if name == "mnist1d":
         x, y, x_test, y_test = _mnist1d_arrays()
