@@ -260,10 +260,9 @@ def part_width(args, report, ds):
 
 
 def run(args, report):
-    # Test errors on 20000 fresh MNIST-1D examples (--smoke: the paper's test set): the
-    # transfer test compares excess errors of ~0.02, the binomial std of 1000 examples.
-    ds = _data.from_args(args, "mnist1d",
-                         mnist1d_test_size=_report.pick(args, None, 20000, 20000))
+    # Test errors on 20000 fresh MNIST-1D examples: the transfer test compares excess
+    # errors of ~0.02, the binomial std of 1000 examples.
+    ds = _data.from_args(args, "mnist1d", mnist1d_test_size=20000)
     report.say(f"Data: {ds}.")
     out = part_batch(args, report, ds)
     out.update(part_width(args, report, ds))
