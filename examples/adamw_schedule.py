@@ -1,9 +1,10 @@
 """AdamW-style training with a learning-rate schedule: kreg.optimizers.DecoupledWeightDecay.
 
-`DecoupledWeightDecay(optimizer, weight_decay)` wraps any Keras optimizer. With
-follow="schedule" (the default, Loshchilov & Hutter 2019) the decay per step is
-η_t·λ with η_t = lr_t / lr_0: it follows the schedule's shape but not the base learning
-rate, so the best λ does not move when the learning rate is tuned. Biases and
+`DecoupledWeightDecay(optimizer, weight_decay)` wraps any Keras optimizer. By default
+it decays by lr_t·λ per step, as Keras' AdamW, torch.optim.AdamW and optax do. Here
+follow="schedule" (Loshchilov & Hutter 2019) makes the decay per step η_t·λ with
+η_t = lr_t / lr_0: it follows the schedule's shape but not the base learning rate, so
+the best λ does not move when the learning rate is tuned. Biases and
 normalization parameters are excluded by default. `RegularizationMonitor` logs the
 weight norm and the decay's timescale in epochs. Set KREG_SMOKE=1 for a short run.
 """

@@ -17,17 +17,19 @@ plain decay toward the origin).
 
 from keras import ops
 
-FOLLOW = ("schedule", "learning_rate", "none")
+FOLLOW = ("learning_rate", "schedule", "none")
 
 
 def follow_factor(follow, learning_rate, initial_learning_rate):
     """The factor the decay is multiplied by at this step.
 
     Args:
-        follow: "schedule" (η_t = lr_t / lr_0, Loshchilov & Hutter 2019), "learning_rate"
-            (lr_t, as Keras, PyTorch and optax) or "none" (1, as tensorflow-addons).
+        follow: "learning_rate" (lr_t, as Keras, PyTorch and optax), "schedule"
+            (η_t = lr_t / lr_0, Loshchilov & Hutter 2019) or "none" (1, as
+            tensorflow-addons).
         learning_rate: lr_t, a scalar tensor.
-        initial_learning_rate: lr_0, a Python float (> 0 for "schedule").
+        initial_learning_rate: lr_0, a Python float or a scalar tensor (only read for
+            "schedule"; a factor of 0 while it is 0).
 
     Returns:
         A float32 scalar tensor (or 1.0 for "none").
@@ -37,7 +39,9 @@ def follow_factor(follow, learning_rate, initial_learning_rate):
     lr = ops.cast(learning_rate, "float32")
     if follow == "learning_rate":
         return lr
-    return lr / initial_learning_rate
+    initial = ops.cast(initial_learning_rate, "float32")
+    positive = initial > 0
+    return ops.where(positive, lr / ops.where(positive, initial, 1.0), 0.0)
 
 
 def decay(theta, amount, reference=None):

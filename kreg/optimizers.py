@@ -21,6 +21,7 @@ write (which a ``tf.distribute`` merge call could not sit in).
 """
 
 import copy
+import inspect
 import math
 import weakref
 
@@ -72,15 +73,38 @@ def _check_weight_decay(weight_decay):
     """(base float, schedule or None) from a float, a LearningRateSchedule or a callable."""
     if is_number(weight_decay):
         return check_non_negative(weight_decay, "weight_decay"), None
-    if isinstance(weight_decay, keras.optimizers.schedules.LearningRateSchedule) or (
-        callable(weight_decay) and not isinstance(weight_decay, (bool, type))
-    ):
+    if isinstance(weight_decay, keras.optimizers.schedules.LearningRateSchedule):
+        return 1.0, weight_decay
+    if callable(weight_decay) and not isinstance(weight_decay, (bool, type)):
+        if not _takes_one_argument(weight_decay):
+            # tensorflow-addons took `weight_decay=lambda: ...`; read inside a compiled
+            # step such a callable would be evaluated once, when the step is traced.
+            raise ValueError(
+                "Invalid value for argument `weight_decay`: expected a non-negative "
+                "float, a keras.optimizers.schedules.LearningRateSchedule or a callable "
+                "of one argument, the step (e.g. `lambda step: 1e-4 * 0.5 ** (step / "
+                "1000)`); a callable without arguments (tensorflow-addons' style) would "
+                "be read once, when the train step is traced. To change λ during "
+                "training, assign `kreg.strengths(model)['optimizer.weight_decay']`. "
+                f"Received: weight_decay={weight_decay!r}"
+            )
         return 1.0, weight_decay
     raise ValueError(
         "Invalid value for argument `weight_decay`: expected a non-negative float, a "
         "keras.optimizers.schedules.LearningRateSchedule or a callable of the step. "
         f"Received: weight_decay={weight_decay!r}"
     )
+
+
+def _takes_one_argument(function):
+    """True when ``function(step)`` is a valid call (or its signature cannot be read)."""
+    try:
+        inspect.signature(function).bind(0)
+    except TypeError:
+        return False
+    except ValueError:  # a builtin without a readable signature: let the step tell
+        return True
+    return True
 
 
 def _check_anchor(anchor):
@@ -160,6 +184,11 @@ def _refused_core(core):
                     "decay to DecoupledWeightDecay instead",
                     f"{type(core).__name__}({name}={value!r})")
     return None
+
+
+def _positive(value):
+    value = float(np.asarray(keras.ops.convert_to_numpy(value)))
+    return math.isfinite(value) and value > 0
 
 
 def _no_learning_rate():
@@ -263,11 +292,18 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
       weights before this step.
 
     with ``d_t = λ_t · m · f_t`` where ``m`` is the weight's multiplier and ``f_t`` is
-    ``lr_t / lr_0`` (``follow="schedule"``, the paper's η_t), ``lr_t``
-    (``"learning_rate"``, as Keras' built-in ``weight_decay``, PyTorch and optax) or 1
-    (``"none"``, as tensorflow-addons). ``lr_t`` is the inner learning rate at this step
-    and ``lr_0`` (``initial_learning_rate``) its value at step 0. With ``anchor`` every
-    step acts on ``θ − θ₀`` instead of θ (decoupled L2-SP): ``θ ← θ − d_t·(θ − θ₀)``.
+    ``lr_t`` (``follow="learning_rate"``, the default), ``lr_t / lr_0``
+    (``"schedule"``, the paper's η_t) or 1 (``"none"``, as tensorflow-addons). ``lr_t``
+    is the inner learning rate at this step and ``lr_0`` (``initial_learning_rate``) its
+    value at the first step. With ``anchor`` every step acts on ``θ − θ₀`` instead of θ
+    (decoupled L2-SP): ``θ ← θ − d_t·(θ − θ₀)``.
+
+    The default decays as ``keras.optimizers.AdamW(lr, weight_decay=λ)``,
+    ``torch.optim.AdamW(lr=lr, weight_decay=λ)`` and ``optax.adamw(lr, weight_decay=λ)``
+    do: by ``lr_t·λ`` per step, so their values carry over unchanged
+    (``DecoupledWeightDecay(keras.optimizers.Adam(1e-3), 0.01)`` takes the same steps as
+    ``AdamW(1e-3, weight_decay=0.01)``). The paper's Algorithm 2 (AdamW), whose λ is a
+    decay per step at the initial learning rate, is ``follow="schedule"``.
 
     Strengths are live: ``kreg.strengths(model)`` lists ``"optimizer.weight_decay"`` and
     ``"optimizer.l1"``; assigning them (e.g. from a callback) changes the next train step
@@ -296,12 +332,14 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             around the wrapper (the default ``compile`` wrapping,
             ``LossScaleOptimizer(DecoupledWeightDecay(...))``, works as is).
         weight_decay: λ: a non-negative float, a
-            ``keras.optimizers.schedules.LearningRateSchedule`` or a callable of the
-            step returning λ_t. A schedule's Python number is checked as λ is; a
-            tensor that is NaN or inf inside a compiled step decays nothing at that
-            step.
-        follow: what the decay is multiplied by: "schedule" (default), "learning_rate"
-            or "none" (see above).
+            ``keras.optimizers.schedules.LearningRateSchedule`` or a callable of one
+            argument, the step, returning λ_t (a callable without arguments, as
+            tensorflow-addons took, is refused: a compiled step would read it once). A
+            schedule's Python number is checked as λ is; a tensor that is NaN or inf
+            inside a compiled step decays nothing at that step.
+        follow: what the decay is multiplied by: "learning_rate" (default, as Keras,
+            PyTorch and optax), "schedule" (the paper's η_t = lr_t / lr_0) or "none"
+            (see above).
         l1: strength of the proximal L1 step (non-negative float, default 0).
         anchor: None (decay toward zero), "initial" (toward the weights at the time the
             optimizer is built) or a list of arrays, one per trainable variable in the
@@ -316,8 +354,9 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             A pattern overrides the default exclusion (``{"bias": 1.0}`` decays biases),
             not ``exclude``.
         initial_learning_rate: lr_0 for ``follow="schedule"``. Default: the inner
-            learning rate at step 0 (set it, e.g. to the peak, for a warm-up schedule
-            that starts at 0).
+            learning rate at the first step (a callback that sets the learning rate
+            before training starts sets lr_0 too); required for a learning-rate
+            schedule that starts at 0 (a warm-up: set it to the peak).
         name: the optimizer's name.
 
     Example:
@@ -344,7 +383,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         optimizer,
         weight_decay,
         *,
-        follow="schedule",
+        follow="learning_rate",
         l1=0.0,
         anchor=None,
         mode="decoupled",
@@ -381,7 +420,9 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         # ((layer/variable name, multiplier), ...) as resolved by build(), or as loaded.
         self._selection = None
         self._table = _Table([], {})
-        self.initial_learning_rate = self._initial_learning_rate(initial_learning_rate)
+        self._given_initial_learning_rate = self._check_initial_learning_rate(
+            initial_learning_rate
+        )
         # The live strengths: [λ (or the scale on the schedule), l1].
         self._strengths = self.add_variable(
             shape=(2,),
@@ -390,28 +431,40 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             aggregation="only_first_replica",
             name="kreg_strengths",
         )
+        # lr_0 of follow="schedule" when not given: the inner learning rate at the first
+        # step, recorded then (0 until then), so that a callback setting the learning
+        # rate before training starts sets lr_0 too. Saved with the optimizer's state.
+        self._recorded_initial_learning_rate = self.add_variable(
+            shape=(),
+            initializer="zeros",
+            dtype="float32",
+            aggregation="only_first_replica",
+            name="kreg_initial_learning_rate",
+        )
         self._writer = _Write(name=f"{self.name}_write")
 
-    def _initial_learning_rate(self, value):
-        received, given = value, value is not None
-        if not given:
+    def _check_initial_learning_rate(self, value):
+        """lr_0 as given (a positive float), or None: read at the first step."""
+        if value is None:
             schedule = compat.learning_rate_schedule(self._core)
-            value = schedule(0) if schedule is not None else self.inner_optimizer.learning_rate
-            value = float(np.asarray(keras.ops.convert_to_numpy(value)))
-            received = value
-        elif not is_number(value):
-            value = float("nan")  # reported below
-        value = float(value)
+            if self.follow == "schedule" and schedule is not None and not _positive(schedule(0)):
+                raise ValueError(
+                    "Invalid value for argument `initial_learning_rate`: expected a "
+                    "positive finite float (lr_0, the divisor of follow=\"schedule\"), "
+                    "as the inner learning-rate schedule starts at 0 (a warm-up): set it "
+                    "to the schedule's peak. Received: initial_learning_rate=None"
+                )
+            return None
         # An explicit lr_0 must be usable whatever `follow` is (RegularizationScaler's
-        # "timescale" rule divides by it); a derived one only matters to "schedule".
-        if (given or self.follow == "schedule") and not (math.isfinite(value) and value > 0):
+        # "timescale" rule divides by it).
+        if not (is_number(value) and _positive(value)):
             raise ValueError(
                 "Invalid value for argument `initial_learning_rate`: expected a positive "
-                "finite float (lr_0, the divisor of follow=\"schedule\"); the inner "
-                "learning rate at step 0 is used by default. "
-                f"Received: initial_learning_rate={received!r}"
+                "finite float (lr_0, the divisor of follow=\"schedule\"), or None for "
+                "the inner learning rate at the first step. "
+                f"Received: initial_learning_rate={value!r}"
             )
-        return value
+        return float(value)
 
     # ------------------------------------------------------------------ public API
 
@@ -429,6 +482,23 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             "not reach a compiled train step. Use "
             "`kreg.strengths(model)['optimizer.weight_decay'].assign(value)`."
         )
+
+    @property
+    def initial_learning_rate(self):
+        """lr_0, the divisor of ``follow="schedule"``, as a Python float.
+
+        As given; else the inner learning rate at the first step once a step has run
+        (that of a loaded optimizer's saved state included); before that, the learning
+        rate that the first step would read now (a schedule's value at step 0).
+        """
+        if self._given_initial_learning_rate is not None:
+            return self._given_initial_learning_rate
+        recorded = float(keras.ops.convert_to_numpy(self._recorded_initial_learning_rate))
+        if recorded > 0:
+            return recorded
+        schedule = compat.learning_rate_schedule(self._core)
+        value = schedule(0) if schedule is not None else self.inner_optimizer.learning_rate
+        return float(np.asarray(keras.ops.convert_to_numpy(value)))
 
     @property
     def l1(self):
@@ -620,10 +690,26 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         weight_decay = strengths[0]
         if self._schedule is not None:
             weight_decay = weight_decay * self._scheduled_weight_decay()
-        factor = _decay.follow_factor(
-            self.follow, self.inner_optimizer.learning_rate, self.initial_learning_rate
-        )
+        learning_rate = self.inner_optimizer.learning_rate
+        initial = None
+        if self.follow == "schedule":
+            initial = self._given_initial_learning_rate
+            if initial is None:
+                initial = self._step_initial_learning_rate(learning_rate)
+        factor = _decay.follow_factor(self.follow, learning_rate, initial)
         return weight_decay, strengths[1], factor, self._gate(grads)
+
+    def _step_initial_learning_rate(self, learning_rate):
+        """lr_0 inside the step: the recorded one, or this step's learning rate, recorded.
+
+        Written at every step (the same value once recorded), which a compiled step
+        does without a branch; until a step has a positive learning rate nothing is
+        recorded, so lr_0 is the first positive one.
+        """
+        recorded = ops.convert_to_tensor(self._recorded_initial_learning_rate)
+        initial = ops.where(recorded > 0, recorded, ops.cast(learning_rate, "float32"))
+        self._recorded_initial_learning_rate.assign(initial)
+        return initial
 
     def _scheduled_weight_decay(self):
         """The schedule's λ_t factor at this step, as a finite float32 tensor.
@@ -742,7 +828,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             "mode": self.mode,
             "exclude": exclude_config(self.exclude),
             "multipliers": dict(self.multipliers),
-            "initial_learning_rate": self.initial_learning_rate,
+            "initial_learning_rate": self._given_initial_learning_rate,
             # The resolved multiplier of each trainable variable (by position, with its
             # name), so a loaded model decays the same weights whatever their paths became.
             "selection": None

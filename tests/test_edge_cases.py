@@ -93,7 +93,8 @@ def test_explicit_multiplier_decays_a_weight_the_defaults_leave_out():
     dense.build((None, 3))
     kernel, bias = dense.kernel, dense.bias
     before = keras.ops.convert_to_numpy(kernel)
-    opt = DecoupledWeightDecay(keras.optimizers.SGD(0.1), 0.5, multipliers={"bias": 0.4})
+    # lr·λ = 0.5 per step.
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(0.1), 5.0, multipliers={"bias": 0.4})
     assert opt.weight_decay_multiplier(bias) == 0.4 and opt.weight_decay_multiplier(kernel) == 1.0
     opt.apply([keras.ops.zeros((3, 2)), keras.ops.zeros((2,))], [kernel, bias])
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(bias), np.float32(1) - np.float32(0.2))

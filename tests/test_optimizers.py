@@ -261,6 +261,60 @@ def test_learning_rate_rule_reproduces_keras_adamw():
                                rtol=0, atol=1e-6)
 
 
+def test_default_takes_the_steps_of_keras_and_torch_adamw():
+    # What a user moving AdamW values into kreg expects: the same numbers, the same steps.
+    grads = [[g[0]] for g in gradients()]
+    ours, keras_vars = make_variables()[:1], make_variables()[:1]
+    start = keras.ops.convert_to_numpy(ours[0]).copy()
+    opt = DecoupledWeightDecay(keras.optimizers.Adam(0.05), weight_decay=0.1)
+    builtin = keras.optimizers.AdamW(0.05, weight_decay=0.1)
+    got = run(opt, ours, grads)[0]
+    np.testing.assert_allclose(got, run(builtin, keras_vars, grads)[0], rtol=0, atol=1e-6)
+    torch = pytest.importorskip("torch")
+    theta = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
+    torch_adamw = torch.optim.AdamW([theta], lr=0.05, weight_decay=0.1, eps=1e-7)
+    for (g,) in grads:
+        theta.grad = torch.tensor(g, dtype=torch.float64)
+        torch_adamw.step()
+    # Keras computes Adam's bias correction in float32 (~1e-5 relative, see NumpyInner)
+    # and adds ε inside the bias correction; torch runs here in float64.
+    np.testing.assert_allclose(got, theta.detach().numpy(), rtol=0, atol=1e-5)
+
+
+class _HalveLearningRateEachEpoch(keras.callbacks.LearningRateScheduler):
+    """Sets lr = 0.05·0.5^epoch at the start of each epoch, the first one included."""
+
+    def __init__(self):
+        super().__init__(lambda epoch: 0.05 * 0.5**epoch)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_schedule_rule_reads_lr0_at_the_first_step(jit_compile, tmp_path):
+    # The optimizer is built with lr 0.1; a callback sets 0.05 before the first step.
+    # Algorithm 1's η_t = lr_t / lr_0 is then 0.5^epoch, so each step decays by 0.2·η_t.
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.2, follow="schedule")
+    model = zero_input_model(optimizer=opt, jit_compile=jit_compile)
+    before = kernel(model)
+    x, y = zero_data()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[_HalveLearningRateEachEpoch()])
+    np.testing.assert_allclose(kernel(model), before * 0.8**2 * 0.9**2, rtol=1e-6)
+    assert opt.initial_learning_rate == pytest.approx(0.05)
+    assert opt.get_config()["initial_learning_rate"] is None
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.optimizer.initial_learning_rate == pytest.approx(0.05)
+
+
+def test_initial_learning_rate_before_training_is_what_the_first_step_would_read():
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.2, follow="schedule")
+    assert opt.initial_learning_rate == pytest.approx(LR)
+    opt.learning_rate = 0.03
+    assert opt.initial_learning_rate == pytest.approx(0.03)
+    given = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.2, initial_learning_rate=0.5)
+    assert given.initial_learning_rate == 0.5
+    assert given.get_config()["initial_learning_rate"] == 0.5
+
+
 def test_l1_proximal_step_gives_exact_zeros():
     variables = make_variables()
     grads = [[0.1 * g[0], g[1]] for g in gradients(steps=8)]
@@ -307,9 +361,9 @@ def test_anchor_decays_toward_reference(anchor):
     else:
         target = ref_anchor = "initial"
     # L1 shrinks toward the anchor as well.
-    expected = reference("adam", variables, grads, wd=0.2, follow="schedule", l1=0.01,
+    expected = reference("adam", variables, grads, wd=2.0, follow="learning_rate", l1=0.1,
                          anchor=ref_anchor)
-    opt = DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.2, l1=0.01, anchor=target)
+    opt = DecoupledWeightDecay(keras.optimizers.Adam(LR), 2.0, l1=0.1, anchor=target)
     got = run(opt, variables, grads)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
@@ -358,18 +412,18 @@ def test_loss_scale_skip_also_skips_decay(nesting):
     before = [v.numpy().copy() for v in variables]
     if nesting == "lso_outside":
         opt = keras.optimizers.LossScaleOptimizer(
-            DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.5)
+            DecoupledWeightDecay(keras.optimizers.SGD(LR), 5.0)
         )
     else:
         opt = DecoupledWeightDecay(
-            keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(LR)), 0.5
+            keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(LR)), 5.0
         )
     bad = [np.full((3, 2), np.inf, "float32"), np.zeros(2, "float32")]
     run(opt, variables, [bad])
     for v, b in zip(variables, before):
         np.testing.assert_array_equal(v.numpy(), b)
     zeros = [np.zeros((3, 2), "float32"), np.zeros(2, "float32")]
-    run(opt, variables, [zeros])  # a finite step decays
+    run(opt, variables, [zeros])  # a finite step decays by lr·λ = 0.5
     np.testing.assert_allclose(variables[0].numpy(), 0.5 * before[0], rtol=1e-6)
 
 
@@ -490,16 +544,17 @@ class _SetStrength(keras.callbacks.Callback):
 @pytest.mark.parametrize("jit_compile", [True, False])
 def test_live_change_by_callback_mid_fit(jit_compile):
     model = zero_input_model(
-        optimizer=DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.1),
+        optimizer=DecoupledWeightDecay(keras.optimizers.SGD(LR), 1.0),
         jit_compile=jit_compile,
     )
     assert set(kreg.strengths(model)) == {"optimizer.weight_decay", "optimizer.l1"}
     before = kernel(model)
     x, y = zero_data()
     model.fit(x, y, batch_size=4, epochs=2, verbose=0,
-              callbacks=[_SetStrength("optimizer.weight_decay", 0.5)])
+              callbacks=[_SetStrength("optimizer.weight_decay", 5.0)])
+    # lr·λ = 0.1 per step for two steps, then 0.5.
     np.testing.assert_allclose(kernel(model), before * 0.9**2 * 0.5**2, rtol=1e-6)
-    assert float(kreg.strengths(model)["optimizer.weight_decay"]) == pytest.approx(0.5)
+    assert float(kreg.strengths(model)["optimizer.weight_decay"]) == pytest.approx(5.0)
 
 
 def test_live_l1_change_mid_fit():
@@ -518,24 +573,24 @@ def test_mixed_float16_with_loss_scale_optimizer(nesting):
     keras.config.set_dtype_policy("mixed_float16")
     try:
         if nesting == "lso_outside":  # model.compile wraps it in a LossScaleOptimizer
-            model = zero_input_model(optimizer=DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.1))
+            model = zero_input_model(optimizer=DecoupledWeightDecay(keras.optimizers.Adam(LR), 1.0))
             assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         else:
             opt = DecoupledWeightDecay(
-                keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(LR)), 0.1
+                keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(LR)), 1.0
             )
             model = zero_input_model(optimizer=opt, auto_scale_loss=False)
         before = kernel(model)
         x, y = zero_data()
         model.fit(x, y, batch_size=4, epochs=2, verbose=0,
-                  callbacks=[_SetStrength("optimizer.weight_decay", 0.5)])
+                  callbacks=[_SetStrength("optimizer.weight_decay", 5.0)])
         np.testing.assert_allclose(kernel(model), before * 0.9**2 * 0.5**2, rtol=1e-6)
     finally:
         keras.config.set_dtype_policy("float32")
 
 
 def test_gradient_accumulation_in_fit():
-    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR, gradient_accumulation_steps=2), 0.1)
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR, gradient_accumulation_steps=2), 1.0)
     model = zero_input_model(optimizer=opt)
     before = kernel(model)
     x, y = zero_data()
@@ -544,7 +599,7 @@ def test_gradient_accumulation_in_fit():
 
 
 def test_use_ema_averages_decayed_weights():
-    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR, use_ema=True, ema_momentum=0.5), 0.1)
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR, use_ema=True, ema_momentum=0.5), 1.0)
     model = zero_input_model(optimizer=opt)
     before = kernel(model)
     x, y = zero_data()
@@ -693,7 +748,7 @@ def test_selection_by_path_exclude_and_multipliers():
         name="net",
     )
     opt = DecoupledWeightDecay(
-        keras.optimizers.SGD(LR), 0.1, exclude=r"skip_me/", multipliers={"embedding": 0.1}
+        keras.optimizers.SGD(LR), 1.0, exclude=r"skip_me/", multipliers={"embedding": 0.1}
     )
     factors = {v.path: opt.weight_decay_multiplier(v) for v in model.trainable_variables}
     assert factors == {
@@ -719,7 +774,7 @@ def test_selection_by_path_exclude_and_multipliers():
     zeros = [keras.ops.zeros(v.shape) for v in model.trainable_variables]
     opt.apply(zeros, model.trainable_variables)
     for v in model.trainable_variables:
-        expected = before[v.path] * (1 - 0.1 * factors[v.path])
+        expected = before[v.path] * (1 - LR * 1.0 * factors[v.path])
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6, err_msg=v.path)
 
 
@@ -747,7 +802,11 @@ def test_interface_attributes_and_config_round_trip():
 BAD_INPUTS = [
     ({"weight_decay": -0.1}, r"`weight_decay`: expected a finite float >= 0. Received: weight_decay=-0.1"),
     ({"weight_decay": "big"}, r"argument `weight_decay`.*Received: weight_decay='big'"),
-    ({"follow": "lr"}, r"argument `follow`: expected one of 'schedule'.*follow='lr'"),
+    ({"follow": "lr"}, r"argument `follow`: expected one of 'learning_rate'.*follow='lr'"),
+    # tensorflow-addons' style: read once, when the step is traced.
+    ({"weight_decay": lambda: 0.01}, r"argument `weight_decay`: .*callable without arguments"
+                                      r".*Received: weight_decay=<function"),
+    ({"weight_decay": lambda a, b: 0.01}, r"argument `weight_decay`: .*one argument"),
     ({"mode": "l1"}, r"argument `mode`: expected one of 'decoupled', 'l2'.*mode='l1'"),
     ({"l1": -1.0}, r"argument `l1`: expected a finite float >= 0. Received: l1=-1.0"),
     ({"anchor": "zero"}, r"argument `anchor`: expected None, \"initial\".*anchor='zero'"),
@@ -835,8 +894,9 @@ def test_adamw_with_zero_weight_decay_is_accepted_and_anchor_shapes_checked():
     opt = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.1, anchor=[np.zeros((2, 2))])
     with pytest.raises(ValueError, match=r"argument `anchor`: expected one array per"):
         opt.build(make_variables())
-    with pytest.raises(ValueError, match='follow="schedule"'):
-        DecoupledWeightDecay(keras.optimizers.SGD(0.0), 0.1)
+    warm_up = keras.optimizers.schedules.PolynomialDecay(0.0, 10, end_learning_rate=0.1)
+    with pytest.raises(ValueError, match=r'follow="schedule".*a warm-up.*Received: initial_l'):
+        DecoupledWeightDecay(keras.optimizers.SGD(warm_up), 0.1, follow="schedule")
 
 
 def test_one_inner_optimizer_cannot_be_wrapped_twice():

@@ -5,6 +5,9 @@ import io
 import pathlib
 import re
 
+import keras
+import numpy as np
+
 import kreg
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
@@ -15,7 +18,7 @@ def _python_blocks():
 
 
 def test_readme_quick_start_runs_and_audits_clean():
-    (quick_start,) = _python_blocks()
+    quick_start = _python_blocks()[0]
     namespace = {}
     with contextlib.redirect_stdout(io.StringIO()) as out:
         exec(compile(quick_start, str(README), "exec"), namespace)
@@ -35,3 +38,21 @@ def test_readme_commands_are_the_ci_commands():
         assert f"KERAS_BACKEND={backend} pytest -q" in commands[1]
     assert "tutorials/tour.py --quick" in commands[0]
     assert (README.parent / "tutorials" / "tour.py").exists()
+
+
+def _decayed_once(optimizer):
+    """A kernel of ones after one step with a zero gradient: 1 − the decay per step."""
+    kernel = keras.Variable(np.ones((2, 2), "float32"), name="kernel")
+    optimizer.apply([keras.ops.zeros((2, 2))], [kernel])
+    return keras.ops.convert_to_numpy(kernel)
+
+
+def test_readme_weight_decay_example_matches_the_peers_it_names():
+    (block,) = [b for b in _python_blocks() if "follow=\"schedule\"" in b]
+    namespace = {"keras": keras, "kreg": kreg}
+    exec(compile(block, str(README), "exec"), namespace)
+    keras_adamw = keras.optimizers.AdamW(1e-3, weight_decay=0.05)
+    expected = _decayed_once(keras_adamw)
+    np.testing.assert_allclose(expected, 1 - 5e-5, rtol=1e-7)
+    np.testing.assert_array_equal(_decayed_once(namespace["adamw"]), expected)
+    np.testing.assert_allclose(_decayed_once(namespace["paper"]), expected, rtol=1e-7)

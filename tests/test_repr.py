@@ -47,7 +47,7 @@ def test_optimizer_repr_names_schedules_anchors_and_callables():
     optimizer = kreg.optimizers.DecoupledWeightDecay(
         keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(0.1, 100), momentum=0.9),
         keras.optimizers.schedules.ExponentialDecay(1e-2, 10, 0.5),
-        follow="learning_rate",
+        follow="schedule",
         l1=1e-5,
         anchor=[np.zeros(3), np.zeros(2)],
         mode="l2",
@@ -56,7 +56,7 @@ def test_optimizer_repr_names_schedules_anchors_and_callables():
     )
     assert repr(optimizer) == (
         "kreg.optimizers.DecoupledWeightDecay(optimizer=SGD(learning_rate=CosineDecay), "
-        "weight_decay=ExponentialDecay(...), follow='learning_rate', l1=1e-05, "
+        "weight_decay=ExponentialDecay(...), follow='schedule', l1=1e-05, "
         "anchor=[2 arrays], mode='l2', exclude=['emb'], multipliers={'x': 0.1})"
     )
 
