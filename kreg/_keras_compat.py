@@ -190,3 +190,37 @@ def inputs_unconverted(layer):
         yield
     finally:
         layer._convert_input_args, layer._allow_non_tensor_positional_args = saved
+
+
+# -- callbacks (kreg.callbacks.RegularizationMonitor)
+
+
+def calling_callback_list(callback, depth=8):
+    """The ``keras.callbacks.CallbackList`` whose hook is calling one of ``callback``'s, or None.
+
+    Why: Keras hands a callback its model and params, never the other callbacks, and
+    ``fit`` calls each hook on its list in list order with one logs dict: a key that a
+    callback adds at ``on_epoch_end`` is missed by every callback listed before it
+    (TensorBoard, CSVLogger). Called from one of its own hooks, the monitor finds that list
+    in the caller frames (``self`` of ``CallbackList.on_train_begin``) to run first.
+    Looks ``depth`` frames up, for a list that holds ``callback`` itself; None where the
+    hook was not called by a CallbackList (a custom training loop) or frames are not
+    available.
+    """
+    import inspect
+
+    frame = inspect.currentframe()
+    try:
+        frame = frame and frame.f_back
+        for _ in range(depth):
+            if frame is None:
+                return None
+            caller = frame.f_locals.get("self")
+            if isinstance(caller, keras.callbacks.CallbackList) and any(
+                item is callback for item in caller.callbacks
+            ):
+                return caller
+            frame = frame.f_back
+        return None
+    finally:
+        del frame

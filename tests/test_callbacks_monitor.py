@@ -148,7 +148,8 @@ def _generator():
 
 
 def test_steps_counted_when_fit_does_not_know_them():
-    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.1), weight_decay=0.05)
+    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.1), weight_decay=0.05,
+                                     follow="schedule")
     history = frozen_model(optimizer).fit(_generator(), epochs=1, verbose=0,
                                           callbacks=[RegularizationMonitor()])
     assert history.history["decay_timescale_epochs"] == pytest.approx([1 / (0.05 * 3)], rel=1e-6)
@@ -184,3 +185,88 @@ def test_all_three_callbacks_under_mirrored_strategy(mirrored):
     assert logs["weight_norm/b"] == pytest.approx([4.0 * shrink, 4.0 * shrink**2], rel=1e-5)
     # The norm falls: epoch 1 is no improvement in mode "max", so it stops there.
     assert stopper.stopped_epoch == 1 and stopper.stop_reason == "patience"
+
+
+def _tensorboard_epochs(log_dir):
+    """tag -> [(step, value)] of the epoch scalars a keras.callbacks.TensorBoard wrote."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    events = EventAccumulator(str(log_dir / "train"), size_guidance={"tensors": 0})
+    events.Reload()
+    return {tag: [(e.step, make_ndarray(e.tensor_proto).item()) for e in events.Tensors(tag)]
+            for tag in events.Tags()["tensors"]}
+
+
+@pytest.mark.parametrize("monitor_first", [False, True])
+def test_scalars_reach_tensorboard_csv_logger_and_history_in_either_order(tmp_path,
+                                                                          monitor_first):
+    pytest.importorskip("tensorflow")  # keras.callbacks.TensorBoard writes with tf.summary
+    pytest.importorskip("tensorboard")  # and the test reads its event files
+    # follow="none" with lr 0: each step multiplies the kernels by 1 - 0.05, and nothing else.
+    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.0), weight_decay=0.05,
+                                     follow="none")
+    model = frozen_model(optimizer)
+    monitor = RegularizationMonitor(per_layer=True)
+    loggers = [keras.callbacks.TensorBoard(str(tmp_path), write_graph=False),
+               keras.callbacks.CSVLogger(str(tmp_path / "log.csv")), keras.callbacks.History()]
+    callbacks = [monitor, *loggers] if monitor_first else [*loggers, monitor]
+    logs = model.fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=callbacks).history
+    shrink = [0.95**3, 0.95**6]  # after 3 and 6 steps
+    assert logs["weight_norm"] == pytest.approx([math.sqrt(21) * s for s in shrink], rel=1e-5)
+    assert logs["weight_norm/b"] == pytest.approx([4 * s for s in shrink], rel=1e-5)
+    assert logs["zero_fraction"] == [4 / 14] * 2 and logs["near_zero_fraction"] == [5 / 14] * 2
+    assert logs["a.kernel_regularizer.l2"] == pytest.approx([0.25] * 2, rel=1e-7)
+    assert logs["decay_timescale_epochs"] == pytest.approx([1 / (0.05 * 3)] * 2, rel=1e-6)
+    keys = sorted(monitor.statistics())  # 9 or more: the optimizer's other strengths too
+    assert {"weight_norm", "weight_norm/a", "optimizer.weight_decay"} <= set(keys)
+    # TensorBoard: each key once per epoch, at the History's value in float32.
+    scalars = _tensorboard_epochs(tmp_path)
+    for key in keys:
+        assert scalars[f"epoch_{key}"] == [(0, np.float32(logs[key][0])),
+                                           (1, np.float32(logs[key][1]))], key
+    with open(tmp_path / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    for key in keys:
+        assert [float(row[key]) for row in rows] == logs[key], key
+
+
+class Record(keras.callbacks.Callback):
+    """Keeps the "weight_norm/b" it sees in the logs at each epoch end and at train end."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen, self.at_end = [], None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(logs.get("weight_norm/b"))
+
+    def on_train_end(self, logs=None):
+        self.at_end = logs.get("weight_norm/b")
+
+
+def test_callbacks_before_the_monitor_see_the_weights_before_the_epoch_end_hooks():
+    before, after = Record(), Record()
+    history = frozen_model().fit(*zeros(), batch_size=B, epochs=3, verbose=0, callbacks=[
+        before, SetKernelB([3.0, 0.0, 1e-9]), RegularizationMonitor(per_layer=True), after])
+    # b's kernel is 2, and SetKernelB sets it to 3, 0, 1e-9 between the two computations of
+    # each epoch: the monitor and those after it see the new value, those before the old.
+    assert before.seen == pytest.approx([4.0, 6.0, 0.0], rel=1e-7)
+    assert after.seen == history.history["weight_norm/b"]
+    assert after.seen == pytest.approx([6.0, 0.0, 2e-9], rel=1e-6, abs=0)
+    # on_train_end's logs (Keras: the last epoch's) carry the monitor's last values.
+    assert before.at_end == after.at_end == after.seen[-1]
+
+
+def test_hook_ahead_is_removed_after_fit_from_a_callback_list_given_again(tmp_path):
+    model = frozen_model()
+    csv_logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
+    monitor = RegularizationMonitor()
+    callbacks = keras.callbacks.CallbackList([csv_logger, monitor], add_history=True,
+                                             model=model)
+    for _ in range(2):
+        model.fit(*zeros(), batch_size=B, epochs=1, verbose=0, callbacks=callbacks)
+        assert callbacks.callbacks == [csv_logger, monitor, model.history]
+        with open(tmp_path / "log.csv") as f:  # rewritten by each fit
+            rows = list(csv.DictReader(f))
+        assert [float(row["weight_norm"]) for row in rows] == pytest.approx([math.sqrt(21)])

@@ -240,3 +240,35 @@ def test_inputs_unconverted_lets_a_layer_take_tensorflow_graph_tensors():
         assert traced(tf.TensorSpec((2, 3))).graph is not None
     assert layer._convert_input_args is True  # restored
     assert layer._allow_non_tensor_positional_args is False
+
+
+# -- callbacks (kreg.callbacks.RegularizationMonitor)
+
+
+def test_calling_callback_list_is_the_list_fit_calls_the_hooks_of():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    order = []
+
+    class Mark(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            order.append("mark")
+            logs["mark"] = 1.0
+
+    class Find(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.found = compat.calling_callback_list(self)
+            # What the monitor relies on: the later hooks iterate the list assigned here.
+            self.found.callbacks = [Mark(), *self.found.callbacks]
+
+        def on_epoch_end(self, epoch, logs=None):
+            order.append(logs.get("mark"))
+
+    first, find = keras.callbacks.Callback(), Find()
+    history = model.fit(np.zeros((2, 1)), np.zeros((2, 1)), epochs=2, verbose=0,
+                        callbacks=[first, find])
+    assert isinstance(find.found, keras.callbacks.CallbackList)
+    assert find.found.callbacks[1:] == [first, find, history]
+    assert order == ["mark", 1.0, "mark", 1.0]
+    assert history.history["mark"] == [1.0, 1.0]
+    assert compat.calling_callback_list(find) is None  # not inside a hook of its list

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 
+from kreg import _keras_compat as compat
 from kreg._decay import follow_factor
 from kreg._live import optimizer_chain, weight_owners
 from kreg._live import strengths as live_strengths
@@ -74,8 +75,15 @@ class RegularizationMonitor(keras.callbacks.Callback):
       given as a schedule counts at its current value (times the live scale); with
       ``mode="l2"`` no timescale is logged (the decay is not decoupled).
 
-    Put it before ``CSVLogger``/``TensorBoard`` (and a callback that monitors its keys)
-    in the callback list: callbacks see the logs in list order (``History`` is last).
+    Every callback of the ``fit`` sees these keys at ``on_epoch_end`` (and in the last
+    epoch's logs at ``on_train_end``), wherever the monitor is in the list: ``TensorBoard``,
+    ``CSVLogger``, ``History``, ``ProgbarLogger``, an ``EarlyStopping`` monitoring one of
+    them. Keras calls the callbacks in list order with one logs dict, so with callbacks
+    listed before it the monitor also runs first (it adds a hook at the head of ``fit``'s
+    list for the time of the ``fit``) and computes the keys twice per epoch: those listed
+    before it see the weights as the epoch's steps left them; it and those after it see
+    them after the epoch-end hooks listed before it (e.g. ``SwapEMAWeights``). In a custom
+    loop that calls its hooks directly, it adds the keys at its own ``on_epoch_end``.
 
     Args:
         per_layer: also log each layer's weight norm.
@@ -118,6 +126,38 @@ class RegularizationMonitor(keras.callbacks.Callback):
 
     # Only records a batch index: safe for Keras' asynchronous batch-end dispatch.
     async_safe = True
+
+    # Order. Keras' CallbackList calls each hook on its callbacks in list order with one
+    # logs dict, and TensorBoard and CSVLogger write the epoch's logs in their own
+    # on_epoch_end: keys added later in the list never reach them. Public Keras gives a
+    # callback no way to run earlier: the logs dict is made just before on_epoch_end, and
+    # a callback sees neither the list nor the other callbacks. Alternatives rejected:
+    # writing to TensorBoard ourselves covers TensorBoard only (not CSVLogger, History,
+    # EarlyStopping listed before us), needs the TensorBoard callback found all the same
+    # and copies its private tag/writer layout; a metric in the train step costs every step
+    # and changes the model's metrics (and the validation logs). So the monitor finds
+    # fit's CallbackList (compat.calling_callback_list) and puts a hook at its head.
+    def on_train_begin(self, logs=None):
+        self._last = {}
+        self._callbacks = compat.calling_callback_list(self)
+        listed = [] if self._callbacks is None else self._callbacks.callbacks
+        if not listed or listed[0] is self:
+            return  # already first, or called by hand: nothing to move ahead
+        if any(isinstance(item, _Ahead) and item.monitor is self for item in listed):
+            return  # a CallbackList given to fit again
+        # A new list: the CallbackList is iterating the old one.
+        self._callbacks.callbacks = [_Ahead(self), *listed]
+
+    def on_train_end(self, logs=None):
+        if logs is not None:
+            logs.update(getattr(self, "_last", {}))
+        callbacks = getattr(self, "_callbacks", None)
+        if callbacks is not None:
+            callbacks.callbacks = [
+                item for item in callbacks.callbacks
+                if not (isinstance(item, _Ahead) and item.monitor is self)
+            ]
+        self._callbacks = None
 
     def _iterations(self):
         optimizer = getattr(self.model, "optimizer", None)
@@ -173,5 +213,30 @@ class RegularizationMonitor(keras.callbacks.Callback):
         return result
 
     def on_epoch_end(self, epoch, logs=None):
+        # Computed again at our place in the list: the hooks before us may have changed
+        # the weights (SwapEMAWeights) or the learning rate (ReduceLROnPlateau).
+        self._last = self.statistics()
         if logs is not None:
-            logs.update(self.statistics())
+            logs.update(self._last)
+
+
+class _Ahead(keras.callbacks.Callback):
+    """The monitor's hook at the head of ``fit``'s CallbackList, for the callbacks before it.
+
+    Not exported: the monitor adds it at ``on_train_begin`` and removes it at ``on_train_end``.
+    """
+
+    async_safe = True  # no batch hooks
+
+    def __init__(self, monitor):
+        super().__init__()
+        self.monitor = monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.monitor.statistics())
+
+    def on_train_end(self, logs=None):
+        # Keras passes the last epoch's logs as fit made them, without the keys callbacks added.
+        if logs is not None:
+            logs.update(getattr(self.monitor, "_last", {}))
