@@ -224,3 +224,18 @@ def calling_callback_list(callback, depth=8):
         return None
     finally:
         del frame
+
+
+# -- layer graph, keyword arguments (kreg.audit)
+
+
+def call_keyword_arguments(layer):
+    """The keyword arguments of each recorded call of ``layer``, one dict per call
+    (``node.arguments.kwargs`` of ``_inbound_nodes``).
+
+    Why: a tied ``ReversibleEmbedding`` is both the input lookup and, called with
+    ``reverse=True``, the output projection of a language model; only the call says which,
+    and Keras keeps no public record of a call's arguments. The audit's embedding notes
+    hold for the lookup only.
+    """
+    return [dict(node.arguments.kwargs) for node in layer._inbound_nodes]

@@ -280,7 +280,7 @@ def test_l2_with_adaptive_optimizer_suggests_the_sgd_equivalent_decay():
     report = kreg.audit(model, keras.optimizers.Adam(2e-3))
     assert _pairs(report) == {("l2-with-adaptive-optimizer", "m/h/kernel"),
                               ("l2-with-adaptive-optimizer", "m/o/kernel")}
-    assert "weight_decay=2e-06, anchor='initial')" in report.findings[0].fix
+    assert "weight_decay=2e-06, follow=\"schedule\", anchor='initial')" in report.findings[0].fix
 
 
 def test_l2_and_weight_decay_on_the_same_weight():
@@ -452,7 +452,7 @@ def test_keras_decay_with_a_schedule_shows_start_peak_and_end():
     assert finding.severity == "info"
     assert "1e-05 at step 0, 2e-05 at its peak, 0 at step 1100" in finding.what
     assert "DecoupledWeightDecay(keras.optimizers.Adam(learning_rate=schedule), " \
-        "weight_decay=1e-05)" in finding.fix
+        "weight_decay=1e-05, follow=\"schedule\")" in finding.fix
 
 
 def test_decay_too_strong():
@@ -463,8 +463,11 @@ def test_decay_too_strong():
     assert report.findings[0].severity == "error"
     kreg_sgd = _dwd(keras.optimizers.SGD(0.1), 1.5, follow="none")
     assert _pairs(kreg.audit(model, kreg_sgd)) == {("decay-too-strong", "optimizer")}
-    # The same λ multiplied by the learning rate is fine.
-    fine = _dwd(keras.optimizers.SGD(0.1), 1.5, follow="learning_rate")
+    # The same λ multiplied by the learning rate trains: 0.15 per step is too fast, not
+    # too strong.
+    fast = _dwd(keras.optimizers.SGD(0.1), 1.5, follow="learning_rate")
+    assert _pairs(kreg.audit(model, fast)) == {("decay-too-fast", "optimizer")}
+    fine = _dwd(keras.optimizers.SGD(0.1), 1e-3, follow="learning_rate")
     assert kreg.audit(model, fine).findings == []
 
 
@@ -491,11 +494,12 @@ def test_decay_too_strong_at_the_peak_of_a_warm_up():
     0.05 a decay of 5 per step at the peak (the weights flip sign and explode)."""
     schedule = keras.optimizers.schedules.CosineDecay(
         1e-5, 1000, warmup_target=1e-3, warmup_steps=20)
-    report = kreg.audit(_mlp(), _dwd(keras.optimizers.SGD(schedule), 0.05))
+    report = kreg.audit(_mlp(), _dwd(keras.optimizers.SGD(schedule), 0.05, follow="schedule"))
     (finding,) = report.filter("error")
     assert finding.code == "decay-too-strong" and "5 of each decayed weight" in finding.what
     # the same decay without the warm-up is fine
-    assert not kreg.audit(_mlp(name="n"), _dwd(keras.optimizers.SGD(1e-3), 0.05)).filter("error")
+    assert not kreg.audit(_mlp(name="n"), _dwd(keras.optimizers.SGD(1e-3), 0.05,
+                                               follow="schedule")).filter("error")
 
 
 @pytest.mark.skipif(
@@ -524,14 +528,15 @@ def test_l2_fix_for_mean_penalties_warm_ups_and_l1():
     model = _mlp(reg=kreg.regularizers.L2(1e-2, normalize="mean"))  # h/kernel: 6x8 = 48
     (finding,) = kreg.audit(model, keras.optimizers.Adam(2e-3)).findings
     assert "normalize='mean'" in finding.what
-    assert "weight_decay=8.33e-07)" in finding.fix  # 2 * 2e-3 * 1e-2 / 48
+    assert "weight_decay=8.33e-07, follow=\"schedule\")" in finding.fix  # 2 * 2e-3 * 1e-2 / 48
     warm_up = keras.optimizers.schedules.CosineDecay(
         0.0, 1000, warmup_target=1e-3, warmup_steps=50)
     (finding,) = kreg.audit(_mlp(name="n", reg=L2(5e-4)), keras.optimizers.Adam(warm_up)).findings
-    assert "weight_decay=1e-06, initial_learning_rate=0.001)" in finding.fix  # lr_0 = 0
+    assert "weight_decay=1e-06, follow=\"schedule\", initial_learning_rate=0.001)" \
+        in finding.fix  # lr_0 = 0
     elastic = _mlp(name="e", reg=keras.regularizers.L1L2(l1=1e-3, l2=5e-4))
     (finding,) = kreg.audit(elastic, keras.optimizers.Adam(2e-3)).findings
-    assert "weight_decay=2e-06, l1=2e-06)" in finding.fix
+    assert "weight_decay=2e-06, follow=\"schedule\", l1=2e-06)" in finding.fix
 
 
 def test_noise_scale_is_checked_inside_nested_models():
@@ -573,8 +578,8 @@ def test_lambda_batch_size():
     assert findings["m/o/kernel"].fix.startswith("l2 = 0.0002 * new_batch_size / 32")
     assert f"{0.1 * 1e-3 * steps:.3g} per epoch" in findings["optimizer"].what
     # kreg's follow="schedule": the decay per step is λ itself, not lr·λ.
-    report = kreg.audit(_mlp(), _dwd(keras.optimizers.Adam(1e-3), 1e-4), batch_size=10,
-                        num_examples=100)
+    report = kreg.audit(_mlp(), _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="schedule"),
+                        batch_size=10, num_examples=100)
     (finding,) = report.findings
     assert "0.0001 per step × 10 steps per epoch" in finding.what
 
@@ -675,6 +680,395 @@ def test_no_optimizer_and_l2_mode_infos():
                               ("l2-mode-with-adaptive-optimizer", "optimizer")}
 
 
+# ------------------------------------------------------------------ fast decay
+
+
+def _half_life(per_step):
+    """NumPy reference: the steps in which θ ← (1 − d)·θ halves θ."""
+    return float(np.log(2.0) / -np.log1p(-per_step))
+
+
+def test_decay_too_fast_kreg_decay_by_follow_at_the_schedules_peak():
+    """DecoupledWeightDecay removes λ·m·f per step: f = 1 ("none"), lr_t ("learning_rate"),
+    lr_t / lr_0 ("schedule"), at the largest lr_t of the schedule."""
+    model = _mlp()
+    cases = [  # (inner, λ, follow, decay per step or None when slow enough)
+        (keras.optimizers.Adam(1e-3), 0.05, "schedule", 0.05),
+        (keras.optimizers.Adam(1e-3), 0.05, "none", 0.05),
+        (keras.optimizers.Adam(1e-3), 0.05, "learning_rate", None),  # 5e-5
+        (keras.optimizers.SGD(0.1), 0.05, "learning_rate", 0.005),
+        (keras.optimizers.Adam(1e-3), 7e-4, "none", 7e-4),  # halves in 990 steps
+        (keras.optimizers.Adam(1e-3), 6.9e-4, "none", None),  # in 1004 steps
+    ]
+    for inner, weight_decay, follow, per_step in cases:
+        report = kreg.audit(model, _dwd(inner, weight_decay, follow=follow))
+        label = (type(inner).__name__, weight_decay, follow)
+        if per_step is None:
+            assert report.findings == [], label
+            continue
+        assert _pairs(report) == {("decay-too-fast", "optimizer")}, label
+        (finding,) = report.findings
+        assert finding.severity == "warning"
+        assert finding.what == (
+            f"DecoupledWeightDecay(follow={follow!r}) removes {per_step:.3g} of each decayed "
+            f"weight per step: a weight halves in {_half_life(per_step):.3g} steps where no "
+            "gradient holds it"), label
+    assert f"{_half_life(0.05):.3g}" == "13.5" and f"{_half_life(7e-4):.3g}" == "990"
+    # A warm-up from lr_0 = 1e-5 to 1e-3: follow="schedule" decays 100 × λ at the peak.
+    warm_up = keras.optimizers.schedules.CosineDecay(
+        1e-5, 1000, warmup_target=1e-3, warmup_steps=20)
+    optimizer = _dwd(keras.optimizers.SGD(warm_up), 2e-5, follow="schedule")
+    report = kreg.audit(model, optimizer, batch_size=32, num_examples=1000)
+    (finding,) = report.filter(code="decay-too-fast")
+    assert "removes 0.002 of each decayed weight per step: a weight halves in 346 steps " \
+        "(10.8 epochs at batch_size=32)" in finding.what  # 346.2 / ceil(1000 / 32)
+    assert finding.fix == ("kreg.optimizers.DecoupledWeightDecay(..., weight_decay=1e-06)"
+                           "  # 1e-4 of each weight per step")
+    # Only what it decays counts: a strong λ on nothing is no finding.
+    nothing = _dwd(keras.optimizers.Adam(1e-3), 0.5, follow="none", exclude=".*")
+    assert kreg.audit(model, nothing).findings == []
+
+
+def test_decay_too_fast_keras_builtin_decay_is_lr_times_weight_decay():
+    model = _mlp()
+    report = kreg.audit(
+        model, _exclude_non_kernels(keras.optimizers.SGD(0.1, weight_decay=0.05), model),
+        batch_size=32, num_examples=1000)
+    (finding,) = report.filter(code="decay-too-fast")
+    assert finding.severity == "warning"
+    assert finding.what == (
+        "SGD: learning_rate × weight_decay = 0.1 × 0.05 = 0.005 per step: a weight halves "
+        "in 138 steps (4.32 epochs at batch_size=32) where no gradient holds it")
+    assert f"{_half_life(0.1 * 0.05):.3g}" == "138"
+    assert finding.fix == ("keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.001)"
+                           "  # lr·λ = 1e-4 per step")
+    for make, fast in [
+        (lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.7), True),  # 990 steps
+        (lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.69), False),  # 1004 steps
+        (lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.1), False),
+        (lambda: keras.optimizers.Lion(1e-3, weight_decay=1.0), True),
+        (lambda: keras.optimizers.Adam(1e-2, weight_decay=0.1), True),
+    ]:
+        optimizer = _exclude_non_kernels(make(), model)
+        found = _pairs(kreg.audit(model, optimizer))
+        assert found == ({("decay-too-fast", "optimizer")} if fast else set()), optimizer
+    # With a schedule: lr·λ at its peak (a warm-up to 1e-3), not at step 0 (1e-5).
+    warm_up = keras.optimizers.schedules.CosineDecay(
+        1e-5, 1000, warmup_target=1e-3, warmup_steps=20)
+    optimizer = _exclude_non_kernels(keras.optimizers.AdamW(warm_up, weight_decay=0.7), model)
+    report = kreg.audit(model, optimizer)
+    assert _pairs(report) == {("decay-too-fast", "optimizer"),
+                              ("decay-follows-schedule", "optimizer")}
+    assert "= 0.0007 per step: a weight halves in 990 steps" in report.findings[0].what
+    # ≥ 100 % per step stays the error, and is not also "too fast".
+    strong = _exclude_non_kernels(keras.optimizers.SGD(1.0, weight_decay=1.0), model)
+    assert _pairs(kreg.audit(model, strong)) == {("decay-too-strong", "optimizer")}
+
+
+# ------------------------------------------------------------------ what is normalization
+
+
+class _RMSNorm(layers.Layer):
+    """A Llama/Gemma-style norm: its own class with a "scale" vector, no Keras base class."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones",
+                                     name="scale")
+
+    def call(self, x):
+        mean_square = keras.ops.mean(keras.ops.square(x), axis=-1, keepdims=True)
+        return x * keras.ops.rsqrt(mean_square + 1e-6) * self.scale
+
+
+def _normalized_mlp():
+    stack = [keras.Input((6,)), Dense(8, use_bias=False, name="a"), _RMSNorm(name="rms"),
+             layers.LayerNormalization(name="ln"), Dense(8, use_bias=False, name="b"),
+             layers.BatchNormalization(name="bn")]
+    norm_weights = ["rms/scale", "ln/gamma", "ln/beta", "bn/gamma", "bn/beta"]
+    if hasattr(layers, "RMSNormalization"):
+        stack.append(layers.RMSNormalization(name="keras_rms"))
+        norm_weights.append("keras_rms/scale")
+    stack.append(Dense(1, use_bias=False, name="o"))
+    model = keras.Sequential(stack, name="n")
+    return model, {("decay-on-normalization", f"n/{path}") for path in norm_weights}
+
+
+BUILTIN_DECAYS = {
+    "adamw": lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.01),
+    "lion": lambda: keras.optimizers.Lion(1e-4, weight_decay=0.01),
+    "adam": lambda: keras.optimizers.Adam(1e-3, weight_decay=0.01),
+    "sgd": lambda: keras.optimizers.SGD(0.01, weight_decay=1e-4),
+    "rmsprop": lambda: keras.optimizers.RMSprop(1e-3, weight_decay=0.01),
+}
+
+
+def test_decayed_normalization_scales_of_every_norm_under_every_builtin_decay():
+    model, expected = _normalized_mlp()
+    for name, make in BUILTIN_DECAYS.items():
+        report = kreg.audit(model, make())
+        assert _pairs(report) == expected, name
+        assert {f.severity for f in report.findings} == {"warning"}
+        assert "in {'beta', 'gamma', 'scale'}" in report.findings[0].fix, name
+    # kreg's default selection leaves every norm out; a multiplier that re-includes one
+    # is reported.
+    optimizer = _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate")
+    assert kreg.audit(model, optimizer).findings == []
+    optimizer = _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate",
+                     multipliers={"/rms/scale": 1.0})
+    assert _pairs(kreg.audit(model, optimizer)) == {("decay-on-normalization", "n/rms/scale")}
+    # A penalty on such a scale is a penalty on normalization, too.
+    model.get_layer("rms").scale.regularizer = L2(1e-4)
+    report = kreg.audit(model, keras.optimizers.SGD(0.01))
+    assert _pairs(report) == {("penalty-on-normalization", "n/rms/scale")}
+    assert report.findings[0].fix == "# remove the regularizer of 'n/rms/scale'"
+
+
+# ------------------------------------------------------------------ token embeddings only
+
+
+class _LearnedPositionEmbedding(layers.Layer):
+    """A position table of its own class (as keras-hub's PositionEmbedding)."""
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(shape=tuple(input_shape[1:]), name="embeddings")
+
+    def call(self, x):
+        return x + self.embeddings
+
+
+class _TokenAndPosition(layers.Layer):
+    """A ViT-style embedding: a Keras Embedding named "position_embedding" on positions."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.token = Embedding(20, 4, name="token_embedding")
+        self.position = Embedding(5, 4, name="position_embedding")
+
+    def build(self, input_shape):
+        self.token.build(input_shape)
+        self.position.build(input_shape)
+
+    def call(self, ids):
+        return self.token(ids) + self.position(keras.ops.arange(5))
+
+
+def _embedded(name="e"):
+    x = keras.Input((5,), dtype="int32")
+    y = _LearnedPositionEmbedding(name="learned")(_TokenAndPosition(name="embed")(x))
+    y = layers.GlobalAveragePooling1D()(y)
+    return keras.Model(x, Dense(1, name="o")(y), name=name)
+
+
+@pytest.mark.filterwarnings("ignore:kreg.regularizers.apply")
+def test_embedding_notes_only_on_token_embeddings():
+    """The notes' reason (a row gets a gradient only when its token is in the batch) does
+    not hold for position tables: every row is used at every step."""
+    model = _embedded()
+    decayed = _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate")
+    tables = {"embed/token_embedding/embeddings", "embed/position_embedding/embeddings",
+              "learned/embeddings"}
+    assert tables <= {v.path for v in model.trainable_weights
+                      if decayed.weight_decay_multiplier(v) == 1.0}
+    report = kreg.audit(model, decayed)
+    assert _pairs(report) == {("decay-on-embedding", "embed/token_embedding/embeddings")}
+    finding = report.findings[0]
+    assert finding.what == ("weight decay 0.0001 from DecoupledWeightDecay acts on token "
+                            "embedding 'embed/token_embedding/embeddings'")
+    assert "exclude=['embed/token_embedding/embeddings$']" in finding.fix
+    model = _embedded(name="p")
+    kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4))
+    report = kreg.audit(model, keras.optimizers.SGD(0.01))
+    assert _pairs(report) == {("penalty-on-embedding", "embed/token_embedding/embeddings")}
+    assert report.findings[0].fix == "keras.layers.Embedding(..., embeddings_regularizer=None)"
+
+
+@pytest.mark.skipif(not hasattr(layers, "ReversibleEmbedding"),
+                    reason="this Keras has no keras.layers.ReversibleEmbedding")
+def test_output_projections_are_no_token_embeddings():
+    """An untied output projection (logits = h·W) and a tied table the model also calls with
+    reverse=True get a gradient on every row at every step."""
+
+    def language_model(tie_weights, reverse=True):
+        x = keras.Input((5,), dtype="int32")
+        table = layers.ReversibleEmbedding(20, 4, tie_weights=tie_weights, name="tokens",
+                                           embeddings_initializer="zeros")
+        h = Dense(4, name="h")(table(x))
+        return keras.Model(x, table(h, reverse=True) if reverse else h, name="lm")
+
+    decay = _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate")
+    report = kreg.audit(language_model(tie_weights=False), decay)
+    assert _pairs(report) == {("decay-on-embedding", "tokens/embeddings")}  # not reverse_
+    assert kreg.audit(language_model(tie_weights=True), decay).findings == []
+    # Tied but only looked up (a backbone, a classifier on it): a token embedding.
+    assert _pairs(kreg.audit(language_model(tie_weights=True, reverse=False), decay)) == {
+        ("decay-on-embedding", "tokens/embeddings")}
+    # Penalized and decayed, the tied output projection is a weight like any other.
+    model = language_model(tie_weights=True)
+    kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4))
+    assert _pairs(kreg.audit(model, keras.optimizers.SGD(0.01))) == set()
+
+
+# ------------------------------------------------------------------ class names in fixes
+
+
+_CLASS_NAME = re.compile(r"\b(keras_hub|keras|kreg)\.(layers|optimizers|regularizers|models)"
+                         r"\.([A-Z]\w*)")
+
+
+def _named_classes(report):
+    """``[(text, class)]``: every class a fix names by its module, resolved in this install."""
+    found = []
+    for f in report.findings:
+        for package, namespace, name in _CLASS_NAME.findall(f.fix):
+            module = getattr(sys.modules.get(package), namespace, None)
+            found.append((f"{package}.{namespace}.{name}", getattr(module, name, None)))
+    return found
+
+
+class _WideDense(layers.Dense):
+    """A user's Dense subclass: keras.layers has no class of this name."""
+
+
+def test_fixes_name_only_classes_that_exist_and_are_the_ones_in_use():
+    x = keras.Input((4,), dtype="int32")
+    y = kreg.layers.GaussianNoise(0.1, name="noise")(x)
+    y = _WideDense(8, bias_regularizer=L2(1e-4), kernel_initializer="zeros", name="wide")(y)
+    y = layers.BatchNormalization(name="bn")(y)
+    model = keras.Model(x, Dense(1, name="o")(y), name="m")
+    report = kreg.audit(model, keras.optimizers.SGD(0.01))
+    assert _pairs(report) == {("noise-on-integer-input", "noise"),
+                              ("penalty-on-bias", "wide/bias"),
+                              ("bias-before-batchnorm", "wide")}
+    fixes = {f.code: f.fix for f in report.findings}
+    assert fixes["bias-before-batchnorm"] == "_WideDense(8, use_bias=False)"
+    assert fixes["penalty-on-bias"] == "_WideDense(..., bias_regularizer=None)"
+    assert fixes["noise-on-integer-input"].endswith("x = kreg.layers.GaussianNoise(0.1)(x)")
+    reports = [report, *_all_broken_reports()]
+    for report in reports:
+        for text, cls in _named_classes(report):
+            assert cls is not None, f"{text} does not exist in this install"
+
+
+# ------------------------------------------------------------------ tiny keras-hub models
+
+
+def _hub():
+    pytest.importorskip("keras_hub")
+    import _hub_models
+
+    return _hub_models
+
+
+def test_keras_hub_norm_scales_are_decayed_under_builtin_decays():
+    hub = _hub()
+    import keras_hub
+
+    model, _, _ = hub.llama()
+    scales = {("decay-on-normalization", v.path) for v in model.trainable_weights
+              if v.path.endswith("layernorm/scale")}
+    assert len(scales) == 5  # 2 layers × 2 + the final norm
+    for name, make in BUILTIN_DECAYS.items():
+        report = kreg.audit(model, make())
+        assert _pairs(report, ("warning",)) == scales, name
+        assert "'scale'}" in report.findings[0].fix
+    decay = _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate",
+                 multipliers={"layernorm/scale": 1.0})
+    assert _pairs(kreg.audit(model, decay), ("warning",)) == scales
+    # Gemma's norm: keras-hub's RMSNormalization of the Gemma model.
+    gemma = keras_hub.models.GemmaBackbone(
+        vocabulary_size=32, num_layers=1, num_query_heads=2, num_key_value_heads=1,
+        hidden_dim=8, intermediate_dim=16, head_dim=4)
+    report = kreg.audit(gemma, keras.optimizers.AdamW(1e-3, weight_decay=0.01))
+    assert _pairs(report, ("warning",)) == {
+        ("decay-on-normalization", "decoder_block_0/pre_attention_norm/scale"),
+        ("decay-on-normalization", "decoder_block_0/pre_ffw_norm/scale"),
+        ("decay-on-normalization", "final_normalization/scale"),
+    }
+
+
+def test_keras_hub_tied_output_projection_is_no_token_embedding():
+    hub = _hub()
+    import keras_hub
+
+    backbone, _, _ = hub.gpt2()
+    decay = _dwd(keras.optimizers.AdamW(1e-3, weight_decay=0.0), 0.01, follow="learning_rate")
+    assert _pairs(kreg.audit(backbone, decay)) == {
+        ("decay-on-embedding", "token_embedding/embeddings")}
+    causal_lm = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
+    assert kreg.audit(causal_lm, decay).findings == []
+
+
+def test_keras_hub_classes_are_named_by_their_own_module():
+    hub = _hub()
+    import keras_hub
+
+    x = keras.Input((5,), dtype="int32")
+    table = keras_hub.layers.ReversibleEmbedding(
+        20, 4, embeddings_regularizer=L2(1e-4), name="tokens")
+    model = keras.Model(x, Dense(1, name="o")(table(x)), name="m")
+    (finding,) = kreg.audit(model, keras.optimizers.SGD(0.01)).findings
+    assert finding.code == "penalty-on-embedding"
+    assert finding.fix == ("keras_hub.layers.ReversibleEmbedding(..., "
+                           "embeddings_regularizer=None)")
+    if hasattr(layers, "ReversibleEmbedding"):  # Keras' own, in Keras 3.15 (not 3.10)
+        assert type(table) is not layers.ReversibleEmbedding
+    # A keras-hub layer with no public name is not named at all.
+    llama, _, _ = hub.llama()
+    scale = llama.get_layer("sequence_output_layernorm").scale
+    scale.regularizer = L2(1e-4)
+    report = kreg.audit(llama, keras.optimizers.SGD(0.01))
+    (finding,) = report.filter(code="penalty-on-normalization")
+    assert finding.fix == "# remove the regularizer of 'sequence_output_layernorm/scale'"
+    for text, cls in _named_classes(report):
+        assert cls is not None, text
+
+
+def _hub_token_tables(name):
+    """The token embeddings of each tiny keras-hub model (not position tables nor Llama's
+    untied output projection)."""
+    return {
+        "resnet": set(),
+        "vit": set(),
+        "bert": {"token_embedding/embeddings", "segment_embedding/embeddings"},
+        "gpt2": {"token_embedding/embeddings"},
+        "llama": {"token_embedding/embeddings"},
+        "bert_classifier": {"token_embedding/embeddings", "segment_embedding/embeddings"},
+    }[name]
+
+
+HUB_MODELS = ["resnet", "vit", "bert", "gpt2", "llama", "bert_classifier"]
+
+
+@pytest.mark.filterwarnings("ignore:kreg.regularizers.apply")
+@pytest.mark.parametrize("name", HUB_MODELS)
+def test_tiny_keras_hub_models_report_only_what_is_true(name):
+    hub = _hub()
+    model, _, _ = hub.BUILDERS[name]()
+    tables = _hub_token_tables(name)
+    # kreg's decay with its default selection: token embeddings noted, nothing else.
+    decay = _dwd(keras.optimizers.AdamW(1e-3, weight_decay=0.0), 0.01, follow="learning_rate")
+    report = kreg.audit(model, decay)
+    assert _pairs(report) == {("decay-on-embedding", path) for path in tables}, str(report)
+    # Keras' AdamW decays every bias and normalization parameter (LlamaLayerNorm's scale
+    # included): those are the warnings, and only those.
+    report = kreg.audit(model, keras.optimizers.AdamW(1e-3, weight_decay=0.01))
+    kinds = {"bias": "decay-on-bias", "gamma": "decay-on-normalization",
+             "beta": "decay-on-normalization", "scale": "decay-on-normalization"}
+    assert _pairs(report, ("error", "warning")) == {
+        (kinds[v.path.rsplit("/", 1)[-1]], v.path) for v in model.trainable_weights
+        if v.path.rsplit("/", 1)[-1] in kinds}, str(report)
+    assert _pairs(report, ("info",)) == {("decay-on-embedding", path) for path in tables}
+    # An L2 penalty on the kernels and tables (kreg's default selection): under SGD only
+    # the token-embedding notes; under Adam the penalty is rescaled on every penalized
+    # weight that is not a token embedding.
+    penalized = set(kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4)))
+    report = kreg.audit(model, keras.optimizers.SGD(0.01, momentum=0.9))
+    assert _pairs(report) == {("penalty-on-embedding", path) for path in tables}, str(report)
+    report = kreg.audit(model, keras.optimizers.Adam(1e-3))
+    assert _pairs(report, ("error", "warning")) == {
+        ("l2-with-adaptive-optimizer", path) for path in penalized - tables}, str(report)
+
+
 # ------------------------------------------------------------------ report and API
 
 
@@ -692,6 +1086,9 @@ def _all_broken_reports():
     model = keras.Model(x, Dense(1)(layers.Flatten()(y)), name="img")
     yield kreg.audit(model, keras.optimizers.SGD(1.0, weight_decay=1.0),
                      sample=np.random.RandomState(0).rand(8, 8, 8, 1))
+    yield kreg.audit(_normalized_mlp()[0], keras.optimizers.AdamW(1e-3, weight_decay=1.0),
+                     batch_size=32, num_examples=1000)
+    yield kreg.audit(_embedded(), _dwd(keras.optimizers.Adam(1e-3), 0.05, follow="schedule"))
 
 
 def test_every_finding_is_complete_and_its_fix_is_python():
@@ -902,6 +1299,9 @@ def test_the_documented_codes_table_is_the_registry():
 
     doc = sys.modules["kreg.audit"].__doc__
     assert table() in doc
+    # help(kreg.audit) shows the function, which kreg/__init__.py imports over the module.
+    assert table() in inspect.cleandoc(kreg.audit.__doc__)
+    assert "decay-too-fast" in table()
     rows = {line.split()[0]: line.split()[1] for line in table().splitlines()[3:-1]}
     assert rows == {code: entry.severity for code, entry in CODES.items()}
     assert "optimizer-not-read" in rows

@@ -242,6 +242,21 @@ def test_inputs_unconverted_lets_a_layer_take_tensorflow_graph_tensors():
     assert layer._allow_non_tensor_positional_args is False
 
 
+# -- layer graph, keyword arguments (kreg.audit)
+
+
+def test_call_keyword_arguments_lists_each_calls_keywords():
+    class Tied(keras.layers.Layer):  # as ReversibleEmbedding: one layer, two uses
+        def call(self, x, reverse=False):
+            return -x if reverse else x
+
+    layer = Tied()
+    x = keras.Input((3,))
+    layer(layer(x), reverse=True)
+    assert compat.call_keyword_arguments(layer) == [{}, {"reverse": True}]
+    assert compat.call_keyword_arguments(Tied()) == []
+
+
 # -- callbacks (kreg.callbacks.RegularizationMonitor)
 
 

@@ -153,8 +153,14 @@ def audit(model, optimizer=None, *, batch_size=None, num_examples=None, sample=N
     return Report(findings, subject)
 
 
-# `kreg.audit` is this function (kreg/__init__.py imports it over the module), so the
-# report types are reachable from it too: `except kreg.audit.AuditError`.
+# `kreg.audit` is this function (kreg/__init__.py imports it over the module), so
+# `help(kreg.audit)` shows its docstring: the codes go there as well as in the module's.
+if audit.__doc__ is not None:
+    audit.__doc__ += "\n    The finding codes:\n\n" + "".join(
+        f"    {line}\n" for line in _codes.table().splitlines()
+    )
+
+# The report types are reachable from the function too: `except kreg.audit.AuditError`.
 audit.Report = Report
 audit.Finding = Finding
 audit.AuditError = AuditError

@@ -10,6 +10,7 @@ import collections
 
 from kreg.audit._explain import audit_check_failed
 from kreg.audit._explain import batch_size, decay, layer_order, noise, penalties, xla
+from kreg.audit._facts import FAST_HALF_LIFE
 from kreg.audit._report import Finding
 
 Code = collections.namedtuple("Code", ["severity", "summary", "explain"])
@@ -28,6 +29,10 @@ CODES = {
         "error", "a decay step removes ≥ 100 % of a weight",
         decay.decay_too_strong,
     ),
+    "decay-too-fast": Code(
+        "warning", f"a decay halves the weights in < {FAST_HALF_LIFE} steps",
+        decay.decay_too_fast,
+    ),
     "l2-with-adaptive-optimizer": Code(
         "warning", "L2 penalty rescaled by Adam/RMSprop/...",
         penalties.l2_with_adaptive_optimizer,
@@ -45,11 +50,11 @@ CODES = {
         decay.decay_on,
     ),
     "penalty-on-normalization": Code(
-        "warning", "normalization γ/β penalized",
+        "warning", "normalization γ/β/scale penalized",
         penalties.penalty_on,
     ),
     "decay-on-normalization": Code(
-        "warning", "normalization γ/β decayed",
+        "warning", "normalization γ/β/scale decayed",
         decay.decay_on,
     ),
     "decay-exclusion-backend-dependent": Code(
@@ -73,11 +78,11 @@ CODES = {
         xla.augmentation_disables_xla,
     ),
     "penalty-on-embedding": Code(
-        "info", "an embedding penalized: rare tokens shrunk more",
+        "info", "a token embedding penalized: rare tokens shrunk more",
         penalties.penalty_on,
     ),
     "decay-on-embedding": Code(
-        "info", "an embedding decayed: rare tokens shrunk more",
+        "info", "a token embedding decayed: rare tokens shrunk more",
         decay.decay_on,
     ),
     "bias-before-batchnorm": Code(

@@ -9,7 +9,8 @@ class Context:
 
     ``weights`` holds ``(variable, owner path, owner layer)`` for each trainable weight,
     ``decays`` maps ``id(variable)`` to the decays that act on it, ``paths`` is
-    ``[(layer path, layer)]``, parents first.
+    ``[(layer path, layer)]``, parents first, ``projections`` the ids of the tied
+    embeddings the model also uses as its output projection.
     """
 
     def __init__(self, model, optimizer, batch_size, num_examples, sample):
@@ -32,6 +33,11 @@ class Context:
             _, path, layer = owners.get(id(variable), (variable, model.name, model))
             self.weights.append((variable, path, layer))
         self.decays = {id(v): facts.decays(self.chain, v) for v, _, _ in self.weights}
+        self.projections = facts.output_projections(self.paths)
+
+    def category(self, variable, owner):
+        """"normalization", "embedding" (a token embedding), "bias" or "weight"."""
+        return facts.category(variable, owner, self.projections)
 
     @property
     def label(self):

@@ -7,6 +7,7 @@ two update rules) through ``kreg._keras_compat``.
 """
 
 import math
+import re
 
 import keras
 import numpy as np
@@ -149,6 +150,27 @@ def initial_or_peak_learning_rate(optimizer):
     return peak_learning_rate(optimizer), False
 
 
+def kreg_initial_learning_rate(optimizer, stepper):
+    """lr_0 of a DecoupledWeightDecay, the divisor of ``follow="schedule"``: its
+    ``initial_learning_rate``, or where that is not set yet (0 or None until the first
+    step sets it) the inner learning rate at step 0, which it then takes."""
+    lr0 = as_float(getattr(optimizer, "initial_learning_rate", None))
+    return lr0 if lr0 else learning_rate(stepper)
+
+
+#: "decay-too-fast" below this half-life, in steps. Common set-ups halve a weight in far
+#: more: AdamW at lr 1e-3 with λ = 0.1 in ~6900 steps (λ = 0.01: ~69000), SGD at lr 0.1
+#: with 5e-4 in ~14000. Within fewer than 1000 steps (a per-step decay above 6.9e-4) the
+#: decay, not the data, sets the weights' scale from the first epochs on, and a fine-tuned
+#: model's pretrained weights are gone within a few hundred steps.
+FAST_HALF_LIFE = 1000
+
+
+def half_life(per_step):
+    """Steps in which a decay of ``per_step`` (0 < d < 1) halves a weight: ln 2 / −ln(1 − d)."""
+    return math.log(2) / -math.log1p(-per_step)
+
+
 def keras_weight_decay(optimizer, variable=None):
     """A Keras optimizer's own built-in ``weight_decay`` as a float (0.0 when unset).
 
@@ -237,12 +259,93 @@ def l2_of(regularizer):
     return as_float(getattr(regularizer, "l2", None))
 
 
-def category(variable, owner):
-    """"normalization", "embedding", "bias" or "weight"."""
+# keras-hub and model code bring their own norms (LlamaLayerNorm, Gemma's RMSNormalization,
+# T5LayerNorm, RmsNorm2d, Qwen3_5RMSNormGated ...), none a subclass of Keras' own: a layer
+# is one when a class in its MRO is named so. A layer that merely contains a norm
+# (ConvNormAct) owns no norm weight itself: its sublayers do.
+_NORMALIZATION_NAME = re.compile(r"norm(alization)?(\d+d|gated)?$", re.IGNORECASE)
+
+# A position table is indexed by the position, not by the data: every row is used at
+# every step (keras-hub's PositionEmbedding, a ViT's Embedding named "position_embedding").
+_POSITION_CLASS = re.compile(r"Position(al)?(Embedding|Encoding)")
+_POSITION_NAME = re.compile(r"(^|_)pos(ition(al)?)?(_|$)", re.IGNORECASE)
+
+
+def is_normalization(layer):
+    """True for Keras' normalization layers and for any layer whose class is named as a norm."""
+    if layer is None:
+        return False
+    if isinstance(layer, NORMALIZATION_LAYERS):
+        return True
+    return any(_NORMALIZATION_NAME.search(c.__name__) for c in type(layer).__mro__)
+
+
+def is_position_embedding(layer):
+    if layer is None:
+        return False
+    return bool(
+        any(_POSITION_CLASS.search(c.__name__) for c in type(layer).__mro__)
+        or _POSITION_NAME.search(layer.name)
+    )
+
+
+def output_projections(paths):
+    """``{id(layer)}``: the tied embeddings (``tie_weights=True``) that a recorded call uses
+    as the output projection (``reverse=True``, as keras-hub's CausalLM tasks do)."""
+    found = set()
+    for _, layer in paths:
+        if not getattr(layer, "tie_weights", False):
+            continue
+        try:
+            calls = compat.call_keyword_arguments(layer)
+        except Exception:
+            continue
+        if any(kwargs.get("reverse") is True for kwargs in calls):
+            found.add(id(layer))
+    return found
+
+
+def is_token_embedding(variable, owner, projections=()):
+    """True for a table whose rows are indexed by the data's tokens (ids), and only then.
+
+    Only there does the reason for the embedding notes hold: a row gets a gradient only
+    in the steps whose batch holds its token, while a penalty or decay shrinks it at
+    every step. Not there:
+
+    * a position table (every row used at every step);
+    * an untied output projection (``ReversibleEmbedding``'s ``reverse_embeddings``,
+      logits = h·W): the softmax sends every column a gradient at every step;
+    * a tied table (``tie_weights=True``) that the model also calls with
+      ``reverse=True``: it is that output projection too, so every row gets a gradient
+      at every step. A tied table the audited graph only looks up (a backbone, a
+      classifier on it) is a token embedding; one used in the ``call`` of a subclassed
+      model leaves no record, and is taken as the lookup it is built for.
+
+    A segment (token type) table is a token embedding: its rows too get a gradient only
+    when their id is in the batch (BERT's second segment never is in single-sentence
+    tasks, and decays toward zero).
+    """
     short = variable.path.rsplit("/", 1)[-1]
-    if owner is not None and isinstance(owner, NORMALIZATION_LAYERS):
+    if short == "reverse_embeddings" or is_position_embedding(owner):
+        return False
+    if id(owner) in projections:
+        return False
+    if isinstance(owner, keras.layers.Embedding):
+        # The table, or LoRA's row factor: one row per token id (not LoRA's other factor).
+        return bool(variable.shape) and variable.shape[0] == getattr(owner, "input_dim", None)
+    return short == "embeddings"
+
+
+def category(variable, owner, projections=()):
+    """"normalization", "embedding" (a token embedding), "bias" or "weight".
+
+    ``projections``: the tied embeddings used as output projections
+    (:func:`output_projections`).
+    """
+    short = variable.path.rsplit("/", 1)[-1]
+    if is_normalization(owner):
         return "normalization"
-    if isinstance(owner, keras.layers.Embedding) or short == "embeddings":
+    if is_token_embedding(variable, owner, projections):
         return "embedding"
     if short == "bias":
         return "bias"

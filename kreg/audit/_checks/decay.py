@@ -1,9 +1,16 @@
 """Weight decay: on biases/normalization/embeddings, backend-dependent exclusions, a decay
-that follows a schedule, one too strong to train, an L2 mode meeting an adaptive optimizer."""
+that follows a schedule, one too strong to train or so fast that it sets the weights'
+scale, an L2 mode meeting an adaptive optimizer."""
+
+import math
 
 from kreg._live import optimizer_chain
 from kreg.audit import _facts as facts
 from kreg.audit._codes import finding
+
+
+def _short(variable):
+    return variable.path.rsplit("/", 1)[-1]
 
 
 def check_decay(ctx):
@@ -13,7 +20,7 @@ def check_decay(ctx):
     found = []
     by_optimizer = {}
     for variable, _, owner in ctx.weights:
-        kind = facts.category(variable, owner)
+        kind = ctx.category(variable, owner)
         if kind == "weight":
             continue
         for optimizer, wd in ctx.decays[id(variable)]:
@@ -26,6 +33,7 @@ def check_decay(ctx):
             kreg=facts.is_kreg_decay(optimizer),
             kinds={kind for _, kind, _ in items},
             inner_name=type(facts.stepper(optimizer_chain(optimizer))).__name__,
+            **_exclusion(ctx, optimizer, items),
         )
         for variable, kind, wd in items:
             found.append(finding(
@@ -37,13 +45,54 @@ def check_decay(ctx):
             found.append(finding("optimizer-not-read", "optimizer"))
         if facts.is_kreg_decay(optimizer):
             found.extend(_kreg_decay_findings(ctx, optimizer))
-        elif facts.keras_weight_decay(optimizer):
+            continue
+        if facts.keras_weight_decay(optimizer):
             found.extend(_keras_decay_findings(ctx, optimizer))
+        found.extend(_keras_strength_findings(ctx, optimizer))
     return found
 
 
+def _exclusion(ctx, optimizer, items):
+    """How the fix names the flagged weights: ``names``, the short names that only they bear
+    among the weights ``optimizer`` decays (so excluding by name spares nothing else),
+    ``paths`` the others, ``embeddings`` the flagged token embeddings' paths."""
+    flagged = {id(v) for v, _, _ in items}
+    decayed = [
+        v for v, _, _ in ctx.weights if any(o is optimizer for o, _ in ctx.decays[id(v)])
+    ]
+    shared = {_short(v) for v in decayed if id(v) not in flagged}
+    return dict(
+        names=sorted({_short(v) for v, _, _ in items} - shared),
+        paths=sorted(v.path for v, _, _ in items if _short(v) in shared),
+        embeddings=[v.path for v, kind, _ in items if kind == "embedding"],
+    )
+
+
+def _amounts(ctx, optimizer):
+    """The per-weight λ of ``optimizer`` on each weight it decays."""
+    return [wd for v, _, _ in ctx.weights for o, wd in ctx.decays[id(v)] if o is optimizer]
+
+
+def _strength(per_step, ctx, **about):
+    """decay-too-strong for a per-step decay ≥ 1, decay-too-fast for a short half-life."""
+    if per_step >= 1:
+        return [finding("decay-too-strong", "optimizer", per_step=per_step, **about)]
+    if per_step <= 0:
+        return []
+    half_life = facts.half_life(per_step)
+    if half_life >= facts.FAST_HALF_LIFE:
+        return []
+    epochs = None
+    if ctx.batch_size is not None and ctx.num_examples is not None:
+        epochs = half_life / max(1, math.ceil(ctx.num_examples / ctx.batch_size))
+    return [finding(
+        "decay-too-fast", "optimizer", per_step=per_step, half_life=half_life,
+        limit=facts.FAST_HALF_LIFE, epochs=epochs, batch_size=ctx.batch_size, **about,
+    )]
+
+
 def _kreg_decay_findings(ctx, optimizer):
-    amounts = [wd for v, _, _ in ctx.weights for o, wd in ctx.decays[id(v)] if o is optimizer]
+    amounts = _amounts(ctx, optimizer)
     if not amounts:
         return []
     if getattr(optimizer, "mode", "decoupled") == "l2":
@@ -51,22 +100,19 @@ def _kreg_decay_findings(ctx, optimizer):
             return [finding("l2-mode-with-adaptive-optimizer", "optimizer",
                             optimizer_name=type(ctx.stepper).__name__)]
         return []
-    follow = getattr(optimizer, "follow", "schedule")
+    # d = λ·m·f with f = 1 ("none"), lr_t ("learning_rate") or lr_t / lr_0 ("schedule"),
+    # at the largest learning rate of the schedule, not the one at step 0: a warm-up from
+    # a small lr_0 multiplies a follow="schedule" decay by peak / lr_0.
+    follow = optimizer.follow
     factor = 1.0
     if follow in ("learning_rate", "schedule"):
-        # The largest learning rate of the schedule, not the one at step 0: a warm-up
-        # from a small lr_0 multiplies a follow="schedule" decay by peak / lr_0.
         peak = facts.peak_learning_rate(ctx.stepper)
         if follow == "learning_rate":
             factor = peak or 0.0
         else:
-            lr0 = facts.as_float(getattr(optimizer, "initial_learning_rate", None))
+            lr0 = facts.kreg_initial_learning_rate(optimizer, ctx.stepper)
             factor = (peak / lr0) if (peak and lr0) else 1.0
-    per_step = max(amounts) * factor
-    if per_step >= 1:
-        return [finding("decay-too-strong", "optimizer", follow=follow, per_step=per_step,
-                        factor=factor)]
-    return []
+    return _strength(max(amounts) * factor, ctx, follow=follow, factor=factor)
 
 
 def _keras_decay_findings(ctx, optimizer):
@@ -83,19 +129,25 @@ def _keras_decay_findings(ctx, optimizer):
             on_jax=[v.path for v, tf in zip(differs, on_tf) if not tf],
         ))
     schedule = facts.schedule_of(optimizer)
-    if schedule is not None:
-        profile = facts.schedule_profile(schedule)
-        lr_max = None
-        if profile is not None:
-            start, peak, end, end_step, exact = profile
-            found.append(finding(
-                "decay-follows-schedule", "optimizer", optimizer_name=name, weight_decay=wd,
-                start=start, peak=peak, end=end, end_step=end_step, exact=exact,
-            ))
-            lr_max = peak
-    else:
-        lr_max = facts.learning_rate(optimizer)
-    if lr_max is not None and lr_max * wd >= 1:
-        found.append(finding("decay-too-strong", "optimizer", optimizer_name=name,
-                             learning_rate=lr_max, weight_decay=wd))
+    profile = facts.schedule_profile(schedule) if schedule is not None else None
+    if profile is not None:
+        start, peak, end, end_step, exact = profile
+        found.append(finding(
+            "decay-follows-schedule", "optimizer", optimizer_name=name, weight_decay=wd,
+            start=start, peak=peak, end=end, end_step=end_step, exact=exact,
+        ))
     return found
+
+
+def _keras_strength_findings(ctx, optimizer):
+    """Keras' built-in decay removes lr_t·λ per step: at the schedule's peak, on the weights
+    it decays (Muon's λ differs per weight)."""
+    amounts = _amounts(ctx, optimizer)
+    if not amounts:
+        return []
+    lr = facts.peak_learning_rate(optimizer)
+    if lr is None:
+        return []
+    wd = max(amounts)
+    return _strength(lr * wd, ctx, optimizer_name=type(optimizer).__name__,
+                     learning_rate=lr, weight_decay=wd)

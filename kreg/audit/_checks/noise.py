@@ -31,7 +31,8 @@ def check_noise(ctx):
         stddev = facts.live_value(layer, "stddev")
         if not stddev:
             continue
-        about = dict(layer_class=type(layer).__name__, stddev=stddev, layer_path=path)
+        about = dict(layer=layer, layer_class=type(layer).__name__, stddev=stddev,
+                     layer_path=path)
         x = values.get(id(layer))
         dtype = _input_dtype(layer, x)
         if "int" in dtype:

@@ -42,12 +42,12 @@ def check_penalties(ctx):
         regularizer = getattr(variable, "regularizer", None)
         if regularizer is None:
             continue
-        kind = facts.category(variable, owner)
+        kind = ctx.category(variable, owner)
         about = dict(regularizer=regularizer, attribute=_attribute(variable, owner))
         if kind != "weight":
             found.append(finding(
                 f"penalty-on-{kind}", variable.path, kind=kind, variable_path=variable.path,
-                layer_class=type(owner).__name__, **about,
+                layer=owner, **about,
             ))
             continue
         l2 = facts.l2_of(regularizer)
@@ -58,8 +58,8 @@ def check_penalties(ctx):
             optimizer, wd = decays[0]
             found.append(finding(
                 "l2-and-weight-decay", variable.path, variable_path=variable.path,
-                weight_decay=wd, optimizer_name=type(optimizer).__name__,
-                layer_class=type(owner).__name__, **about,
+                weight_decay=wd, optimizer_name=type(optimizer).__name__, layer=owner,
+                **about,
             ))
         elif adaptive:
             rate, at_step_0 = facts.initial_or_peak_learning_rate(stepper)

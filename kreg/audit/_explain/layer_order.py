@@ -2,6 +2,8 @@
 
 import keras
 
+from kreg.audit._explain import class_code
+
 
 def dropout_before_batchnorm(*, layer_class, rate, layer_path, bn_path):
     return (
@@ -25,10 +27,13 @@ def bias_before_batchnorm(*, layer, layer_path, bn_path):
         size = getattr(layer, "filters", None)
         kernel = getattr(layer, "kernel_size", None)
         args = ", ".join(str(a) for a in (size, kernel) if a is not None) + ", ..."
+    name = class_code(layer)
     return (
         f"{cls} '{layer_path}' has a bias and feeds BatchNormalization '{bn_path}' directly",
         "BatchNormalization subtracts each feature's batch mean, which cancels a constant "
         "bias exactly: the bias gets no gradient and only costs parameters (the "
         "normalization's β plays its role).",
-        f"keras.layers.{cls}({args}, use_bias=False)",
+        f"{name}({args}, use_bias=False)"
+        if name is not None
+        else f"# build '{layer_path}' with use_bias=False",
     )

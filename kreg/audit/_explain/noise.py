@@ -1,19 +1,25 @@
 """Gaussian noise: what noise-on-integer-input, noise-on-unscaled-input and
 noise-out-of-scale say."""
 
+import keras
 
-def noise_on_integer_input(*, layer_class, stddev, layer_path, dtype):
+from kreg.audit._explain import class_code
+
+
+def noise_on_integer_input(*, layer, layer_class, stddev, layer_path, dtype):
     return (
         f"{layer_class}(stddev={stddev:g}) '{layer_path}' receives {dtype} inputs",
         "Float noise cannot be added to an integer tensor: training fails or "
         "the noise is rounded away, and integer inputs are usually unscaled "
         "pixel values.",
         "x = keras.layers.Rescaling(1 / 255)(inputs)  # float inputs in [0, 1]\n"
-        f"x = keras.layers.{layer_class}({stddev:g})(x)",
+        f"x = {class_code(layer) or 'kreg.layers.GaussianNoise'}({stddev:g})(x)",
     )
 
 
-def noise_on_unscaled_input(*, layer_class, stddev, layer_path, largest, spread, ratio):
+def noise_on_unscaled_input(
+    *, layer, layer_class, stddev, layer_path, largest, spread, ratio
+):
     """``largest``, ``spread``: the sample's maximum and standard deviation there."""
     return (
         f"{layer_class}(stddev={stddev:g}) '{layer_path}' receives unscaled images "
@@ -27,13 +33,11 @@ def noise_on_unscaled_input(*, layer_class, stddev, layer_path, largest, spread,
     )
 
 
-def noise_out_of_scale(*, layer_class, stddev, layer_path, spread, ratio):
+def noise_out_of_scale(*, layer, layer_class, stddev, layer_path, spread, ratio):
     suggest = 0.1 * spread
-    noise_cls = (
-        f"keras.layers.{layer_class}"
-        if layer_class == "GaussianNoise" and suggest <= 1
-        else "kreg.layers.GaussianNoise"
-    )
+    noise_cls = class_code(layer)
+    if noise_cls is None or (isinstance(layer, keras.layers.GaussianNoise) and suggest > 1):
+        noise_cls = "kreg.layers.GaussianNoise"  # Keras' GaussianNoise refuses σ > 1
     return (
         f"{layer_class}(stddev={stddev:g}) '{layer_path}' on inputs with standard deviation "
         f"{spread:.3g}: σ is {ratio:.3g}× the signal",

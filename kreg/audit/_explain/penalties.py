@@ -4,7 +4,7 @@ l2-with-adaptive-optimizer say."""
 import math
 
 from kreg.audit._facts import as_float
-from kreg.audit._explain import describe, plain, why
+from kreg.audit._explain import class_code, describe, optimizer_code, plain, why
 
 
 def regularizer_not_attached(*, layer_path, attribute, regularizer, variable_path):
@@ -20,19 +20,27 @@ def regularizer_not_attached(*, layer_path, attribute, regularizer, variable_pat
     )
 
 
-def penalty_on(*, kind, regularizer, variable_path, layer_class, attribute):
+def _without_regularizer(layer, attribute, variable_path):
+    """``keras.layers.Dense(..., bias_regularizer=None)``, where the class and its argument
+    can be named; else a comment."""
+    name = class_code(layer)
+    if attribute is None or name is None:
+        return f"# remove the regularizer of '{variable_path}'"
+    return f"{name}(..., {attribute}=None)"
+
+
+def penalty_on(*, kind, regularizer, variable_path, layer, attribute):
     """penalty-on-bias, -normalization, -embedding; ``attribute`` None: not a layer argument."""
+    what = "token embedding" if kind == "embedding" else kind
     return (
-        f"{describe(regularizer)} penalty on {kind} '{variable_path}'",
+        f"{describe(regularizer)} penalty on {what} '{variable_path}'",
         why(kind, "penalizing"),
-        f"keras.layers.{layer_class}(..., {attribute}=None)"
-        if attribute is not None
-        else f"# remove the regularizer of '{variable_path}'",
+        _without_regularizer(layer, attribute, variable_path),
     )
 
 
 def l2_and_weight_decay(
-    *, regularizer, variable_path, weight_decay, optimizer_name, layer_class, attribute
+    *, regularizer, variable_path, weight_decay, optimizer_name, layer, attribute
 ):
     return (
         f"'{variable_path}' has an {describe(regularizer)} penalty and weight decay "
@@ -40,8 +48,8 @@ def l2_and_weight_decay(
         "The weight is shrunk twice, by the penalty's gradient and by the "
         "decay, so its regularization is neither value and tuning one silently "
         "retunes the other.",
-        f"keras.layers.{layer_class}(..., {attribute or 'the regularizer'}=None)  "
-        "# keep the optimizer's weight decay",
+        _without_regularizer(layer, attribute, variable_path)
+        + "  # keep the optimizer's weight decay",
     )
 
 
@@ -81,9 +89,10 @@ def _decay_for_penalty(optimizer_name, regularizer, variable, l2, learning_rate,
         extra += f", l1={lr0 * l1 / size:.3g}"
     if hasattr(regularizer, "reference"):
         extra += ", anchor='initial'"
+    inner = optimizer_code(plain(optimizer_name))
     return (
-        f"optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers."
-        f"{plain(optimizer_name)}(...), weight_decay={2 * lr0 * l2 / size:.3g}{extra})"
+        f"optimizer = kreg.optimizers.DecoupledWeightDecay({inner}(...), "
+        f"weight_decay={2 * lr0 * l2 / size:.3g}, follow=\"schedule\"{extra})"
         "  # the per-step decay the penalty gives under plain SGD"
     )
 
