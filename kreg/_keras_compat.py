@@ -239,3 +239,24 @@ def call_keyword_arguments(layer):
     hold for the lookup only.
     """
     return [dict(node.arguments.kwargs) for node in layer._inbound_nodes]
+
+
+# -- saving (kreg.regularizers.apply)
+
+
+def serializes_its_layers(layer):
+    """True for a Sequential or functional model whose config is Keras' own layer graph.
+
+    Why: only such a model saves each of its layers' configs (a regularizer held by a
+    layer comes back with it); a model that overrides ``get_config`` (keras-hub's
+    backbones and tasks, most subclassed models) rebuilds its layers from its own
+    arguments. Keras has no public name for the functional model class
+    (``keras.src.models.functional.Functional``); ``keras.Model(inputs, outputs)`` makes one.
+    """
+    import importlib
+
+    functional = importlib.import_module("keras.src.models.functional").Functional
+    base = getattr(type(layer), "_kreg_base", type(layer))
+    if issubclass(base, keras.Sequential):
+        return base.get_config is keras.Sequential.get_config
+    return issubclass(base, functional) and base.get_config is functional.get_config

@@ -324,17 +324,22 @@ def weight_owners(model, include_frozen=False):
     return owners
 
 
+def layer_attributes(layer):
+    """``[(name, value)]``: a layer's instance attributes, sublayers included."""
+    attributes = dict(vars(layer))
+    children = getattr(layer, "named_children", None)
+    if callable(children):  # torch: a torch.nn.Module keeps its submodules apart
+        attributes.update(children())
+    return list(attributes.items())
+
+
 def live_states(layer):
     """Yield ``(label, StrengthState)`` for the strength states a layer holds as attributes.
 
     The label is the attribute's name without leading underscores (MultiHeadAttention
     keeps ``_kernel_regularizer``: its strength is ``"mha.kernel_regularizer.l2"``).
     """
-    attributes = dict(vars(layer))
-    children = getattr(layer, "named_children", None)
-    if callable(children):  # torch: a torch.nn.Module keeps its submodules apart
-        attributes.update(children())
-    for attr, value in attributes.items():
+    for attr, value in layer_attributes(layer):
         if isinstance(value, StrengthState):
             label = value._live_label if value._live_label is not None else attr.lstrip("_")
             yield label, value

@@ -17,7 +17,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from kreg._live import StrengthState, adopt, weight_owners
+from kreg import _kept_penalties as _kept
+from kreg._live import StrengthState
 from kreg._validate import FLOAT32_MAX, check_bool, check_choice, check_non_negative, is_number
 from kreg._masking import selector
 from kreg._registry import export
@@ -288,15 +289,8 @@ def _config_attribute(layer, short):
     """
     candidates = _CONFIG_ATTRIBUTES.get(short, (f"{short}_regularizer",))
     present = [name for name in candidates if hasattr(layer, name)]
-    keys = _config_keys(layer) if present else set()
+    keys = _kept.config_keys(layer) if present else set()
     return next((name for name in present if name in keys), present[0] if present else None)
-
-
-def _config_keys(layer):
-    try:
-        return set(layer.get_config())
-    except Exception:  # a layer without a usable config saves nothing anyway
-        return set()
 
 
 def apply(model, regularizer, exclude=None, *, default_exclude=True):
@@ -307,9 +301,14 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
     layer as ``<weight>_regularizer`` (``kernel_regularizer`` for Dense/Conv, so the
     layer's config saves it). If the model is compiled, its train and test functions
     are rebuilt, so the next ``fit`` includes the penalties with no further step.
-    A penalty the layer's config does not hold (a custom layer; a sublayer that its
-    parent rebuilds from its own config, as MultiHeadAttention does) still trains, but
-    a saved ``.keras`` model will not keep it: ``apply`` warns when it can tell.
+    A ``.keras`` file keeps every penalty, also where the layer's config does not hold
+    it (a custom layer; a sublayer that its parent rebuilds from its own arguments, as
+    keras-hub models and MultiHeadAttention do): ``model`` then records those penalties
+    in its own config (its class becomes a subclass of the same name that does, and
+    ``keras.saving.load_model`` attaches them again, with their live strengths). So
+    save ``model`` itself, or a model that holds it (a Sequential, functional or
+    keras-hub task model); a sublayer given to ``apply`` alone records only what its
+    own config is saved with.
 
     Args:
         model: a built Keras model or layer.
@@ -356,31 +355,28 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
             f"Received: an L2SP whose reference has shape {regularizer.reference.shape}"
         )
     selected = selector(exclude, check_bool(default_exclude, "default_exclude"))
-    attached, unsaved = [], []
+    attached = []
     # Frozen layers too: Keras keeps their penalties out of the loss until they are
     # unfrozen (freeze, attach L2SP, unfreeze and fine-tune is the usual recipe).
-    for variable, _, owner in weight_owners(model, include_frozen=True).values():
+    for variable, owner in _kept.penalized_weights(model):
         if not selected(variable, owner):
             continue
         reg = _clone(regularizer)
         if isinstance(reg, L2SP) and reg.reference is None:
             reg = reg.with_reference(keras.ops.convert_to_numpy(variable))
-        variable.regularizer = reg
         short = variable.path.rsplit("/", 1)[-1]
         attribute = _config_attribute(owner, short)
         if attribute is None:
             attribute = f"_kreg_{short}_regularizer"
-            if isinstance(reg, StrengthState):
-                reg._live_label = f"{short}_regularizer"
-        adopt(owner, attribute, reg)
+        _kept.attach(variable, owner, reg, attribute)
         attached.append(variable.path)
-        if attribute not in _config_keys(owner):
-            unsaved.append(variable.path)
-    if unsaved:
+    unsaved = [variable.path for _, variable, _, _ in _kept.unsaved_penalties(model)]
+    if unsaved and not _kept.keep(model):
         warnings.warn(
-            "kreg.regularizers.apply: the penalties on "
-            f"{unsaved} are active in this model but are not part of their layer's config, "
-            "so a saved .keras model will not keep them: attach them again after loading.",
+            f"kreg.regularizers.apply: the penalties on {unsaved} are active in this "
+            f"model, but a saved .keras model will not keep them: {type(model).__name__} "
+            "rebuilds the layers that hold them from its own arguments and its class "
+            "cannot record them. Attach them again after loading.",
             stacklevel=2,
         )
     if getattr(model, "compiled", False):

@@ -1,8 +1,9 @@
 """Tiny keras-hub models built from constructor arguments (random weights, no downloads).
 
 The architectures people bring to kreg: every kreg piece is tried on them in
-``test_real_models.py``. Each builder returns ``(model, inputs, targets)``: a batch the
-model takes and targets for a regression (or classification, for the task model) loss.
+``test_real_models.py``. Each builder takes the model's dropout rate and returns
+``(model, inputs, targets)``: a batch the model takes and targets for a regression (or
+classification, for the task model) loss.
 Sizes are the smallest each constructor accepts, so a fit step takes well under a second.
 """
 
@@ -33,7 +34,7 @@ def _images(size=16):
     return np.random.RandomState(0).rand(BATCH, size, size, 3).astype("float32")
 
 
-def resnet():
+def resnet(dropout=0.0):  # no dropout in a ResNet backbone
     # ResNetBackbone insists on 64 filters in its first stack.
     model = keras_hub.models.ResNetBackbone(
         input_conv_filters=[64],
@@ -47,7 +48,7 @@ def resnet():
     return model, _images(), np.zeros((BATCH, 2, 2, 16), "float32")
 
 
-def vit():
+def vit(dropout=0.1):
     model = keras_hub.models.ViTBackbone(
         image_shape=(16, 16, 3),
         patch_size=4,
@@ -55,12 +56,12 @@ def vit():
         num_heads=2,
         hidden_dim=8,
         mlp_dim=16,
-        dropout_rate=0.1,
+        dropout_rate=dropout,
     )
     return model, _images(), np.zeros((BATCH, 17, 8), "float32")
 
 
-def bert():
+def bert(dropout=0.1):
     model = keras_hub.models.BertBackbone(
         vocabulary_size=VOCABULARY,
         num_layers=2,
@@ -68,6 +69,7 @@ def bert():
         hidden_dim=8,
         intermediate_dim=16,
         max_sequence_length=SEQUENCE,
+        dropout=dropout,
     )
     targets = {
         "sequence_output": np.zeros((BATCH, SEQUENCE, 8), "float32"),
@@ -76,7 +78,7 @@ def bert():
     return model, _tokens(with_segments=True), targets
 
 
-def gpt2():
+def gpt2(dropout=0.1):
     model = keras_hub.models.GPT2Backbone(
         vocabulary_size=VOCABULARY,
         num_layers=2,
@@ -84,11 +86,12 @@ def gpt2():
         hidden_dim=8,
         intermediate_dim=16,
         max_sequence_length=SEQUENCE,
+        dropout=dropout,
     )
     return model, _tokens(), np.zeros((BATCH, SEQUENCE, 8), "float32")
 
 
-def llama():
+def llama(dropout=0.0):
     model = keras_hub.models.LlamaBackbone(
         vocabulary_size=VOCABULARY,
         num_layers=2,
@@ -96,14 +99,17 @@ def llama():
         num_key_value_heads=1,
         hidden_dim=8,
         intermediate_dim=16,
+        dropout=dropout,
     )
     return model, _tokens(), np.zeros((BATCH, SEQUENCE, 8), "float32")
 
 
-def bert_classifier():
+def bert_classifier(dropout=0.1):
     """A task model: BERT with keras-hub's own classification head (and its dropout)."""
-    backbone, inputs, _ = bert()
-    model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None)
+    backbone, inputs, _ = bert(dropout)
+    model = keras_hub.models.BertTextClassifier(
+        backbone, num_classes=3, preprocessor=None, dropout=dropout
+    )
     return model, inputs, np.array([0, 1, 2, 1], "int32")
 
 

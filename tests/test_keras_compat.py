@@ -287,3 +287,24 @@ def test_calling_callback_list_is_the_list_fit_calls_the_hooks_of():
     assert order == ["mark", 1.0, "mark", 1.0]
     assert history.history["mark"] == [1.0, 1.0]
     assert compat.calling_callback_list(find) is None  # not inside a hook of its list
+
+
+# -- saving (kreg.regularizers.apply)
+
+
+def test_serializes_its_layers_tells_keras_graph_models_from_those_that_rebuild_their_own():
+    inputs = keras.Input((3,))
+    functional = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    sequential = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    class OwnConfig(keras.Model):  # rebuilds its layers from its arguments
+        def __init__(self, **kwargs):
+            inputs = keras.Input((3,))
+            super().__init__(inputs, keras.layers.Dense(2)(inputs), **kwargs)
+
+        def get_config(self):
+            return {"name": self.name}
+
+    assert compat.serializes_its_layers(functional) and compat.serializes_its_layers(sequential)
+    assert not compat.serializes_its_layers(OwnConfig())
+    assert not compat.serializes_its_layers(keras.layers.Dense(2))
