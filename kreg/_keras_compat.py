@@ -260,3 +260,29 @@ def serializes_its_layers(layer):
     if issubclass(base, keras.Sequential):
         return base.get_config is keras.Sequential.get_config
     return issubclass(base, functional) and base.get_config is functional.get_config
+
+
+# -- live strengths (kreg._live)
+
+
+def tracing():
+    """True while a step function is being traced (a TensorFlow graph, a JAX trace), not
+    while Keras infers output shapes (its symbolic scope).
+
+    Why: a strength read as a Python float while a step is traced is a constant of that
+    step; a handle that makes it live later must rebuild that step, which only the model
+    that owns it can (``kreg.strengths(model)``). Keras' own tests for this
+    (``backend_utils.in_tf_graph``, ``jax_utils.is_in_jax_tracing_scope``,
+    ``symbolic_scope.in_symbolic_scope``) have no public names.
+    """
+    import importlib
+
+    def private(module, name):
+        return getattr(importlib.import_module(f"keras.src.{module}"), name)
+
+    if private("backend.common.symbolic_scope", "in_symbolic_scope")():
+        return False
+    return bool(
+        private("utils.backend_utils", "in_tf_graph")()
+        or private("utils.jax_utils", "is_in_jax_tracing_scope")()
+    )

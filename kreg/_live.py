@@ -162,6 +162,9 @@ class StrengthState(keras.layers.Layer):
         self._live_values = dict(self._live_base)
         self._live_label = label
         self._live_variable = None
+        # Set when a step function being traced reads the Python floats: that step holds
+        # them as constants until the model that owns it rebuilds it.
+        self._live_read_in_trace = False
         self.built = True
 
     # -- inside a computation
@@ -170,6 +173,8 @@ class StrengthState(keras.layers.Layer):
         """The current value of ``key``: a Python float, or a scalar tensor once live."""
         if self._live_variable is None:
             value = self._live_values[key]
+            if not self._live_read_in_trace and compat.tracing():
+                self._live_read_in_trace = True
         else:
             value = self._live_variable.value[self._live_keys.index(key)]
         return value if dtype is None else keras.ops.cast(value, dtype)
@@ -369,6 +374,30 @@ def _states(model):
     return found
 
 
+def _check_rebuildable(model, states):
+    """Refuse to make live, through ``model``, strengths a step it cannot rebuild holds.
+
+    A step function traced while a strength was a Python float holds it as a constant;
+    only a compiled model rebuilds its own steps when its strengths become live. A
+    handle taken from one of its layers (or an uncompiled model inside it) would be
+    assigned while the step went on reading the constant.
+    """
+    if getattr(model, "compiled", False):
+        return
+    baked = [name for name, state in states.items() if not state.live and state._live_read_in_trace]
+    if baked:
+        raise ValueError(
+            "Invalid value for argument `model`: expected the model that is trained (the "
+            "strengths become variables and its compiled step functions are rebuilt to "
+            "read them), or strengths made live before training. The strengths of "
+            f"{baked} were read as constants by a step function traced before they "
+            "became live, which a handle taken from this layer cannot change: call "
+            "kreg.strengths(model) (kreg's callbacks do, in on_train_begin) before "
+            "training, or take the handles from the model. Received: "
+            f"model={type(model).__name__} {model.name!r}"
+        )
+
+
 def _make_live(model, states):
     """Make ``states`` (``{name prefix: state}``) live; rebuild a compiled model's step functions if one became so."""
     strategy = getattr(model, "distribute_strategy", None)  # TensorFlow's trainer only
@@ -393,7 +422,10 @@ def strengths(model, optimizer=None):
     The first call makes the model's strengths live (see the module docstring): each
     kreg object gains one non-trainable weight, and a compiled model rebuilds its step
     functions once. Call it (or let a kreg callback call it) before training to avoid
-    that retrace; weight files keep the Keras layout either way.
+    that retrace; weight files keep the Keras layout either way. Handles taken from a
+    layer (``kreg.strengths(model.get_layer("d"))``) work the same once the model's
+    strengths are live; before that, a layer whose strengths a traced step already
+    holds as constants is refused (the layer cannot rebuild the model's step).
 
     A regularizer given to ``add_weight(regularizer=...)`` in a custom layer is no layer
     attribute: the first call adopts it (as ``<weight>_regularizer``) so that it is
@@ -428,6 +460,7 @@ def strengths(model, optimizer=None):
         )
     _adopt_weight_regularizers(model)
     states = _states(model)
+    _check_rebuildable(model, states)
     _make_live(model, states)
     found = {}
     for base, state in states.items():

@@ -308,3 +308,23 @@ def test_serializes_its_layers_tells_keras_graph_models_from_those_that_rebuild_
     assert compat.serializes_its_layers(functional) and compat.serializes_its_layers(sequential)
     assert not compat.serializes_its_layers(OwnConfig())
     assert not compat.serializes_its_layers(keras.layers.Dense(2))
+
+
+# -- live strengths (kreg._live)
+
+
+def test_tracing_is_true_in_a_traced_step_only():
+    seen = []
+
+    class Probe(keras.layers.Layer):
+        def call(self, x):
+            seen.append(compat.tracing())
+            return x
+
+    model = keras.Sequential([keras.Input((2,)), Probe()])  # symbolic shape inference
+    model(np.ones((1, 2), "float32"))  # eager
+    assert seen and not any(seen)
+    model.compile(loss="mse")
+    model.predict(np.ones((1, 2), "float32"), verbose=0)
+    # A traced predict step (tf.function, jax.jit); torch runs it eagerly by default.
+    assert seen[-1] is (keras.backend.backend() != "torch")

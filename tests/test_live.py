@@ -77,6 +77,54 @@ def test_callback_change_reaches_the_next_epoch_exactly(regression_data, jit_com
     assert np.abs(expected - unchanged).max() > 1e-2
 
 
+class _SetFromTheLayer(keras.callbacks.Callback):
+    """Takes the handle from the layer, not the model, after the first epoch."""
+
+    def __init__(self, layer_name, key, value):
+        super().__init__()
+        self.layer_name, self.key, self.value = layer_name, key, value
+        self.refused = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            try:
+                kreg.strengths(self.model.get_layer(self.layer_name))[self.key].assign(self.value)
+            except ValueError as error:
+                self.refused = error
+                self.model.stop_training = True
+
+
+@pytest.mark.parametrize("live_before", [True, False])
+def test_a_handle_from_a_layer_mid_fit_works_or_is_refused(regression_data, live_before):
+    x, y = regression_data
+    model = _linear_model(0.01)
+    if live_before:  # as every kreg callback does in on_train_begin
+        kreg.strengths(model)
+    setter = _SetFromTheLayer("d", "d.kernel_regularizer.l2", 0.5)
+    model.fit(x, y, batch_size=len(x), epochs=3, shuffle=False, verbose=0, callbacks=[setter])
+    start = np.full((4, 1), 0.5)
+    x64, y64 = x.astype("float64"), y.astype("float64")
+    compiled = keras.backend.backend() != "torch" or model.jit_compile
+    if live_before or not compiled:
+        # torch runs the step eagerly: nothing holds the float, so the handle works.
+        assert setter.refused is None
+        expected = _numpy_sgd_l2(x64, y64, start, 0.1, [0.01, 0.5, 0.5])
+    else:
+        # The traced step holds λ = 0.01 as a constant: the layer cannot rebuild it.
+        assert "expected the model that is trained" in str(setter.refused)
+        assert "['d.kernel_regularizer']" in str(setter.refused)
+        expected = _numpy_sgd_l2(x64, y64, start, 0.1, [0.01])
+    np.testing.assert_allclose(model.get_weights()[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_layer_of_a_model_traced_only_symbolically_gives_handles():
+    # Building a functional model infers shapes (Keras' symbolic scope): no step holds λ.
+    model = _linear_model(0.01)
+    handle = kreg.strengths(model.get_layer("d"))["d.kernel_regularizer.l2"]
+    handle.assign(0.2)
+    assert float(handle) == pytest.approx(0.2)
+
+
 def test_change_between_batches_inside_an_epoch(regression_data):
     """A per-batch change (as RegularizationScaler does) reaches the very next step."""
     x, y = regression_data
