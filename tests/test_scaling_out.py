@@ -9,6 +9,10 @@ JAX fixes its device count when it starts, so the keras.distribution tests run i
 subprocesses (8 virtual CPU devices; two processes with 2 each for multi-host), only in
 the JAX leg of the suite; MirroredStrategy runs in process over conftest's two logical
 CPUs, in the TensorFlow leg.
+
+The multi-host data set ends in a partial batch, as most do: fed with drop_remainder=True
+the run equals one device; fed as it comes, Keras 3.15 splits that batch unevenly between
+the processes (README, "Scaling out"; tutorial 10), which a test pins.
 """
 
 import importlib.util
@@ -37,11 +41,30 @@ MODEL = textwrap.dedent('''
     import kreg
 
     N, BATCH, EPOCHS = 64, 16, 2
+    # The data set: N examples in whole batches, then a partial batch of 12, more than the
+    # BATCH // 2 = 8 each of two processes takes (with 8 or fewer left over, process 0 alone
+    # would get a step that process 1 never joins, and the job would hang).
+    RAGGED = N + 12
 
 
     def data():
         rng = np.random.RandomState(0)
-        return rng.randn(N, 8).astype("float32"), rng.randint(0, 4, N)
+        return rng.randn(RAGGED, 8).astype("float32"), rng.randint(0, 4, RAGGED)
+
+
+    def uneven_weights(n):
+        """Per-example weights under which one device trains as 2 processes fed n examples
+        in tf.data batches of BATCH do under Keras 3.15: its DataParallel.distribute_dataset
+        rebatches to BATCH // 2 and deals the pieces out in turn, so a partial last batch of
+        r examples (BATCH / 2 < r < BATCH) reaches them as BATCH / 2 and r - BATCH / 2, and
+        each process averages the loss over twice its share, not over r."""
+        weights = np.ones(n, "float32")
+        r, half = n % BATCH, BATCH // 2
+        if r:
+            assert half < r < BATCH, r
+            weights[n - r:n - r + half] = r / BATCH
+            weights[n - r + half:] = r / (2 * (r - half))
+        return weights
 
 
     def build(noise=False):
@@ -65,16 +88,19 @@ MODEL = textwrap.dedent('''
         return base
 
 
-    def fit(model, dataset=None):
+    def fit(model, dataset=None, n=N, sample_weight=None):
+        """Train on the first n examples, or on `dataset` holding them in the same batches."""
         x, y = data()
-        steps = EPOCHS * N // BATCH
+        x, y = x[:n], y[:n]
+        steps = EPOCHS * -(-n // BATCH)
         callbacks = [
             kreg.callbacks.RegularizationScaler(
                 keep, schedule=keras.optimizers.schedules.CosineDecay(1.0, steps, alpha=0.1)),
             kreg.callbacks.EarlyStopping(monitor="loss", patience=steps,
                                          restore_best_weights=True),
         ]
-        inputs = dict(x=x, y=y, batch_size=BATCH) if dataset is None else dict(x=dataset)
+        inputs = (dict(x=x, y=y, batch_size=BATCH, sample_weight=sample_weight)
+                  if dataset is None else dict(x=dataset))
         model.fit(**inputs, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
         return [keras.ops.convert_to_numpy(w) for w in model.weights]
 
@@ -103,6 +129,11 @@ SINGLE_HOST = textwrap.dedent('''
         one = fit(build(noise))
         if not noise:
             np.savez(sys.argv[1], *one)
+            # One device on the data with its partial last batch, weighted as Keras'
+            # multi-process sharding weighs it, and not.
+            uneven = fit(build(), n=RAGGED, sample_weight=uneven_weights(RAGGED))
+            np.savez(sys.argv[2], *uneven)
+            result["uneven_weighting"] = max_difference(uneven, fit(build(), n=RAGGED))
         for name, engine in engines.items():
             dist.set_distribution(engine)
             model = build(noise)
@@ -120,7 +151,7 @@ MULTI_HOST = textwrap.dedent('''
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     import keras
 
-    port, process_id, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    port, process_id, (out, out_ragged) = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:5]
     keras.distribution.initialize(job_addresses=f"127.0.0.1:{port}", num_processes=2,
                                   process_id=process_id)
     import tensorflow as tf
@@ -128,11 +159,14 @@ MULTI_HOST = textwrap.dedent('''
 
     assert len(jax.devices()) == 4 and len(jax.local_devices()) == 2
     keras.distribution.set_distribution(keras.distribution.DataParallel())
-    x, y = data()
-    # Global batches: Keras gives each process half of each one.
-    weights = fit(build(), tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH))
+    examples = tf.data.Dataset.from_tensor_slices(data())
+    # Global batches, the partial last one dropped: Keras gives each process half of each.
+    weights = fit(build(), examples.batch(BATCH, drop_remainder=True))
+    # Fed as it comes, the partial last batch of 12 reaches the processes as 8 + 4.
+    ragged = fit(build(), examples.batch(BATCH), n=RAGGED)
     if process_id == 0:
         np.savez(out, *weights)
+        np.savez(out_ragged, *ragged)
 ''')
 
 
@@ -163,9 +197,9 @@ def single_host(tmp_path_factory):
     pytest.importorskip("jax")
     folder = tmp_path_factory.mktemp("scaling_out")
     _scripts(folder)
-    proc = subprocess.run([sys.executable, "single_host.py", str(folder / "one.npz")],
-                          cwd=folder, env=_env(8), capture_output=True, text=True,
-                          timeout=TIMEOUT)
+    proc = subprocess.run([sys.executable, "single_host.py", str(folder / "one.npz"),
+                           str(folder / "one_uneven.npz")], cwd=folder, env=_env(8),
+                          capture_output=True, text=True, timeout=TIMEOUT)
     _check(proc, proc.stdout + proc.stderr)
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
     return folder, json.loads(line[len("RESULT "):])
@@ -187,15 +221,17 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@jax_only
-def test_multi_host_matches_one_device(single_host):
-    """Two processes of 2 devices joined by keras.distribution.initialize (gloo) with a
-    tf.data input that Keras shards per process."""
+@pytest.fixture(scope="module")
+def multi_host(single_host):
+    """Two processes of 2 devices joined by keras.distribution.initialize (gloo), each
+    training twice on a tf.data input that Keras shards per process: with and without
+    drop_remainder. Returns the folder holding process 0's weights."""
     pytest.importorskip("tensorflow")
     folder, _ = single_host
-    out = folder / "multi_host.npz"
     port = _free_port()
-    procs = [subprocess.Popen([sys.executable, "multi_host.py", str(port), str(i), str(out)],
+    procs = [subprocess.Popen([sys.executable, "multi_host.py", str(port), str(i),
+                               str(folder / "multi_host.npz"),
+                               str(folder / "multi_host_ragged.npz")],
                               cwd=folder, env=_env(2), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for i in range(2)]
     outputs = []
@@ -209,8 +245,33 @@ def test_multi_host_matches_one_device(single_host):
                 proc.communicate()
     for proc, text in zip(procs, outputs):
         _check(proc, text)
-    one, many = _load(folder / "one.npz"), _load(out)
-    assert max(float(np.max(np.abs(a - b))) for a, b in zip(one, many)) <= TOL
+    return folder
+
+
+def _max_difference(a, b):
+    return max(float(np.max(np.abs(u - v))) for u, v in zip(a, b))
+
+
+@jax_only
+def test_multi_host_matches_one_device(multi_host):
+    """A data set with a partial last batch, batched with drop_remainder=True: the two
+    processes train as one device does on its whole batches."""
+    one, many = _load(multi_host / "one.npz"), _load(multi_host / "multi_host.npz")
+    assert _max_difference(one, many) <= TOL
+
+
+@jax_only
+def test_multi_host_partial_last_batch_is_split_unevenly_by_keras(single_host, multi_host):
+    """The same data set fed as it comes: Keras 3.15 hands the partial last batch of 12 to
+    the processes as 8 + 4 and each averages over twice its share (16 and 8 examples), so
+    the run equals one device that weighs those examples 0.75 and 1.5, not one device.
+    README ("Scaling out") and tutorial 10 tell users so: if this fails, Keras changed its
+    sharding, and both must say what it does now."""
+    _, result = single_host
+    uneven = _load(multi_host / "one_uneven.npz")
+    assert _max_difference(uneven, _load(multi_host / "multi_host_ragged.npz")) <= TOL
+    # The weighting matters: 1000x float rounding on the weights of this short run.
+    assert result["uneven_weighting"] > 1000 * TOL
 
 
 @tf_only

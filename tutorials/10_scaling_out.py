@@ -12,7 +12,11 @@ scale kreg too, and give one device's result to float precision:
   ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` makes 8 virtual devices.
 * **JAX, several hosts.** ``keras.distribution.initialize`` joins the processes (here
   two on localhost, with 2 virtual devices each, talking through gloo); a ``tf.data``
-  input is sharded per process by Keras.
+  input is sharded per process by Keras. Batch it with ``drop_remainder=True`` (or pad
+  the data to whole global batches): Keras 3.15 cuts a partial last batch into pieces of
+  the per-process batch size and hands them out in turn, so the processes get unequal
+  shares and each averages its loss as if its share were one process's part of a full
+  batch. The table shows what that does to the weights, and why.
 * **TensorFlow: ``tf.distribute``.** ``MirroredStrategy`` (here over 2 logical CPUs;
   on GPUs the same code) — build and compile the model inside ``strategy.scope()``.
 
@@ -52,6 +56,11 @@ TITLE = "10. Scaling out: keras.distribution and tf.distribute give one device's
 
 HIDDEN = (64, 64)  # divisible by the 4 devices of the mesh's "model" axis
 BATCH = 32  # the global batch: 4 examples per device on 8 devices
+# The multi-host run (2 processes, BATCH // 2 examples each) fed without drop_remainder
+# gets a partial last batch of 28: process 0 takes 16 of it and process 1 the other 12.
+# (With 16 or fewer left over, process 0 alone would get a last step that process 1 never
+# joins: the job would hang.)
+LAST = 28
 LR = 1e-2
 L2, WEIGHT_DECAY, L1 = 1e-3, 1e-2, 1e-4
 TOL = 1e-5  # float32 rounding, grown over a few hundred Adam steps, stays far below this
@@ -82,7 +91,7 @@ def build(ds, *, noise=False, l2=L2, seed=0):
                                  kernel_regularizer=kreg.regularizers.L2(l2))(x)
     model = keras.Model(inputs, outputs)
     optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers.Adam(LR), WEIGHT_DECAY,
-                                                     l1=L1)
+                                                     l1=L1, follow="schedule")
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -103,20 +112,47 @@ def callbacks(steps):
                                          restore_best_weights=True)]
 
 
-def training_set(ds):
-    """The training split cut to whole global batches: every engine sees the same batches."""
+def training_set(ds, ragged=False):
+    """The training split cut to whole global batches (every engine sees the same batches,
+    and no process of a multi-host run gets a partial one), or with ``ragged`` to whole
+    batches but one plus a last batch of ``LAST`` examples."""
     n = len(ds.y_train) // BATCH * BATCH
+    if ragged:
+        n += LAST - BATCH
     return ds.x_train[:n], ds.y_train[:n]
 
 
-def fit(model, ds, epochs, dataset=None):
-    """Train in batch order (no shuffling), on the arrays or on ``dataset`` holding the same
-    batches; returns every weight as NumPy."""
+def uneven_weights(n):
+    """Per-example weights under which one device trains as the multi-host run does on
+    ``n`` examples in batches of ``BATCH`` (Keras 3.15's tf.data sharding, 2 processes).
+
+    Keras rebatches the data to ``BATCH // 2`` and gives the pieces to the processes in
+    turn; each process builds a "global" batch twice its own piece and averages its loss
+    over it. Full batches split evenly (weight 1). A partial last batch of r examples
+    (BATCH/2 < r < BATCH) splits into BATCH/2 for process 0 and r - BATCH/2 for process 1:
+    a mean over r examples would weigh each by 1/r, the processes weigh them by
+    1/(2·BATCH/2) and 1/(2·(r - BATCH/2)), i.e. r/BATCH and r/(2r - BATCH) times 1/r.
+    """
+    weights = np.ones(n, "float32")
+    r, half = n % BATCH, BATCH // 2
+    if r:
+        if not half < r < BATCH:
+            raise ValueError(f"a last batch of {r} examples: one process alone would get a "
+                             f"step (the job hangs), not a weighted one")
+        weights[n - r:n - r + half] = r / BATCH
+        weights[n - r + half:] = r / (2 * (r - half))
+    return weights
+
+
+def fit(model, ds, epochs, dataset=None, ragged=False, sample_weight=None):
+    """Train in batch order (no shuffling), on the arrays of ``training_set(ds, ragged)``
+    or on ``dataset`` holding the same batches; returns every weight as NumPy."""
     import keras
 
-    x, y = training_set(ds)
-    data = dict(x=x, y=y, batch_size=BATCH) if dataset is None else dict(x=dataset)
-    steps = epochs * len(y) // BATCH
+    x, y = training_set(ds, ragged)
+    data = (dict(x=x, y=y, batch_size=BATCH, sample_weight=sample_weight)
+            if dataset is None else dict(x=dataset))
+    steps = epochs * -(-len(y) // BATCH)
     model.fit(**data, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks(steps))
     return [keras.ops.convert_to_numpy(w) for w in model.weights]
 
@@ -154,6 +190,14 @@ def part_jax(args, ds, epochs):
         one = fit(build(ds, noise=noise), ds, epochs)
         if not noise:
             np.savez(os.path.join(args.tmp, "one_device.npz"), *one)
+            # The references of the multi-host run with a partial last batch: one device on
+            # the same examples, and one device weighting them as the processes do.
+            ragged = training_set(ds, ragged=True)[1]
+            np.savez(os.path.join(args.tmp, "one_device_ragged.npz"),
+                     *fit(build(ds), ds, epochs, ragged=True))
+            np.savez(os.path.join(args.tmp, "one_device_uneven.npz"),
+                     *fit(build(ds), ds, epochs, ragged=True,
+                          sample_weight=uneven_weights(len(ragged))))
             bigger = fit(build(ds, l2=L2 * 1.01), ds, epochs)
             rows.append(["yardstick: one device, L2 strength x1.01", "jax", 1, False,
                          max_difference(one, bigger)])
@@ -186,14 +230,26 @@ def part_host(args, ds, epochs):
     import keras
     import tensorflow as tf
 
-    keras.distribution.set_distribution(keras.distribution.DataParallel())
-    x_train, y_train = training_set(ds)
-    # The global batch: Keras splits each into one half per process.
-    data = tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(BATCH)
+    distribution = keras.distribution.DataParallel()
+    keras.distribution.set_distribution(distribution)
+
+    def shares(dataset):
+        """The batch sizes this process is fed: Keras' sharding, as fit applies it."""
+        return [int(x.shape[0]) for x, _ in distribution.distribute_dataset(dataset)]
+
+    # The recipe: the whole training split in global batches, the partial last one
+    # dropped (drop_remainder=True); Keras gives each process one half of every batch.
+    whole = tf.data.Dataset.from_tensor_slices((ds.x_train, ds.y_train))
+    data = whole.batch(BATCH, drop_remainder=True)
     weights = fit(build(ds), ds, epochs, dataset=data)
+    # The pitfall: a partial last batch of LAST examples, fed as it comes.
+    x_ragged, y_ragged = training_set(ds, ragged=True)
+    ragged = tf.data.Dataset.from_tensor_slices((x_ragged, y_ragged)).batch(BATCH)
+    weights_ragged = fit(build(ds), ds, epochs, dataset=ragged, ragged=True)
     if args.process_id == 0:
         np.savez(os.path.join(args.tmp, "multi_host.npz"), *weights)
-    return []
+        np.savez(os.path.join(args.tmp, "multi_host_ragged.npz"), *weights_ragged)
+    return {"shares": shares(data), "shares_ragged": shares(ragged)}
 
 
 def worker(argv):
@@ -225,11 +281,12 @@ def worker(argv):
     # Longer training adds nothing to an equality check: rounding differences only grow
     # with the steps (as any perturbation does), so full runs differ in data size only.
     epochs = _report.pick(args, 1, 3, 3)
-    rows = {"jax": part_jax, "mirrored": part_mirrored, "host": part_host}[args.part](
+    # The JAX and MirroredStrategy parts return table rows; a host part, what it was fed.
+    result = {"jax": part_jax, "mirrored": part_mirrored, "host": part_host}[args.part](
         args, ds, epochs)
     name = args.part if args.part != "host" else f"host{args.process_id}"
     with open(os.path.join(args.tmp, f"{name}.json"), "w", encoding="utf-8") as f:
-        json.dump({"rows": rows, "data": str(ds), "epochs": epochs}, f)
+        json.dump({"result": result, "data": str(ds), "epochs": epochs}, f)
     return 0
 
 
@@ -282,9 +339,69 @@ def _has(module):
     return importlib.util.find_spec(module) is not None
 
 
+MULTI_HOST = "multi-host DataParallel (2 processes x 2 devices, tf.data)"
+RAGGED_ROW = f"multi-host, tf.data with a partial last batch ({LAST} of {BATCH})"
+
+
+def describe(sizes):
+    """'109 batches of 16', or '108 batches of 16 and 1 batch of 12': what a process was fed."""
+    counts = {}
+    for size in sizes:
+        counts[size] = counts.get(size, 0) + 1
+    return " and ".join(f"{n} batch{'es' if n > 1 else ''} of {size}"
+                        for size, n in counts.items())
+
+
+def multi_host_text(rows, host, uneven, yard):
+    """The multi-host verdict in words: what each process was fed, and what the partial last
+    batch did (``uneven``: its distance to one device weighting the examples as the
+    processes do)."""
+    diff = dict((r[0], r[4]) for r in rows)
+    if host[0]["shares"] == host[1]["shares"]:
+        fed = f"were each fed {describe(host[0]['shares'])}"
+    else:
+        fed = f"were fed {describe(host[0]['shares'])} and {describe(host[1]['shares'])}"
+    text = [f"The multi-host processes {fed} per epoch (drop_remainder=True)"]
+    if host[0]["shares"] != host[1]["shares"]:
+        text.append(": unequal shares of a batch, which is what the next row shows Keras "
+                    "doing to a partial last batch")
+    elif diff[MULTI_HOST] > TOL:
+        text.append(f", equal halves of every batch, so the data split does not explain "
+                    f"their difference of {diff[MULTI_HOST]:.1e} from one device")
+    text.append(". ")
+    last = [h["shares_ragged"][-1] for h in host]
+    if diff[RAGGED_ROW] <= TOL:
+        text.append(f"With a partial last batch of {LAST} the run equals one device too: "
+                    "this Keras splits a partial last batch evenly, so drop_remainder is "
+                    "no longer needed.")
+        return "".join(text)
+    weights = [LAST / (2 * k) for k in last]
+    text.append(
+        f"Fed the same data with a partial last batch of {LAST} instead, process 0 got "
+        f"{last[0]} and process 1 {last[1]} of that batch's examples (Keras' DataParallel."
+        f"distribute_dataset rebatches to {BATCH // 2} per process, then hands out the "
+        f"pieces in turn), and each process averaged its loss over twice its share "
+        f"({2 * last[0]} and {2 * last[1]} examples, where one device averages over "
+        f"{LAST}): those examples counted {weights[0]:.3g}x and {weights[1]:.3g}x what they "
+        f"count on one device, at the last step of every epoch. The weights moved by "
+        f"{diff[RAGGED_ROW]:.1e} from one device's")
+    if yard:
+        text.append(f" ({diff[RAGGED_ROW] / yard:.0%} of the yardstick)")
+    if uneven <= TOL:
+        text.append(f", and one device weighting those examples so gives the multi-host "
+                    f"weights to {uneven:.1e}: the whole difference is Keras' split, not "
+                    f"kreg. Batch with drop_remainder=True, or pad the data to whole global "
+                    f"batches; with {BATCH // 2} or fewer left over, process 0 alone gets a "
+                    f"last step that process 1 never joins, and the job hangs.")
+    else:
+        text.append(f"; one device weighting those examples as described is still "
+                    f"{uneven:.1e} away, so the uneven split is not the whole cause.")
+    return "".join(text)
+
+
 def run(args, report):
     timeout = _report.pick(args, 180, 300, 900)
-    rows, info = [], {}
+    rows, info, host, uneven = [], {}, [], float("nan")
     with tempfile.TemporaryDirectory() as tmp:
         def part(name, backend, devices, commands, needs):
             missing = [m for m in needs if not _has(m)]
@@ -300,12 +417,12 @@ def run(args, report):
                 [_command(args, "jax", tmp)], ["jax"]):
             with open(os.path.join(tmp, "jax.json"), encoding="utf-8") as f:
                 info = json.load(f)
-            rows += info["rows"]
+            rows += info["result"]
         if part("tf.distribute.MirroredStrategy (2 logical CPUs)", "tensorflow", 0,
                 [_command(args, "mirrored", tmp)], ["tensorflow"]):
             with open(os.path.join(tmp, "mirrored.json"), encoding="utf-8") as f:
                 info = json.load(f)
-            rows += info["rows"]
+            rows += info["result"]
         one = os.path.join(tmp, "one_device.npz")
         if not os.path.exists(one):
             report.skip("multi-host", "needs the one-device weights of the JAX part.")
@@ -315,13 +432,24 @@ def run(args, report):
                         for i in range(2)]
             if part("multi-host: 2 processes x 2 virtual devices (gloo)", "jax", 2, commands,
                     ["jax", "tensorflow"]):
-                a, b = np.load(one), np.load(os.path.join(tmp, "multi_host.npz"))
-                rows.append(["multi-host DataParallel (2 processes x 2 devices, tf.data)",
-                             "jax", 4, False,
-                             max_difference([a[k] for k in a.files], [b[k] for k in a.files])])
+                def weights(name):
+                    with np.load(os.path.join(tmp, name)) as f:
+                        return [f[k] for k in f.files]
+
+                ragged = weights("multi_host_ragged.npz")
+                rows.append([MULTI_HOST, "jax", 4, False,
+                             max_difference(weights("one_device.npz"),
+                                            weights("multi_host.npz"))])
+                rows.append([RAGGED_ROW, "jax", 4, False,
+                             max_difference(weights("one_device_ragged.npz"), ragged)])
+                uneven = max_difference(weights("one_device_uneven.npz"), ragged)
+                for i in range(2):
+                    with open(os.path.join(tmp, f"host{i}.json"), encoding="utf-8") as f:
+                        host.append(json.load(f)["result"])
     if not rows:
         return {}
-    report.say(f"Data: {info['data']}, cut to whole batches of {BATCH}. Model: MLP "
+    report.say(f"Data: {info['data']}, cut to whole batches of {BATCH} (the multi-host "
+               f"run: batched with drop_remainder=True). Model: MLP "
                f"{'-'.join(map(str, HIDDEN))}, kreg L2({L2:g}) on the kernels, "
                f"DecoupledWeightDecay(Adam({LR:g}), {WEIGHT_DECAY:g}, l1={L1:g}), every "
                f"strength annealed by RegularizationScaler, EarlyStopping(restore_best_weights"
@@ -334,6 +462,8 @@ def run(args, report):
             verdict = "equal (float precision)"
         elif noise and backend == "tensorflow":
             verdict = "differs: each replica draws its own noise"
+        elif name == RAGGED_ROW and uneven <= TOL:
+            verdict = "differs: Keras splits the last batch unevenly"
         else:
             verdict = "DIFFERS"
         table.append([name, backend, devices, "yes" if noise else "no", diff, verdict])
@@ -364,6 +494,9 @@ def run(args, report):
             f"(largest difference {max((r[4] for r in exact), default=float('nan')):.1e})")
     if yard:
         text += f"; a 1% change of the L2 strength moves the weights by {yard[0]:.1e}"
+    for name, _, _, _, diff, _ in wrong:
+        text += (f". {name} differs from one device by {diff:.1e}"
+                 + (f" ({diff / yard[0]:.0%} of the yardstick)" if yard else ""))
     report.say(("Reproduced. " if not wrong else "NOT reproduced. ") + text + ". "
                "A distributed step adds the per-device sums in another order, so the "
                "weights part at the level of float32 rounding (~1e-7) and the gap grows "
@@ -375,6 +508,8 @@ def run(args, report):
                "replica draws its own noise for its half of the batch (as Keras' own "
                "layers do), so with noise layers the run is an equally valid sample, not "
                "the same numbers; without them it equals one device.")
+    if host:
+        report.say(multi_host_text(rows, host, uneven, yard[0] if yard else None))
     return {"max_difference": max((r[4] for r in exact), default=float("nan")),
             "equal": not wrong and bool(exact)}
 
