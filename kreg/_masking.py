@@ -10,7 +10,7 @@ import warnings
 
 import keras
 
-from kreg._validate import is_number
+from kreg._validate import FLOAT32_MAX, is_number
 
 #: Short variable names that are never regularized by default.
 DEFAULT_EXCLUDED_NAMES = ("bias", "beta", "gamma", "moving_mean", "moving_variance")
@@ -131,10 +131,12 @@ def check_multipliers(multipliers):
                 re.compile(pattern)
             except re.error:
                 valid = False
-        if not valid or not math.isfinite(float(factor)) or factor < 0:
+        # A factor float32 cannot hold would turn λ·factor into inf (and θ into NaN).
+        if not valid or not math.isfinite(float(factor)) or not 0 <= factor <= FLOAT32_MAX:
             raise ValueError(
                 "Invalid value for argument `multipliers`: expected a dict from valid "
-                "regex patterns on `variable.path` to non-negative finite floats. "
+                "regex patterns on `variable.path` to non-negative finite floats that "
+                f"float32 can hold (<= {FLOAT32_MAX:.8g}). "
                 f"Received: {pattern!r}: {factor!r} in multipliers={multipliers!r}"
             )
         checked[pattern] = float(factor)

@@ -668,6 +668,13 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             return  # as keras.optimizers.Optimizer.apply: a no-op
         grads = list(grads)
         variables = list(trainable_variables or self._table.variables)
+        if len(grads) != len(variables):
+            # zip would pair the first gradients with the first variables and leave the
+            # rest alone, silently.
+            raise ValueError(
+                "Invalid value for argument `grads`: expected one gradient (or None) per "
+                f"variable, {len(variables)} in all. Received: {len(grads)} gradients"
+            )
         # (θ, m, θ₀) of each selected weight with a gradient (the inner optimizer skips
         # the others, and so does the decay).
         rows = [

@@ -814,6 +814,8 @@ BAD_INPUTS = [
     ({"exclude": ["("]}, r"argument `exclude`: expected valid regular"),
     ({"multipliers": {"emb": -1}}, r"argument `multipliers`.*'emb': -1"),
     ({"multipliers": ["emb"]}, r"argument `multipliers`.*multipliers=\['emb'\]"),
+    # float32 cannot hold it: λ·factor would be inf.
+    ({"multipliers": {"d": 1e39}}, r"argument `multipliers`: .*float32 can hold.*'d': 1e\+39"),
     ({"initial_learning_rate": 0.0}, r"argument `initial_learning_rate`: expected a positive"),
     # The value received, not a NaN stand-in; checked whatever `follow` is.
     ({"initial_learning_rate": "0.1"}, r"Received: initial_learning_rate='0.1'"),
@@ -887,6 +889,20 @@ def test_muon_is_accepted_only_without_its_own_decays():
 def test_schedule_free_adamw_is_refused():
     with pytest.raises(ValueError, match=r"ScheduleFreeAdamW rebuilds them from its own"):
         DecoupledWeightDecay(keras.optimizers.ScheduleFreeAdamW(), 0.1)
+
+
+def test_apply_with_fewer_gradients_than_variables_is_refused():
+    variables = make_variables()
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR), 1.0)
+    opt.build(variables)
+    before = [keras.ops.convert_to_numpy(v).copy() for v in variables]
+    with pytest.raises(ValueError, match=r"argument `grads`: expected one gradient \(or None\) "
+                       r"per variable, 2 in all. Received: 1 gradients"):
+        opt.apply([np.zeros((3, 2), "float32")], variables)
+    with pytest.raises(ValueError, match=r"Received: 1 gradients"):
+        opt.apply([np.zeros((3, 2), "float32")])  # the built variables
+    for v, b in zip(variables, before):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(v), b)
 
 
 def test_adamw_with_zero_weight_decay_is_accepted_and_anchor_shapes_checked():
