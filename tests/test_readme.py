@@ -56,3 +56,12 @@ def test_readme_weight_decay_example_matches_the_peers_it_names():
     np.testing.assert_allclose(expected, 1 - 5e-5, rtol=1e-7)
     np.testing.assert_array_equal(_decayed_once(namespace["adamw"]), expected)
     np.testing.assert_allclose(_decayed_once(namespace["paper"]), expected, rtol=1e-7)
+
+
+def test_readme_fine_tuning_snippet_is_the_example_s_code():
+    (block,) = [b for b in _python_blocks() if "keras_hub" in b]
+    example = README.parent / "examples" / "finetune_keras_hub.py"
+    lines = {line.strip() for line in example.read_text().splitlines()}
+    for line in block.splitlines():
+        if line.strip() and not line.startswith("print("):
+            assert line.strip() in lines, line
