@@ -23,7 +23,8 @@ weights: never silence.
 import keras
 
 from kreg import _keras_compat as compat
-from kreg._live import StrengthState, adopt, layer_attributes, walk_layers, weight_owners
+from kreg._live import StrengthState, adopt, layer_attributes
+from kreg._walk import walk_layers, weight_owners
 
 __all__ = []  # private: reached through kreg.regularizers.apply
 
@@ -108,7 +109,7 @@ def attach(variable, owner, regularizer, attribute):
         return
     if attribute.startswith(_OWN_PREFIX) and isinstance(regularizer, StrengthState):
         # Named as the weight's own regularizer would be ("class_token_regularizer").
-        regularizer._live_label = attribute[len(_OWN_PREFIX):]
+        regularizer.strength_label = attribute[len(_OWN_PREFIX):]
     adopt(owner, attribute, regularizer)
 
 

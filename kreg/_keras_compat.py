@@ -288,3 +288,51 @@ def tracing():
     if sys.modules.get("tensorflow") is not None and private("utils.backend_utils", "in_tf_graph")():
         return True
     return bool(private("utils.jax_utils", "is_in_jax_tracing_scope")())
+
+
+# -- torch (kreg._write)
+
+
+def no_gradient():
+    """A context in which torch records no autograd graph (``torch.no_grad()``); a no-op
+    context on the other backends.
+
+    Why: on torch DecoupledWeightDecay writes the decayed weights eagerly, outside the
+    optimizer's own ``apply`` (which Keras runs under ``torch.no_grad()``); computing a
+    new value from a weight that requires a gradient would otherwise build a graph, and
+    assigning it in place to a leaf tensor needs the same context. Keras has no public
+    name for it.
+    """
+    if keras.backend.backend() != "torch":
+        return contextlib.nullcontext()
+    import importlib
+
+    return importlib.import_module("torch").no_grad()
+
+
+# -- metrics and torch modules (kreg.callbacks, kreg.layers)
+
+
+def metric_direction(metric):
+    """"max" or "min" for a Keras metric that knows which way it improves, else None
+    (``metric._direction``, "up" or "down").
+
+    Why: ``mode="auto"`` of an early-stopping callback must infer, as Keras' own
+    ``MonitorCallback`` does from the same attribute, whether e.g. "val_auc" is to be
+    maximized; Keras exposes no public name for it.
+    """
+    direction = getattr(metric, "_direction", None)
+    if direction is None:
+        return None
+    return "max" if direction == "up" else "min"
+
+
+def own_sublayer(layer, name):
+    """The sublayer ``layer`` holds as attribute ``name``, or None, found without an
+    attribute lookup (safe in ``__setattr__`` before ``__init__`` has run).
+
+    Why: torch's ``Module.__setattr__`` keeps submodules in ``layer._modules``, not in the
+    instance dict, and ``getattr`` during ``__init__`` can recurse into Keras' and torch's
+    ``__getattr__``.
+    """
+    return layer.__dict__.get(name) or layer.__dict__.get("_modules", {}).get(name)

@@ -31,13 +31,14 @@ before it reads or writes, so the next step picks the new value up.
 """
 
 import contextlib
-import weakref
 
 import keras
 import numpy as np
 
 from kreg import _keras_compat as compat
+from kreg._strength import LiveStrengths, Strength, record
 from kreg._validate import check_non_negative
+from kreg._walk import find_in_chain, walk_layers, weight_owners
 
 __all__ = ["Strength", "strengths"]
 
@@ -47,90 +48,7 @@ def read_values(variable):
     return np.asarray(keras.ops.convert_to_numpy(variable.value), dtype="float32")
 
 
-class Strength:
-    """Handle on one live strength: ``assign(value)``, ``float(strength)``.
-
-    Obtained from :func:`kreg.strengths`. ``base`` is the value the owning object was
-    built with (what ``get_config`` saves); ``kind`` groups strengths for callbacks
-    ("regularizer", "weight_decay", "l1", "noise", "dropout", ...).
-
-    Example:
-
-    >>> import keras, kreg
-    >>> model = keras.Sequential([keras.Input((3,)),
-    ...     keras.layers.Dense(2, kernel_regularizer=kreg.regularizers.L2(0.01), name="d")])
-    >>> s = kreg.strengths(model)["d.kernel_regularizer.l2"]
-    >>> s.assign(0.5)
-    >>> float(s)
-    0.5
-    """
-
-    def __init__(
-        self, source, key, name, *, kind, base, check=check_non_negative, model=None
-    ):
-        # ``source`` is a StrengthState (``key`` names the strength) or a float vector
-        # variable, such as an optimizer's (``key`` is the index, None for a scalar).
-        self.source = source
-        self.key = key
-        self.name = name
-        self.kind = kind
-        self.base = float(base)
-        self._check = check
-        self._model = weakref.ref(model) if model is not None else None
-
-    def bind(self, model, name=None):
-        """A copy of this handle that keeps ``model``'s JAX state in sync (and a new name)."""
-        return Strength(
-            self.source,
-            self.key,
-            self.name if name is None else name,
-            kind=self.kind,
-            base=self.base,
-            check=self._check,
-            model=model,
-        )
-
-    def _read(self):
-        if isinstance(self.source, StrengthState):
-            return self.source.current(self.key)
-        values = read_values(self.source)
-        return float(values if self.key is None else values[self.key])
-
-    def _write(self, value):
-        if isinstance(self.source, StrengthState):
-            self.source.set(self.key, value)
-        elif self.key is None:
-            self.source.assign(np.asarray(value, dtype=self.source.dtype))
-        else:
-            values = np.array(read_values(self.source))
-            values[self.key] = value
-            self.source.assign(values)
-
-    def _sync(self):
-        model = self._model() if self._model is not None else None
-        sync = getattr(model, "jax_state_sync", None)
-        if sync is not None:
-            sync()
-
-    def assign(self, value):
-        """Set the strength; the next train step uses it (no recompiling)."""
-        value = self._check(value, self.name)
-        self._sync()
-        self._write(value)
-
-    def __float__(self):
-        self._sync()
-        return float(self._read())
-
-    def __repr__(self):
-        try:
-            value = repr(float(self))
-        except Exception:  # a purged JAX variable outside a model, for instance
-            value = "?"
-        return f"<Strength {self.name}={value} (kind={self.kind}, base={self.base!r})>"
-
-
-class StrengthState(keras.layers.Layer):
+class StrengthState(keras.layers.Layer, LiveStrengths):
     """Named strengths of one kreg object: Python floats, and a variable once live.
 
     Hold one as a layer attribute (kreg layers), or subclass it (kreg regularizers, so
@@ -151,15 +69,18 @@ class StrengthState(keras.layers.Layer):
     def __init__(self, values, *, kind, checks=None, label=None, name=None):
         keras.layers.Layer.__init__(self, name=name)
         checks = checks or {}
-        self._live_keys = tuple(values)
-        self._live_checks = {k: checks.get(k, check_non_negative) for k in self._live_keys}
-        self._live_kinds = {
-            k: (kind[k] if isinstance(kind, dict) else kind) for k in self._live_keys
+        self._live_records = {
+            key: record(
+                key,
+                kind[key] if isinstance(kind, dict) else kind,
+                values[key],
+                checks.get(key, check_non_negative),
+            )
+            for key in values
         }
-        self._live_base = {k: self._live_checks[k](values[k], k) for k in self._live_keys}
         # The exact Python values: read without touching the variable (readable
         # mid-epoch on JAX, where the trainer purges model variables).
-        self._live_values = dict(self._live_base)
+        self._live_values = {key: r.base for key, r in self._live_records.items()}
         self._live_label = label
         self._live_variable = None
         # Set when a step function being traced reads the Python floats: that step holds
@@ -167,24 +88,36 @@ class StrengthState(keras.layers.Layer):
         self._live_read_in_trace = False
         self.built = True
 
-    # -- inside a computation
+    # -- the protocol
 
-    def get(self, key, dtype=None):
-        """The current value of ``key``: a Python float, or a scalar tensor once live."""
+    def strength_records(self):
+        return self._live_records
+
+    def read_strength(self, key):
+        """The current value of ``key`` as a Python float.
+
+        The value last set, exactly as given, while the variable holds it; the
+        variable's value when something else wrote it (``model.set_state_tree``, an Orbax
+        restore). Where the variable cannot be read (inside a traced function, or purged
+        by the JAX trainer during ``fit``) the value last set.
+        """
+        value = self._live_values[key]
         if self._live_variable is None:
-            value = self._live_values[key]
-            if not self._live_read_in_trace and compat.tracing():
-                self._live_read_in_trace = True
-        else:
-            value = self._live_variable.value[self._live_keys.index(key)]
-        return value if dtype is None else keras.ops.cast(value, dtype)
+            return value
+        try:
+            stored = float(read_values(self._live_variable)[self._index(key)])
+        except Exception:  # a symbolic or purged variable: the mirror is the truth
+            return value
+        if np.float32(value) != np.float32(stored):
+            self._live_values[key] = value = stored
+        return value
 
-    # -- between steps
-
-    @property
-    def live(self):
-        """Whether the strengths are in a variable (see :meth:`make_live`)."""
-        return self._live_variable is not None
+    def write_strength(self, key, value):
+        self._live_values[key] = value
+        if self._live_variable is not None:
+            self._live_variable.assign(
+                np.asarray([self._live_values[k] for k in self._live_records], dtype="float32")
+            )
 
     def make_live(self, path=None):
         """Move the strengths into a float32 non-trainable weight; True if it is new.
@@ -197,7 +130,7 @@ class StrengthState(keras.layers.Layer):
         """
         if self._live_variable is not None:
             return False
-        values = [self._live_values[k] for k in self._live_keys]
+        values = [self._live_values[k] for k in self._live_records]
         scopes = [keras.name_scope(part) for part in (path or self.name).split("/")]
         with contextlib.ExitStack() as stack, compat.unlocked_tracker(self):
             for scope in scopes:
@@ -212,59 +145,73 @@ class StrengthState(keras.layers.Layer):
             )
         return True
 
-    def current(self, key):
-        """The current value of ``key`` as a Python float.
+    def _index(self, key):
+        return list(self._live_records).index(key)
 
-        The value last set, exactly as given, while the variable holds it; the
-        variable's value when something else wrote it (``model.set_state_tree``, an Orbax
-        restore). Where the variable cannot be read (inside a traced function, or purged
-        by the JAX trainer during ``fit``) the value last set.
-        """
-        value = self._live_values[key]
+    # -- inside a computation
+
+    def get(self, key, dtype=None):
+        """The current value of ``key``: a Python float, or a scalar tensor once live."""
         if self._live_variable is None:
-            return value
-        try:
-            stored = float(read_values(self._live_variable)[self._live_keys.index(key)])
-        except Exception:  # a symbolic or purged variable: the mirror is the truth
-            return value
-        if np.float32(value) != np.float32(stored):
-            self._live_values[key] = value = stored
-        return value
+            value = self._live_values[key]
+            if not self._live_read_in_trace and compat.tracing():
+                self._live_read_in_trace = True
+        else:
+            value = self._live_variable.value[self._index(key)]
+        return value if dtype is None else keras.ops.cast(value, dtype)
+
+    # -- between steps
+
+    @property
+    def live(self):
+        """Whether the strengths are in a variable (see :meth:`make_live`)."""
+        return self._live_variable is not None
+
+    @property
+    def read_in_trace(self):
+        """Whether a step function traced before the strengths were live holds them."""
+        return self._live_read_in_trace
+
+    @property
+    def strength_label(self):
+        """How :func:`strengths` names this object in its layer (None: the attribute's name)."""
+        return self._live_label
+
+    @strength_label.setter
+    def strength_label(self, label):
+        self._live_label = label
+
+    def strength_keys(self):
+        return tuple(self._live_records)
+
+    def strength_base(self, key):
+        return self._live_records[key].base
+
+    def current(self, key):
+        """The current value of ``key`` as a Python float (see :meth:`read_strength`)."""
+        return self.read_strength(key)
 
     def set(self, key, value):
         """Set ``key`` (checked), in the variable too when live."""
-        value = self._live_checks[key](value, key)
-        self._live_values[key] = value
-        if self._live_variable is not None:
-            self._live_variable.assign(
-                np.asarray([self._live_values[k] for k in self._live_keys], dtype="float32")
-            )
+        self.write_strength(key, self._live_records[key].check(value, key))
 
     def strength(self, key, name=None, model=None):
         """A :class:`Strength` handle on ``key``; the state becomes live."""
         self.make_live()
-        return Strength(
-            self,
-            key,
-            name or key,
-            kind=self._live_kinds[key],
-            base=self._live_base[key],
-            check=self._live_checks[key],
-            model=model,
-        )
+        return Strength(self, key, name or key, model)
 
     def moved(self):
         """``{key: value}`` for the strengths whose value differs from the base."""
-        current = {k: self.current(k) for k in self._live_keys}
-        return {k: v for k, v in current.items() if v != self._live_base[k]}
+        current = {k: self.read_strength(k) for k in self._live_records}
+        return {k: v for k, v in current.items() if v != self._live_records[k].base}
 
     def restore(self, values):
         """Set the strengths given as ``{key: value}`` (e.g. a config's ``current_strengths``)."""
         for key, value in (values or {}).items():
-            if key not in self._live_keys:
+            if key not in self._live_records:
                 raise ValueError(
                     f"Invalid value for argument `current_strengths`: expected keys among "
-                    f"{list(self._live_keys)}. Received: current_strengths={values!r}"
+                    f"{list(self._live_records)}. Received: current_strengths={values!r}"
                 )
             self.set(key, value)
         return self
@@ -274,59 +221,22 @@ class StrengthState(keras.layers.Layer):
     def save_own_variables(self, store):
         # float64: the exact floats come back (a float32 copy would turn 0.1 into
         # 0.10000000149).
-        store["0"] = np.asarray([self.current(k) for k in self._live_keys], dtype="float64")
+        store["0"] = np.asarray(
+            [self.read_strength(k) for k in self._live_records], dtype="float64"
+        )
 
     def load_own_variables(self, store):
         if not list(store.keys()):
             return  # a file saved with Keras' own classes: keep the current values
         values = np.asarray(store["0"], dtype="float64").reshape(-1)
-        if values.shape != (len(self._live_keys),):
+        if values.shape != (len(self._live_records),):
             raise ValueError(
                 f"Invalid value for argument `store` of {self.name!r}: expected "
-                f"{len(self._live_keys)} strengths ({', '.join(self._live_keys)}). "
+                f"{len(self._live_records)} strengths ({', '.join(self._live_records)}). "
                 f"Received: {values.size} values"
             )
-        for key, value in zip(self._live_keys, values):
+        for key, value in zip(self._live_records, values):
             self.set(key, float(value))
-
-
-def walk_layers(model):
-    """Yield ``(prefix, layer)`` for ``model`` (prefix = its name) and all nested layers.
-
-    Strength states are state, not layers of the model: they are left out.
-    """
-    seen = set()
-
-    def visit(layer, prefix):
-        if id(layer) in seen:
-            return
-        seen.add(id(layer))
-        yield prefix, layer
-        for child in compat.sublayers(layer):
-            if isinstance(child, StrengthState):
-                continue
-            child_prefix = child.name if layer is model else f"{prefix}/{child.name}"
-            yield from visit(child, child_prefix)
-
-    yield from visit(model, model.name)
-
-
-def weight_owners(model, include_frozen=False):
-    """id(variable) -> (variable, prefix, layer): the deepest layer owning each trainable weight.
-
-    In model order. With ``include_frozen`` also the weights a frozen layer
-    (``trainable = False``) trains once it is unfrozen: Keras then marks the variables
-    themselves untrainable, and only the layer's own list still tells them from
-    never-trained state such as BatchNormalization's moving statistics.
-    """
-    owners = {}
-    for prefix, layer in walk_layers(model):  # parents first, so children overwrite
-        variables = layer.trainable_weights
-        if include_frozen:
-            variables = compat.own_trainable_variables(layer)
-        for variable in variables:
-            owners[id(variable)] = (variable, prefix, layer)
-    return owners
 
 
 def layer_attributes(layer):
@@ -346,7 +256,7 @@ def live_states(layer):
     """
     for attr, value in layer_attributes(layer):
         if isinstance(value, StrengthState):
-            label = value._live_label if value._live_label is not None else attr.lstrip("_")
+            label = value.strength_label if value.strength_label is not None else attr.lstrip("_")
             yield label, value
 
 
@@ -358,8 +268,8 @@ def is_live(obj):
 def layer_strength(layer, key):
     """The current value of a layer's own strength ``key`` (e.g. "rate"), or None."""
     for _, state in live_states(layer):
-        if key in state._live_keys:
-            return state.current(key)
+        if key in state.strength_records():
+            return state.read_strength(key)
     return None
 
 
@@ -384,7 +294,7 @@ def _check_rebuildable(model, states):
     """
     if getattr(model, "compiled", False):
         return
-    baked = [name for name, state in states.items() if not state.live and state._live_read_in_trace]
+    baked = [name for name, state in states.items() if not state.live and state.read_in_trace]
     if baked:
         raise ValueError(
             "Invalid value for argument `model`: expected the model that is trained (the "
@@ -464,7 +374,7 @@ def strengths(model, optimizer=None):
     _make_live(model, states)
     found = {}
     for base, state in states.items():
-        for key in state._live_keys:
+        for key in state.strength_records():
             found[f"{base}.{key}"] = state.strength(key, f"{base}.{key}", model)
     if optimizer is None:
         optimizer = getattr(model, "optimizer", None)
@@ -498,30 +408,15 @@ def _adopt_weight_regularizers(model):
         regularizer = getattr(variable, "regularizer", None)
         if isinstance(regularizer, StrengthState) and id(regularizer) not in tracked:
             short = variable.path.rsplit("/", 1)[-1]
-            if regularizer._live_label is None:
-                regularizer._live_label = f"{short}_regularizer"
+            if regularizer.strength_label is None:
+                regularizer.strength_label = f"{short}_regularizer"
             adopt(owner, f"_kreg_{short}_regularizer", regularizer)
             tracked.add(id(regularizer))
 
 
-def optimizer_chain(optimizer):
-    """``[optimizer, its inner optimizer, ...]``, outermost first.
-
-    LossScaleOptimizer and kreg's DecoupledWeightDecay keep the wrapped one as
-    ``inner_optimizer``.
-    """
-    chain, seen = [], set()
-    while optimizer is not None and id(optimizer) not in seen:
-        seen.add(id(optimizer))
-        chain.append(optimizer)
-        optimizer = getattr(optimizer, "inner_optimizer", None)
-    return chain
-
-
 def live_optimizer_strengths(optimizer):
-    """The optimizer's strengths: kreg optimizers implement ``_kreg_strengths()``."""
-    for link in optimizer_chain(optimizer):
-        get = getattr(link, "_kreg_strengths", None)
-        if get is not None:
-            return dict(get())
-    return {}
+    """``{key: Strength}`` of the first link of ``optimizer``'s chain that has live strengths."""
+    owner = find_in_chain(optimizer, LiveStrengths)
+    if owner is None:
+        return {}
+    return {key: Strength(owner, key) for key in owner.strength_records()}

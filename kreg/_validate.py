@@ -5,6 +5,7 @@ tuple, so configs stay JSON) or raises
 ``ValueError("Invalid value for argument `name`: expected .... Received: name=value")``.
 """
 
+import inspect
 import math
 
 import keras
@@ -200,3 +201,183 @@ def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive
     if below or (upper_limit is not None and high > upper_limit):
         raise bad()
     return low, high
+
+
+# -- DecoupledWeightDecay's arguments
+
+
+def check_weight_decay(weight_decay):
+    """``(base float, schedule or None)`` from a float, a LearningRateSchedule or a callable
+    of the step."""
+    if is_number(weight_decay):
+        return check_non_negative(weight_decay, "weight_decay"), None
+    if isinstance(weight_decay, keras.optimizers.schedules.LearningRateSchedule):
+        return 1.0, weight_decay
+    if callable(weight_decay) and not isinstance(weight_decay, (bool, type)):
+        if not _takes_one_argument(weight_decay):
+            # tensorflow-addons took `weight_decay=lambda: ...`; read inside a compiled
+            # step such a callable would be evaluated once, when the step is traced.
+            raise invalid(
+                "weight_decay",
+                "a non-negative float, a keras.optimizers.schedules.LearningRateSchedule "
+                "or a callable of one argument, the step (e.g. `lambda step: 1e-4 * 0.5 ** "
+                "(step / 1000)`); a callable without arguments (tensorflow-addons' style) "
+                "would be read once, when the train step is traced. To change λ during "
+                "training, assign `kreg.strengths(model)['optimizer.weight_decay']`",
+                weight_decay,
+            )
+        return 1.0, weight_decay
+    raise invalid(
+        "weight_decay",
+        "a non-negative float, a keras.optimizers.schedules.LearningRateSchedule or a "
+        "callable of the step",
+        weight_decay,
+    )
+
+
+def _takes_one_argument(function):
+    """True when ``function(step)`` is a valid call (or its signature cannot be read)."""
+    try:
+        inspect.signature(function).bind(0)
+    except TypeError:
+        return False
+    except ValueError:  # a builtin without a readable signature: let the step tell
+        return True
+    return True
+
+
+def check_anchor(anchor):
+    """``anchor`` as None, "initial" or a list of finite NumPy arrays."""
+    if anchor is None or (isinstance(anchor, str) and anchor == "initial"):
+        return anchor
+    if isinstance(anchor, (list, tuple)) and all(
+        hasattr(a, "shape") or isinstance(a, (list, tuple, float, int)) for a in anchor
+    ):
+        try:
+            arrays = [np.asarray(keras.ops.convert_to_numpy(a)) for a in anchor]
+        except Exception:  # not convertible to arrays: reported below
+            arrays = None
+        # Finite numbers only: a NaN anchor would make every decayed weight NaN.
+        if arrays is not None and all(
+            np.issubdtype(a.dtype, np.number) and np.all(np.isfinite(a)) for a in arrays
+        ):
+            return arrays
+    raise invalid(
+        "anchor",
+        'None, "initial" or a list of arrays of finite numbers (one per trainable '
+        "variable, in the order of `model.trainable_variables`)",
+        anchor,
+    )
+
+
+def check_anchor_shapes(anchor, variables):
+    """An anchor given as arrays must have one array per variable, of its shape."""
+    if anchor is None or isinstance(anchor, str):
+        return
+    if len(anchor) != len(variables) or any(
+        tuple(a.shape) != tuple(v.shape) for a, v in zip(anchor, variables)
+    ):
+        raise invalid(
+            "anchor",
+            "one array per trainable variable with shapes "
+            f"{[tuple(v.shape) for v in variables]}",
+            anchor,
+            f"shapes {[tuple(a.shape) for a in anchor]}",
+        )
+
+
+#: Keyword arguments of keras.optimizers.Optimizer that belong on the inner optimizer.
+INNER_ONLY = (
+    "learning_rate",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+)
+
+
+def check_wrapper_kwargs(kwargs, owner="DecoupledWeightDecay"):
+    """Refuse keyword arguments a wrapper does not take, naming where they belong."""
+    for key in kwargs:
+        if key in INNER_ONLY:
+            raise ValueError(
+                f"Invalid argument `{key}` for {owner}: set it on the inner optimizer. "
+                f"Received: {key}={kwargs[key]!r}"
+            )
+    if kwargs:
+        raise ValueError(f"Argument(s) not recognized: {kwargs}")
+
+
+def check_positive_learning_rate(value, name, role, allow_none=True):
+    """A learning rate given for ``role``: a positive finite float (or None)."""
+    if value is None and allow_none:
+        return None
+    if not is_number(value) or not math.isfinite(float(value)) or not float(value) > 0:
+        raise invalid(name, f"a positive finite float ({role}), or None", value)
+    return float(value)
+
+
+def check_cautious(cautious, mode):
+    """Cautious decay masks a decoupled decay: refused with ``mode="l2"``."""
+    cautious = check_bool(cautious, "cautious")
+    if cautious and mode != "decoupled":
+        raise invalid(
+            "cautious",
+            'False with mode="l2" (cautious decay masks a decoupled decay by the sign of '
+            "the inner update; a coupled L2 term is part of the gradient)",
+            cautious,
+        )
+    return cautious
+
+
+# Attributes through which Keras optimizers decay weights themselves (Muon decays the
+# weights it steps with Adam by `adam_weight_decay`, whatever `weight_decay` says).
+OWN_DECAYS = ("weight_decay", "adam_weight_decay")
+
+
+def check_inner_optimizer(optimizer, chain, wrapper_type, owner):
+    """Refuse an inner optimizer a decay wrapper cannot serve, saying what was expected.
+
+    ``chain`` is the optimizer's chain of wrappers (outermost first, the one that updates
+    last); ``owner`` is the wrapper already around the one that updates, or None.
+    """
+    if not isinstance(optimizer, keras.optimizers.Optimizer) or any(
+        isinstance(link, wrapper_type) for link in chain
+    ):
+        raise invalid(
+            "optimizer",
+            f"a keras.optimizers.Optimizer instance (not a {wrapper_type.__name__})",
+            optimizer,
+        )
+    core = chain[-1]
+    refused = _refused_core(core, wrapper_type, owner)
+    if refused is not None:
+        expected, received = refused
+        raise invalid("optimizer", expected, optimizer, f"optimizer={received}")
+
+
+def _refused_core(core, wrapper_type, owner):
+    """``(expected, received)`` when the optimizer that updates the weights is refused."""
+    if isinstance(core, getattr(keras.optimizers, "MultiOptimizer", ())):
+        return ("one optimizer for all weights (not a MultiOptimizer: the learning rate "
+                "the decay follows and the optimizers' own decays differ per weight)",
+                repr(core))
+    if isinstance(core, getattr(keras.optimizers, "ScheduleFreeAdamW", ())):
+        return ("an optimizer that steps from the weights it is given; ScheduleFreeAdamW "
+                "rebuilds them from its own averaged state, so a decay written to them "
+                "would land on the average, not on the iterate", repr(core))
+    if owner is not None:
+        return (f"an optimizer not already wrapped by another {wrapper_type.__name__} (its "
+                "decay would apply twice)", repr(core))
+    for name in OWN_DECAYS:
+        value = getattr(core, name, None)
+        if value is not None and (not is_number(value) or float(value) != 0.0):
+            return (f"an optimizer without its own weight decay (None or 0.0 for "
+                    f"{' and '.join(OWN_DECAYS)}): the decay would apply twice. Pass the "
+                    f"decay to {wrapper_type.__name__} instead",
+                    f"{type(core).__name__}({name}={value!r})")
+    return None

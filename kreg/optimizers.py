@@ -1,264 +1,68 @@
-"""Decoupled weight decay, proximal L1 and decay toward reference weights, for any Keras optimizer.
+"""Decoupled weight decay, cautious decay, proximal L1 and decay toward reference weights, for
+any Keras optimizer.
 
 :class:`DecoupledWeightDecay` is a shell around an optimizer instance, like
 ``keras.optimizers.LossScaleOptimizer``: it delegates ``apply`` to it, serializes it and
-patches nothing. Each train step composes pure functions of :mod:`kreg._decay` over the
-weights :mod:`kreg._masking` selects, as optax composes
-``chain(add_decayed_weights(mask), inner)``:
-
-1. ``mode="decoupled"``: write the decayed pre-update weight ``(1 − d_t)·θ``;
-   ``mode="l2"``: add ``λ_t·θ`` to its gradient;
-2. the inner optimizer's ``apply``;
-3. ``l1 > 0``: write the proximal (soft-threshold) step.
-
-The writes go through ``_Write``, a tiny Keras optimizer whose ``update_step`` writes
-its weight's transform by its "gradient" (the amount), so they take Keras' own write
-path on each backend (the ``tf.distribute`` merge call on TensorFlow, the stateless scope
-on JAX, eager on torch). On a step where the inner optimizer leaves the weights alone (a
-gradient-accumulation micro-step, a step a LossScaleOptimizer skips) the strengths are
-multiplied by 0, so the step leaves θ exactly as it is, without a branch around the
-write (which a ``tf.distribute`` merge call could not sit in).
+patches nothing. Its step is data, as optax composes ``chain(add_decayed_weights(mask),
+inner)``: a tuple of per-weight transforms built once from its arguments
+(:mod:`kreg._steps`: a stage, a pure function of :mod:`kreg._decay`, a strength name),
+run around the inner optimizer's ``apply`` over the weights :mod:`kreg._masking` selects,
+written through :mod:`kreg._write`. On a step where the inner optimizer leaves the
+weights alone (a gradient-accumulation micro-step, a step a LossScaleOptimizer skips) the
+strengths are multiplied by 0, so the step leaves θ exactly as it is, without a branch
+around the write (which a ``tf.distribute`` merge call could not sit in).
 """
 
 import copy
-import inspect
-import math
 import weakref
 
 import keras
 import numpy as np
 from keras import ops
 
-from kreg import _decay
+from kreg import _decay, _steps
 from kreg import _keras_compat as compat
-from kreg._live import Strength, optimizer_chain
+from kreg._learning_rates import LearningRates
 from kreg._masking import (
     _is_variable,
     check_multipliers,
-    exclude_predicate,
     exclude_config,
+    exclude_predicate,
     multiplier_fn,
     resolve_selection,
     selector,
 )
 from kreg._registry import export
 from kreg._repr import Raw, call_repr
-from kreg._validate import FLOAT32_MAX, check_choice, check_non_negative, invalid, is_number
+from kreg._schedules import learning_rate_at
+from kreg._strength import LiveStrengths, record
+from kreg._validate import (
+    check_anchor,
+    check_anchor_shapes,
+    check_cautious,
+    check_choice,
+    check_inner_optimizer,
+    check_non_negative,
+    check_weight_decay,
+    check_wrapper_kwargs,
+    invalid,
+)
+from kreg._walk import optimizer_chain, updating_optimizer
+from kreg._write import Writer
 
 _MODES = ("decoupled", "l2")
 
-# Keyword arguments of keras.optimizers.Optimizer that belong on the inner optimizer.
-_INNER_ONLY = (
-    "learning_rate",
-    "clipnorm",
-    "clipvalue",
-    "global_clipnorm",
-    "use_ema",
-    "ema_momentum",
-    "ema_overwrite_frequency",
-    "loss_scale_factor",
-    "gradient_accumulation_steps",
-)
-
-# Attributes through which Keras optimizers decay weights themselves (Muon decays the
-# weights it steps with Adam by `adam_weight_decay`, whatever `weight_decay` says).
-_OWN_DECAYS = ("weight_decay", "adam_weight_decay")
-
-# Each core optimizer built under a DecoupledWeightDecay -> that wrapper (weakly): a
+# The optimizer that updates under each DecoupledWeightDecay -> that wrapper (weakly): a
 # second wrapper around it would decay its weights twice.
 _OWNERS = weakref.WeakKeyDictionary()
 
-
-def _check_weight_decay(weight_decay):
-    """(base float, schedule or None) from a float, a LearningRateSchedule or a callable."""
-    if is_number(weight_decay):
-        return check_non_negative(weight_decay, "weight_decay"), None
-    if isinstance(weight_decay, keras.optimizers.schedules.LearningRateSchedule):
-        return 1.0, weight_decay
-    if callable(weight_decay) and not isinstance(weight_decay, (bool, type)):
-        if not _takes_one_argument(weight_decay):
-            # tensorflow-addons took `weight_decay=lambda: ...`; read inside a compiled
-            # step such a callable would be evaluated once, when the step is traced.
-            raise ValueError(
-                "Invalid value for argument `weight_decay`: expected a non-negative "
-                "float, a keras.optimizers.schedules.LearningRateSchedule or a callable "
-                "of one argument, the step (e.g. `lambda step: 1e-4 * 0.5 ** (step / "
-                "1000)`); a callable without arguments (tensorflow-addons' style) would "
-                "be read once, when the train step is traced. To change λ during "
-                "training, assign `kreg.strengths(model)['optimizer.weight_decay']`. "
-                f"Received: weight_decay={weight_decay!r}"
-            )
-        return 1.0, weight_decay
-    raise ValueError(
-        "Invalid value for argument `weight_decay`: expected a non-negative float, a "
-        "keras.optimizers.schedules.LearningRateSchedule or a callable of the step. "
-        f"Received: weight_decay={weight_decay!r}"
-    )
-
-
-def _takes_one_argument(function):
-    """True when ``function(step)`` is a valid call (or its signature cannot be read)."""
-    try:
-        inspect.signature(function).bind(0)
-    except TypeError:
-        return False
-    except ValueError:  # a builtin without a readable signature: let the step tell
-        return True
-    return True
-
-
-def _check_anchor(anchor):
-    if anchor is None or (isinstance(anchor, str) and anchor == "initial"):
-        return anchor
-    if isinstance(anchor, (list, tuple)) and all(
-        hasattr(a, "shape") or isinstance(a, (list, tuple, float, int)) for a in anchor
-    ):
-        try:
-            arrays = [np.asarray(keras.ops.convert_to_numpy(a)) for a in anchor]
-        except Exception:  # not convertible to arrays: reported below
-            arrays = None
-        # Finite numbers only: a NaN anchor would make every decayed weight NaN.
-        if arrays is not None and all(
-            np.issubdtype(a.dtype, np.number) and np.all(np.isfinite(a)) for a in arrays
-        ):
-            return arrays
-    raise ValueError(
-        "Invalid value for argument `anchor`: expected None, \"initial\" or a list of "
-        "arrays of finite numbers (one per trainable variable, in the order of "
-        f"`model.trainable_variables`). Received: anchor={anchor!r}"
-    )
-
-
-def _check_kwargs(kwargs):
-    for key in kwargs:
-        if key in _INNER_ONLY:
-            raise ValueError(
-                f"Invalid argument `{key}` for DecoupledWeightDecay: set it on the "
-                f"inner optimizer. Received: {key}={kwargs[key]!r}"
-            )
-    if kwargs:
-        raise ValueError(f"Argument(s) not recognized: {kwargs}")
-
-
-def _core_optimizer(optimizer):
-    """The optimizer that updates the weights: through LossScaleOptimizer-like wrappers."""
-    return optimizer_chain(optimizer)[-1]
-
-
-def _check_inner(optimizer):
-    """Refuse an inner optimizer the wrapper cannot serve, saying what was expected."""
-    if not isinstance(optimizer, keras.optimizers.Optimizer) or any(
-        isinstance(link, DecoupledWeightDecay) for link in optimizer_chain(optimizer)
-    ):
-        refused = ("a keras.optimizers.Optimizer instance (not a DecoupledWeightDecay)",
-                   repr(optimizer))
-    else:
-        refused = _refused_core(_core_optimizer(optimizer))
-    if refused is not None:
-        expected, received = refused
-        raise ValueError(
-            f"Invalid value for argument `optimizer`: expected {expected}. "
-            f"Received: optimizer={received}"
-        )
-
-
-def _refused_core(core):
-    """``(expected, received)`` when the optimizer that updates the weights is refused."""
-    if isinstance(core, getattr(keras.optimizers, "MultiOptimizer", ())):
-        return ("one optimizer for all weights (not a MultiOptimizer: the learning rate "
-                "the decay follows and the optimizers' own decays differ per weight)",
-                repr(core))
-    if isinstance(core, getattr(keras.optimizers, "ScheduleFreeAdamW", ())):
-        return ("an optimizer that steps from the weights it is given; ScheduleFreeAdamW "
-                "rebuilds them from its own averaged state, so a decay written to them "
-                "would land on the average, not on the iterate", repr(core))
-    owner = _OWNERS.get(core)
-    if owner is not None and owner() is not None:
-        return ("an optimizer not already wrapped by another DecoupledWeightDecay (its "
-                "decay would apply twice)", repr(core))
-    for name in _OWN_DECAYS:
-        value = getattr(core, name, None)
-        if value is not None and (not is_number(value) or float(value) != 0.0):
-            return (f"an optimizer without its own weight decay (None or 0.0 for "
-                    f"{' and '.join(_OWN_DECAYS)}): the decay would apply twice. Pass the "
-                    "decay to DecoupledWeightDecay instead",
-                    f"{type(core).__name__}({name}={value!r})")
-    return None
-
-
-def _positive(value):
-    value = float(np.asarray(keras.ops.convert_to_numpy(value)))
-    return math.isfinite(value) and value > 0
-
-
-def _no_learning_rate():
-    return 0.0
-
-
-class _Write(keras.optimizers.Optimizer):
-    """Writes ``transform(θ, amount, θ₀)`` into a weight through Keras' own update path.
-
-    The amount travels as the weight's "gradient", so Keras calls ``update_step`` where a
-    write is legal on each backend (inside the ``tf.distribute`` merge call on
-    TensorFlow, in the stateless scope on JAX), and ``update_step`` computes the new
-    value there from the weight itself. Under a ``tf.distribute`` strategy Keras first
-    sums the replicas' "gradients", so each replica passes its share of the amount
-    (``amount/2 + amount/2`` is exact for two replicas). Keras' ``update_step`` sees the
-    weight (on TensorFlow, its per-device copy) but no index of it, so ``write`` applies
-    one weight at a time and holds that weight's transform and anchor meanwhile.
-
-    >>> import keras
-    >>> from kreg import _decay
-    >>> w = keras.Variable([1.0, -2.0])
-    >>> _Write("write").write(_decay.decay, [0.5], [w], [None])
-    >>> keras.ops.convert_to_numpy(w).tolist()
-    [0.5, -1.0]
-    """
-
-    def __init__(self, name):
-        # A callable learning rate creates no variable: the write count is its only state.
-        super().__init__(learning_rate=_no_learning_rate, name=name)
-        self.calls = 0
-        self._job = None
-
-    def update_step(self, gradient, variable, learning_rate):
-        self.calls += 1
-        transform, reference = self._job
-
-        def write():
-            self.assign(variable, transform(variable, gradient, reference))
-
-        if keras.backend.backend() == "tensorflow":
-            # A graph skips the write of a zero amount (l1 = 0, a micro-step). Under JAX
-            # a cond cannot hold an assignment (XLA fuses the no-op write instead); on
-            # torch the wrapper skips zero amounts before they get here.
-            ops.cond(gradient > 0, write, lambda: None)
-        else:
-            write()
-
-    def write(self, transform, amounts, variables, references):
-        """``variable ← transform(variable, amount, reference)`` for each weight."""
-        for amount, variable, reference in zip(amounts, variables, references):
-            # Under tf.distribute each replica runs this loop in its own thread, in step
-            # up to the merge call: the job is the same in all, the count only grows.
-            self._job, calls = (transform, reference), self.calls
-            self.apply([compat.scale_for_replicas(amount)], [variable])
-            if self.calls == calls:
-                raise RuntimeError(
-                    f"Keras did not call `update_step` of {type(self).__name__} for the "
-                    f"weight {variable.path}, so DecoupledWeightDecay could not write it."
-                )
-
-    # The count of writes is no state to keep: nothing saved, so this writer adds no
-    # entry to weight files (files without one load as they are).
-    def save_own_variables(self, store):
-        pass
-
-    def load_own_variables(self, store):
-        pass
-
-
 _NOT_CHOSEN = (0.0, None)
+
+
+def _owner(core):
+    """The DecoupledWeightDecay already around ``core``, or None (also for a non-optimizer)."""
+    owner = _OWNERS.get(core) if isinstance(core, keras.optimizers.Optimizer) else None
+    return None if owner is None else owner()
 
 
 class _Table:
@@ -271,8 +75,8 @@ class _Table:
 
 
 @export
-class DecoupledWeightDecay(keras.optimizers.Optimizer):
-    """Decoupled weight decay, proximal L1 and decay toward reference weights for any optimizer.
+class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
+    """Decoupled weight decay, cautious decay, proximal L1 and decay toward reference weights.
 
     Wraps a Keras optimizer instance (SGD, Adam, RMSprop, Adagrad, Adamax, Nadam, Lion,
     Adafactor, AdamW or Muon with their own decay set to 0, custom subclasses, or a
@@ -281,6 +85,10 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
 
     * ``mode="decoupled"``: ``θ ← θ − d_t·θ`` on the pre-update weight, then the inner
       update. With a zero gradient one step gives exactly ``(1 − d_t)·θ``.
+    * ``cautious=True``: the same decay only on the coordinates where the inner update
+      moves θ toward zero too (``sign(u_t) = sign(θ)``, Chen et al. 2025): θ_{t+1} =
+      θ_t − η_t·u_t − d_t·𝕀(u_t·θ_t ≥ 0)·θ_t, for any inner optimizer (its update is read
+      off the weights, θ_t − θ_{t+1}, not off its rule).
     * ``mode="l2"``: the classic coupled L2: ``λ_t·θ`` is added to θ's gradient before
       the inner optimizer sees it. λ·θ is the gradient of ``(λ/2)·‖θ‖²``, so this equals
       the penalty ``kreg.regularizers.L2(λ / 2)`` (or ``keras.regularizers.L2(λ / 2)``)
@@ -291,19 +99,22 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
       proximal step: weights reach exactly zero). The inner optimizer's EMA averages the
       weights before this step.
 
-    with ``d_t = λ_t · m · f_t`` where ``m`` is the weight's multiplier and ``f_t`` is
-    ``lr_t`` (``follow="learning_rate"``, the default), ``lr_t / lr_0``
-    (``"schedule"``, the paper's η_t) or 1 (``"none"``, as tensorflow-addons). ``lr_t``
-    is the inner learning rate at this step and ``lr_0`` (``initial_learning_rate``) its
-    value at the first step. With ``anchor`` every step acts on ``θ − θ₀`` instead of θ
-    (decoupled L2-SP): ``θ ← θ − d_t·(θ − θ₀)``.
+    with ``d_t = λ_t · m · f_t`` (:meth:`decay_per_step` gives it) where ``m`` is the
+    weight's multiplier and ``f_t`` is ``lr_t`` (``follow="learning_rate"``, the
+    default), ``lr_t / lr_0`` (``"schedule"``, the paper's η_t), ``lr_t² / lr_max``
+    (``"corrected"``, Defazio et al. 2025) or 1 (``"none"``, as tensorflow-addons).
+    ``lr_t`` is the inner learning rate at this step, ``lr_0`` its value at the first
+    step and ``lr_max`` its largest (a schedule's peak). With ``anchor`` every step acts
+    on ``θ − θ₀`` instead of θ (decoupled L2-SP): ``θ ← θ − d_t·(θ − θ₀)``.
 
     The default decays as ``keras.optimizers.AdamW(lr, weight_decay=λ)``,
     ``torch.optim.AdamW(lr=lr, weight_decay=λ)`` and ``optax.adamw(lr, weight_decay=λ)``
     do: by ``lr_t·λ`` per step, so their values carry over unchanged
     (``DecoupledWeightDecay(keras.optimizers.Adam(1e-3), 0.01)`` takes the same steps as
     ``AdamW(1e-3, weight_decay=0.01)``). The paper's Algorithm 2 (AdamW), whose λ is a
-    decay per step at the initial learning rate, is ``follow="schedule"``.
+    decay per step at the initial learning rate, is ``follow="schedule"``; timm's
+    ``corrected_weight_decay=True`` is ``follow="corrected"``, which keeps a normalized
+    network's weight norm (and gradient norm) steady as a schedule decays lr_t to 0.
 
     Strengths are live: ``kreg.strengths(model)`` lists ``"optimizer.weight_decay"`` and
     ``"optimizer.l1"``; assigning them (e.g. from a callback) changes the next train step
@@ -338,14 +149,16 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             schedule's Python number is checked as λ is; a tensor that is NaN or inf
             inside a compiled step decays nothing at that step.
         follow: what the decay is multiplied by: "learning_rate" (default, as Keras,
-            PyTorch and optax), "schedule" (the paper's η_t = lr_t / lr_0) or "none"
-            (see above).
+            PyTorch and optax), "schedule" (the paper's η_t = lr_t / lr_0), "corrected"
+            (lr_t² / lr_max, timm's ``corrected_weight_decay``) or "none" (see above).
         l1: strength of the proximal L1 step (non-negative float, default 0).
         anchor: None (decay toward zero), "initial" (toward the weights at the time the
             optimizer is built) or a list of arrays, one per trainable variable in the
             order of ``model.trainable_variables``. Anchors are optimizer variables:
             saved and restored with the optimizer.
         mode: "decoupled" (default) or "l2" (see above).
+        cautious: decay only where the inner update agrees in sign (default False;
+            ``mode="decoupled"`` only).
         exclude: weights not to decay, on top of the defaults: a callable
             ``(variable) -> bool``, a regex searched in ``variable.path``, or a list of
             regexes and variables.
@@ -357,6 +170,10 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             learning rate at the first step (a callback that sets the learning rate
             before training starts sets lr_0 too); required for a learning-rate
             schedule that starts at 0 (a warm-up: set it to the peak).
+        peak_learning_rate: lr_max for ``follow="corrected"``. Default: a learning-rate
+            schedule's peak (its warm-up target, read off the schedule), or for a plain
+            learning rate the largest it has been at a step (its value, unless a
+            callback raises it).
         name: the optimizer's name.
 
     Example:
@@ -370,12 +187,17 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
     >>> history = model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=1, verbose=0)
     >>> opt.weight_decay_multiplier(model.layers[0].bias)
     0.0
+    >>> round(opt.decay_per_step(model.layers[0].kernel), 8)  # lr·λ, as Keras' AdamW
+    1e-05
 
     References:
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
-        Duchi & Singer, "Efficient Online and Batch Learning Using Forward Backward
-        Splitting" (FOBOS), JMLR 2009. Li, Grandvalet & Davoine, "Explicit Inductive
-        Bias for Transfer Learning with Convolutional Networks" (L2-SP), ICML 2018.
+        Chen et al., "Cautious Weight Decay", arXiv 2510.12402, 2025. Defazio, Mishchenko,
+        Jelassi et al., "Why Gradients Rapidly Increase Near the End of Training", arXiv
+        2506.02285, 2025. Duchi & Singer, "Efficient Online and Batch Learning Using
+        Forward Backward Splitting" (FOBOS), JMLR 2009. Li, Grandvalet & Davoine,
+        "Explicit Inductive Bias for Transfer Learning with Convolutional Networks"
+        (L2-SP), ICML 2018.
     """
 
     def __init__(
@@ -387,84 +209,72 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         l1=0.0,
         anchor=None,
         mode="decoupled",
+        cautious=False,
         exclude=None,
         multipliers=None,
         initial_learning_rate=None,
+        peak_learning_rate=None,
         name=None,
         **kwargs,
     ):
-        _check_kwargs(kwargs)
-        _check_inner(optimizer)
-        base_weight_decay, schedule = _check_weight_decay(weight_decay)
+        check_wrapper_kwargs(kwargs)
+        chain = optimizer_chain(optimizer)
+        check_inner_optimizer(optimizer, chain, DecoupledWeightDecay, _owner(chain[-1]))
+        base_weight_decay, schedule = check_weight_decay(weight_decay)
         follow = check_choice(follow, "follow", _decay.FOLLOW)
         mode = check_choice(mode, "mode", _MODES)
+        cautious = check_cautious(cautious, mode)
         l1 = check_non_negative(0.0 if l1 is None else l1, "l1")
-        anchor = _check_anchor(anchor)
+        anchor = check_anchor(anchor)
         multipliers = check_multipliers(multipliers)
         selected = selector(exclude, argument="exclude")
+        learning_rates = LearningRates(initial_learning_rate, peak_learning_rate, follow, chain[-1])
 
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = optimizer
-        self._kreg_weight_decay = weight_decay
-        self._schedule = schedule
-        self._base_weight_decay = base_weight_decay
-        self.follow = follow
-        self.mode = mode
-        self._l1 = l1
-        self.anchor = anchor
+        self.follow, self.mode, self.cautious = follow, mode, cautious
+        self.anchor, self.multipliers = anchor, multipliers
+        self._kreg_weight_decay, self._schedule = weight_decay, schedule
         # Variables in `exclude` become exact patterns on their paths (the same
         # selection): an optimizer attribute holding variables would track them.
         self.exclude = exclude if callable(exclude) else exclude_config(exclude)
-        self.multipliers = multipliers
         self._factor = multiplier_fn(selected, multipliers, exclude_predicate(exclude))
         # ((layer/variable name, multiplier), ...) as resolved by build(), or as loaded.
         self._selection = None
         self._table = _Table([], {})
-        self._given_initial_learning_rate = self._check_initial_learning_rate(
-            initial_learning_rate
-        )
-        # The live strengths: [λ (or the scale on the schedule), l1].
+        self._steps = _steps.transforms(mode, cautious)
+        self._records = {
+            "weight_decay": record("weight_decay", "weight_decay", base_weight_decay),
+            "l1": record("l1", "l1", l1),
+        }
+        # The live strengths, in the order of _records.
         self._strengths = self.add_variable(
-            shape=(2,),
-            initializer=keras.initializers.Constant([base_weight_decay, l1]),
+            shape=(len(self._records),),
+            initializer=keras.initializers.Constant([r.base for r in self._records.values()]),
             dtype="float32",
             aggregation="only_first_replica",
             name="kreg_strengths",
         )
-        # lr_0 of follow="schedule" when not given: the inner learning rate at the first
-        # step, recorded then (0 until then), so that a callback setting the learning
-        # rate before training starts sets lr_0 too. Saved with the optimizer's state.
-        self._recorded_initial_learning_rate = self.add_variable(
-            shape=(),
-            initializer="zeros",
-            dtype="float32",
-            aggregation="only_first_replica",
-            name="kreg_initial_learning_rate",
+        self._learning_rates = learning_rates
+        learning_rates.recorded = self.add_variable(
+            shape=(2,), initializer="zeros", dtype="float32",
+            aggregation="only_first_replica", name="kreg_learning_rates",
         )
-        self._writer = _Write(name=f"{self.name}_write")
+        self._writer = Writer(name=f"{self.name}_write")
 
-    def _check_initial_learning_rate(self, value):
-        """lr_0 as given (a positive float), or None: read at the first step."""
-        if value is None:
-            schedule = compat.learning_rate_schedule(self._core)
-            if self.follow == "schedule" and schedule is not None and not _positive(schedule(0)):
-                raise ValueError(
-                    "Invalid value for argument `initial_learning_rate`: expected a "
-                    "positive finite float (lr_0, the divisor of follow=\"schedule\"), "
-                    "as the inner learning-rate schedule starts at 0 (a warm-up): set it "
-                    "to the schedule's peak. Received: initial_learning_rate=None"
-                )
-            return None
-        # An explicit lr_0 must be usable whatever `follow` is (RegularizationScaler's
-        # "timescale" rule divides by it).
-        if not (is_number(value) and _positive(value)):
-            raise ValueError(
-                "Invalid value for argument `initial_learning_rate`: expected a positive "
-                "finite float (lr_0, the divisor of follow=\"schedule\"), or None for "
-                "the inner learning rate at the first step. "
-                f"Received: initial_learning_rate={value!r}"
-            )
-        return float(value)
+    # ------------------------------------------------------------------ live strengths
+
+    def strength_records(self):
+        return self._records
+
+    def read_strength(self, key):
+        values = np.asarray(keras.ops.convert_to_numpy(self._strengths.value), dtype="float32")
+        return float(values[list(self._records).index(key)])
+
+    def write_strength(self, key, value):
+        values = np.asarray(keras.ops.convert_to_numpy(self._strengths.value), dtype="float32")
+        values[list(self._records).index(key)] = value
+        self._strengths.assign(values)
 
     # ------------------------------------------------------------------ public API
 
@@ -484,26 +294,21 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         )
 
     @property
-    def initial_learning_rate(self):
-        """lr_0, the divisor of ``follow="schedule"``, as a Python float.
-
-        As given; else the inner learning rate at the first step once a step has run
-        (that of a loaded optimizer's saved state included); before that, the learning
-        rate that the first step would read now (a schedule's value at step 0).
-        """
-        if self._given_initial_learning_rate is not None:
-            return self._given_initial_learning_rate
-        recorded = float(keras.ops.convert_to_numpy(self._recorded_initial_learning_rate))
-        if recorded > 0:
-            return recorded
-        schedule = compat.learning_rate_schedule(self._core)
-        value = schedule(0) if schedule is not None else self.inner_optimizer.learning_rate
-        return float(np.asarray(keras.ops.convert_to_numpy(value)))
-
-    @property
     def l1(self):
         """The base L1 strength (the live value: ``kreg.strengths(model)['optimizer.l1']``)."""
-        return self._l1
+        return self._records["l1"].base
+
+    @property
+    def initial_learning_rate(self):
+        """lr_0, the divisor of ``follow="schedule"``: as given; else the inner learning rate
+        at the first step (before one, what it would read now)."""
+        return self._learning_rates.initial(self._core)
+
+    @property
+    def peak_learning_rate(self):
+        """lr_max, the divisor of ``follow="corrected"``: as given; else a learning-rate
+        schedule's peak; else the largest learning rate a step has had."""
+        return self._learning_rates.peak(self._core)
 
     def weight_decay_multiplier(self, variable):
         """The factor on λ for ``variable``: 0.0 when excluded, else its ``multipliers`` factor.
@@ -519,6 +324,46 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         chosen = self._table.chosen.get(id(variable))
         return chosen[0] if chosen is not None else self._factor(variable)
 
+    def decay_per_step(self, variable=None, *, step=None, learning_rate=None, weight_decay=None):
+        """The fraction of a weight that one decoupled decay step removes: ``d_t = λ_t·f_t·m``.
+
+        The one answer to "how much decays at this step" in kreg: the monitor's decay
+        timescale, the scaler's "timescale" rule and the audit read it. Computed on the
+        host from the live strength (λ, times the weight-decay schedule at ``step``), the
+        ``follow`` factor f_t at the learning rate of ``step`` and the weight's
+        multiplier m. With ``cautious=True`` it is what an aligned coordinate loses (the
+        others lose nothing); with ``anchor``, the fraction of θ − θ₀.
+
+        Args:
+            variable: a weight (its multiplier m; 0.0 when not decayed), or None for
+                m = 1.
+            step: the update step; default the inner optimizer's ``iterations``.
+            learning_rate: lr_t to use instead of the inner learning rate at ``step``
+                (e.g. a schedule's peak).
+            weight_decay: λ (the scale on a λ schedule) to use instead of the live
+                strength (e.g. 1.0, for the decay per unit of λ).
+
+        Returns:
+            A Python float, or None with ``mode="l2"`` (the L2 term is a gradient, which
+            the inner optimizer scales by its own rule, not a fraction of θ).
+        """
+        if self.mode != "decoupled":
+            return None
+        core = self._core
+        if step is None:
+            step = int(keras.ops.convert_to_numpy(core.iterations))
+        if weight_decay is None:
+            weight_decay = self.read_strength("weight_decay")
+        if self._schedule is not None:
+            weight_decay *= float(keras.ops.convert_to_numpy(self._schedule(step)))
+        if learning_rate is None:
+            learning_rate = learning_rate_at(core, step)
+        factor = _decay.follow_factor(
+            self.follow, learning_rate, self.initial_learning_rate, self.peak_learning_rate
+        )
+        multiplier = 1.0 if variable is None else self.weight_decay_multiplier(variable)
+        return weight_decay * float(keras.ops.convert_to_numpy(factor)) * multiplier
+
     def __repr__(self):
         inner = self.inner_optimizer
         schedule = compat.learning_rate_schedule(self._core)
@@ -532,24 +377,15 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         values = {
             "optimizer": Raw(f"{type(inner).__name__}(learning_rate={lr})"),
             "weight_decay": self.weight_decay,
-            "l1": self._l1,
+            "l1": self.l1,
             "anchor": anchor,
         }
         return call_repr(
             self,
             "kreg.optimizers.DecoupledWeightDecay",
             values=values,
-            skip=("name", "initial_learning_rate"),
+            skip=("name", "initial_learning_rate", "peak_learning_rate"),
         )
-
-    def _kreg_strengths(self):
-        return {
-            "weight_decay": Strength(
-                self._strengths, 0, "weight_decay", kind="weight_decay",
-                base=self._base_weight_decay,
-            ),
-            "l1": Strength(self._strengths, 1, "l1", kind="l1", base=self._l1),
-        }
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         raise ValueError(
@@ -596,14 +432,13 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
 
     @property
     def variables(self):
-        # The writer's count of writes is left out: no state, and the saved layout
-        # (own variables, then the inner optimizer's) stays that of earlier versions.
+        # The writer's count of writes is left out: no state to keep.
         return super().variables + self.inner_optimizer.variables
 
     @property
     def _core(self):
         # A property, not an attribute: Keras saving walks optimizer attributes.
-        return _core_optimizer(self.inner_optimizer)
+        return updating_optimizer(self.inner_optimizer)
 
     # ------------------------------------------------------------------ building
 
@@ -614,7 +449,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         self._claim_core()
         if not self.inner_optimizer.built:
             self.inner_optimizer.build(var_list)
-        self._check_anchor_shapes(var_list)
+        check_anchor_shapes(self.anchor, var_list)
         self._selection = resolve_selection(var_list, self._factor, self._selection)
         chosen = {}
         for position, (variable, (_, multiplier)) in enumerate(zip(var_list, self._selection)):
@@ -631,26 +466,14 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
 
     def _claim_core(self):
         core = self._core
-        owner = _OWNERS.get(core)
-        if owner is not None and owner() not in (None, self):
-            raise ValueError(
-                "Invalid value for argument `optimizer`: expected an optimizer not already "
-                "wrapped by another DecoupledWeightDecay (its decay would apply twice). "
-                f"Received: optimizer={self.inner_optimizer!r}"
+        if _owner(core) not in (None, self):
+            raise invalid(
+                "optimizer",
+                "an optimizer not already wrapped by another DecoupledWeightDecay (its "
+                "decay would apply twice)",
+                self.inner_optimizer,
             )
         _OWNERS[core] = weakref.ref(self)
-
-    def _check_anchor_shapes(self, var_list):
-        if self.anchor is None or self.anchor == "initial":
-            return
-        if len(self.anchor) != len(var_list) or any(
-            tuple(a.shape) != tuple(v.shape) for a, v in zip(self.anchor, var_list)
-        ):
-            raise ValueError(
-                "Invalid value for argument `anchor`: expected one array per "
-                f"trainable variable with shapes {[tuple(v.shape) for v in var_list]}. "
-                f"Received: shapes {[tuple(a.shape) for a in self.anchor]}"
-            )
 
     # ------------------------------------------------------------------ the step
 
@@ -682,120 +505,61 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             for v, g in zip(variables, grads)
             if g is not None
         ]
-        chosen = [row for row in rows if row[1] != 0.0]
-        weight_decay, l1, factor, gate = self._step_strengths(grads)
-        if self.mode == "l2":
-            grads = self._add_l2(grads, variables, weight_decay)
-        else:
-            self._write(_decay.decay, chosen, weight_decay * factor, gate)
+        rows = [row for row in rows if row[1] != 0.0]
+        amounts = self._amounts(grads)
+        for step in _steps.stage(self._steps, "gradient"):
+            grads = self._add_to_gradients(step, grads, variables, amounts[step.strength])
+        reads_before = any(step.reads_before for step in self._steps)
+        before = [ops.copy(v.value) for v, _, _ in rows] if reads_before else [None] * len(rows)
+        for step in _steps.stage(self._steps, "before"):
+            self._write(step, rows, amounts[step.strength], before)
         self._apply_inner(grads, variables)
-        self._write(_decay.soft_threshold, chosen, l1 * factor, gate)
+        for step in _steps.stage(self._steps, "after"):
+            self._write(step, rows, amounts[step.strength], before)
 
-    def _step_strengths(self, grads):
-        """``(λ_t, l1, f_t, gate)`` of this step, read before the inner optimizer steps."""
+    def _amounts(self, grads):
+        """``{strength name: amount}`` of this step, read before the inner optimizer steps.
+
+        "weight_decay" and "l1" are λ_t·f_t and l1·f_t, gated (0 on a step the inner
+        optimizer skips); "l2" is λ_t at the scale of the incoming gradients.
+        """
         strengths = ops.convert_to_tensor(self._strengths)
-        weight_decay = strengths[0]
+        weight_decay, l1 = strengths[0], strengths[1]
         if self._schedule is not None:
-            weight_decay = weight_decay * self._scheduled_weight_decay()
-        learning_rate = self.inner_optimizer.learning_rate
-        initial = None
-        if self.follow == "schedule":
-            initial = self._given_initial_learning_rate
-            if initial is None:
-                initial = self._step_initial_learning_rate(learning_rate)
-        factor = _decay.follow_factor(self.follow, learning_rate, initial)
-        return weight_decay, strengths[1], factor, self._gate(grads)
+            weight_decay = weight_decay * _steps.scheduled(self._schedule, self._core.iterations)
+        factor = _decay.follow_factor(
+            self.follow, self.inner_optimizer.learning_rate,
+            *self._learning_rates.in_step(self.follow, self._core),
+        )
+        gate = _steps.gate(self.inner_optimizer, grads)
+        if gate is not None:
+            factor = factor * gate
+        if self.mode == "l2":  # follow applies to the L1 step only
+            scaled = _steps.gradient_scale(self.inner_optimizer, weight_decay)
+            return {"l2": scaled, "l1": l1 * factor}
+        return {"weight_decay": weight_decay * factor, "l1": l1 * factor}
 
-    def _step_initial_learning_rate(self, learning_rate):
-        """lr_0 inside the step: the recorded one, or this step's learning rate, recorded.
-
-        Written at every step (the same value once recorded), which a compiled step
-        does without a branch; until a step has a positive learning rate nothing is
-        recorded, so lr_0 is the first positive one.
-        """
-        recorded = ops.convert_to_tensor(self._recorded_initial_learning_rate)
-        initial = ops.where(recorded > 0, recorded, ops.cast(learning_rate, "float32"))
-        self._recorded_initial_learning_rate.assign(initial)
-        return initial
-
-    def _scheduled_weight_decay(self):
-        """The schedule's λ_t factor at this step, as a finite float32 tensor.
-
-        A Python number is checked where it is produced; a tensor cannot be inside a
-        compiled step, so a non-finite one decays nothing at that step (the weights stay
-        finite, and the schedule is the user's to fix).
-        """
-        value = self._schedule(self._core.iterations)
-        if is_number(value):
-            if not (math.isfinite(value) and 0 <= value <= FLOAT32_MAX):
-                raise invalid(
-                    "weight_decay",
-                    "a schedule returning finite floats >= 0",
-                    value,
-                    f"{value!r} from weight_decay={self._schedule!r}",
-                )
-            return ops.convert_to_tensor(float(value), "float32")
-        value = ops.cast(value, "float32")
-        return ops.where(ops.isfinite(value), value, ops.zeros_like(value))
-
-    def _gate(self, grads):
-        """1.0 when the inner optimizer updates the weights at this step, else 0.0.
-
-        None when it always does. Multiplying the strengths by it makes a skipped step
-        write back θ exactly ((1 − 0)·θ, a threshold of 0) without a branch, which a
-        ``tf.distribute`` merge call could not sit in.
-        """
-        gate = None
-        core = self._core
-        steps = core.gradient_accumulation_steps
-        if steps:
-            gate = ops.cast(ops.equal(ops.mod(compat.micro_step(core) + 1, steps), 0), "float32")
-        for link in optimizer_chain(self.inner_optimizer):
-            if isinstance(link, keras.optimizers.LossScaleOptimizer):
-                finite = ops.cast(link.check_finite(grads), "float32")
-                gate = finite if gate is None else gate * finite
-        return gate
-
-    def _add_l2(self, grads, variables, weight_decay):
-        """``g + λ_t·m·(θ − θ₀)`` for the selected weights, at the scale of the incoming
-        gradients: a loss scale inside the wrapper divides it out again, and under a
-        ``tf.distribute`` strategy the replicas' gradients are summed (each adds its share).
-        """
-        weight_decay = compat.scale_for_replicas(weight_decay)
-        scale = None
-        for link in optimizer_chain(self.inner_optimizer):
-            if isinstance(link, keras.optimizers.LossScaleOptimizer):
-                factor = ops.cast(link.dynamic_scale, "float32")
-            elif link.loss_scale_factor is not None:
-                factor = link.loss_scale_factor
-            else:
-                continue
-            scale = factor if scale is None else scale * factor
+    def _add_to_gradients(self, step, grads, variables, amount):
+        """``step.function(g, θ, amount·m, θ₀)`` for the selected weights' gradients."""
         added = []
         for g, v in zip(grads, variables):
             multiplier, anchor = self._table.chosen.get(id(v), _NOT_CHOSEN)
             if g is not None and multiplier != 0.0:
-                strength = weight_decay * multiplier
-                strength = strength if scale is None else strength * scale
-                g = _decay.l2_gradient(g, v, strength, anchor)
+                g = step.function(g, v, amount * multiplier, anchor)
             added.append(g)
         return added
 
-    def _write(self, transform, chosen, strength, gate):
-        """Write ``transform(θ, strength·m·gate, θ₀)`` into each chosen weight θ."""
-        if gate is not None:
-            strength = strength * gate
-        if keras.backend.backend() == "torch" and not float(strength):
-            # torch runs eagerly: a step with nothing to decay (l1 = 0, a skipped step)
+    def _write(self, step, rows, amount, before):
+        """Write ``step.function(θ, amount·m, θ₀, θ before the step)`` into each row's θ."""
+        if keras.backend.backend() == "torch" and not float(amount):
+            # torch runs eagerly: a step with nothing to write (l1 = 0, a skipped step)
             # writes nothing. A TF graph cannot branch around a tf.distribute write, and
             # XLA fuses the no-op write into the update.
             return
-        self._writer.write(
-            transform,
-            [strength * m for _, m, _ in chosen],
-            [v for v, _, _ in chosen],
-            [anchor for _, _, anchor in chosen],
-        )
+        self._writer.write(step.function, [
+            (variable, amount * multiplier, anchor, previous)
+            for (variable, multiplier, anchor), previous in zip(rows, before)
+        ])
 
     def _apply_inner(self, grads, variables):
         inner = self.inner_optimizer
@@ -823,19 +587,22 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
             weight_decay = keras.saving.serialize_keras_object(weight_decay)
         else:
             weight_decay = float(weight_decay)
+        initial, peak = self._learning_rates.given
         return {
             "name": self.name,
             "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
             "weight_decay": weight_decay,
             "follow": self.follow,
-            "l1": self._l1,
+            "l1": self.l1,
             # Array anchors are optimizer variables: their values come back with the
             # optimizer's state; "initial" only creates them at build time.
             "anchor": None if self.anchor is None else "initial",
             "mode": self.mode,
+            "cautious": self.cautious,
             "exclude": exclude_config(self.exclude),
             "multipliers": dict(self.multipliers),
-            "initial_learning_rate": self._given_initial_learning_rate,
+            "initial_learning_rate": initial,
+            "peak_learning_rate": peak,
             # The resolved multiplier of each trainable variable (by position, with its
             # name), so a loaded model decays the same weights whatever their paths became.
             "selection": None

@@ -61,7 +61,7 @@ class _Penalty(keras.regularizers.Regularizer, StrengthState):
         self.normalize = check_choice(normalize, "normalize", _NORMALIZE)
 
     def _config(self):
-        config = {k: self._live_base[k] for k in self._live_keys}
+        config = {k: self.strength_base(k) for k in self.strength_keys()}
         if self.normalize != "sum":
             config["normalize"] = self.normalize
         return config
@@ -76,7 +76,7 @@ class _Penalty(keras.regularizers.Regularizer, StrengthState):
         return cls(**config).restore(current)
 
     def __setattr__(self, name, value):
-        if name in getattr(self, "_live_keys", ()):
+        if name in getattr(self, "_live_records", ()):
             raise AttributeError(
                 f"`{type(self).__name__}.{name}` is live: setting the attribute would not "
                 "reach a compiled train step. Use "
@@ -85,7 +85,7 @@ class _Penalty(keras.regularizers.Regularizer, StrengthState):
         super().__setattr__(name, value)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={self.current(k)!r}" for k in self._live_keys)
+        args = ", ".join(f"{k}={self.current(k)!r}" for k in self.strength_keys())
         extra = f", normalize={self.normalize!r}" if self.normalize != "sum" else ""
         return f"kreg.regularizers.{type(self).__name__}({args}{extra})"
 
@@ -240,7 +240,7 @@ class L2SP(_Penalty):
 
     def with_reference(self, reference):
         """A copy of this regularizer (same strength and normalize) toward ``reference``."""
-        copy = L2SP(self._live_base["l2"], reference, normalize=self.normalize)
+        copy = L2SP(self.strength_base("l2"), reference, normalize=self.normalize)
         return copy.restore(self.moved())
 
     def __call__(self, x):

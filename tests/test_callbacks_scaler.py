@@ -8,7 +8,7 @@ import pytest
 from conftest import tf_only
 
 import kreg
-from kreg._live import Strength
+from kreg._live import Strength, StrengthState
 from kreg.callbacks import RegularizationScaler
 from kreg.callbacks._scaler import (
     batch_sizes,
@@ -83,9 +83,8 @@ def test_rule_functions_exact():
     assert minibatch_value(1.0, 32, 100, "mean") == 0.01
     assert normalized_value(0.05, 100, 50000, 200) == pytest.approx(1.5811388300841897e-4, rel=1e-15)
     assert normalized_value(1.0, 2, 10, 5) == pytest.approx(0.2, rel=1e-15)
-    assert timescale_value(10.0, 100, "schedule") == pytest.approx(1e-3, rel=1e-15)
-    assert timescale_value(10.0, 100, "none") == pytest.approx(1e-3, rel=1e-15)
-    assert timescale_value(10.0, 100, "learning_rate", 0.01) == pytest.approx(0.1, rel=1e-15)
+    assert timescale_value(10.0, 100) == pytest.approx(1e-3, rel=1e-15)
+    assert timescale_value(10.0, 100, 0.01) == pytest.approx(0.1, rel=1e-15)
     assert batch_sizes(32, 100, 4) == (32, 4)
     assert batch_sizes(25, 100, 4) == (25, 25)
     assert batch_sizes(32, 100, 2) == (32, 32)  # steps_per_epoch < one pass: all full
@@ -105,14 +104,13 @@ def test_loss_reduction_read_from_the_compiled_loss():
 
 
 def test_select_by_name_kind_and_pattern():
-    var = keras.Variable(np.zeros(5, "float32"))
-    found = {
-        "a.kernel_regularizer.l2": Strength(var, 0, "x", kind="regularizer", base=1.0),
-        "b.kernel_regularizer.l1": Strength(var, 1, "x", kind="regularizer", base=1.0),
-        "noise.stddev": Strength(var, 2, "x", kind="noise", base=0.1),
-        "drop.rate": Strength(var, 3, "x", kind="dropout", base=0.5),
-        "optimizer.weight_decay": Strength(var, 4, "x", kind="weight_decay", base=1.0),
-    }
+    kinds = {"a.kernel_regularizer.l2": ("regularizer", 1.0),
+             "b.kernel_regularizer.l1": ("regularizer", 1.0), "noise.stddev": ("noise", 0.1),
+             "drop.rate": ("dropout", 0.5), "optimizer.weight_decay": ("weight_decay", 1.0)}
+    found = {}
+    for name, (kind, base) in kinds.items():
+        state = StrengthState({"x": base}, kind=kind)
+        found[name] = Strength(state, "x", name)
     assert list(select(found, None)) == list(found)
     assert list(select(found, ["regularizers"])) == ["a.kernel_regularizer.l2", "b.kernel_regularizer.l1"]
     assert list(select(found, ["*.l2", "drop.rate"])) == ["a.kernel_regularizer.l2", "drop.rate"]
@@ -234,7 +232,8 @@ def test_schedule_multiplies_the_rule():
 
 
 def test_timescale_sets_decoupled_weight_decay():
-    for follow, expected_wd in [("schedule", 1 / (2.0 * 3)), ("learning_rate", 1 / (2.0 * 3 * 0.1))]:
+    for follow, expected_wd in [("schedule", 1 / (2.0 * 3)), ("learning_rate", 1 / (2.0 * 3 * 0.1)),
+                                ("corrected", 1 / (2.0 * 3 * 0.1)), ("none", 1 / (2.0 * 3))]:
         keras.backend.clear_session()
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
             1, use_bias=False, kernel_initializer="ones", name="d")])

@@ -328,3 +328,35 @@ def test_tracing_is_true_in_a_traced_step_only():
     model.predict(np.ones((1, 2), "float32"), verbose=0)
     # A traced predict step (tf.function, jax.jit); torch runs it eagerly by default.
     assert seen[-1] is (keras.backend.backend() != "torch")
+
+
+# -- torch (kreg._write)
+
+
+def test_no_gradient_records_no_graph_on_torch():
+    variable = keras.Variable(np.ones((2,), "float32"))
+    with compat.no_gradient():
+        value = variable.value * 2.0
+    if keras.backend.backend() == "torch":
+        assert variable.value.requires_grad and not value.requires_grad
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(value), [2.0, 2.0])
+
+
+# -- metrics and torch modules (kreg.callbacks, kreg.layers)
+
+
+def test_metric_direction_reads_which_way_a_keras_metric_improves():
+    assert compat.metric_direction(keras.metrics.AUC()) == "max"
+    assert compat.metric_direction(keras.metrics.MeanSquaredError()) == "min"
+    assert compat.metric_direction(object()) is None
+
+
+def test_own_sublayer_finds_a_sublayer_attribute_on_every_backend():
+    class Holder(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = keras.layers.Dense(2)
+
+    holder = Holder()
+    assert compat.own_sublayer(holder, "inner") is holder.inner
+    assert compat.own_sublayer(holder, "missing") is None

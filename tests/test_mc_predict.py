@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import kreg
-from kreg._live import walk_layers
+from kreg._walk import walk_layers
 
 import _hub_models  # tests/: tiny keras-hub models (None without keras-hub)
 

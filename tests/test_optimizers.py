@@ -6,6 +6,7 @@ import pytest
 from conftest import BACKEND, jax_only, tf_only
 
 import kreg
+from kreg._live import live_optimizer_strengths
 from kreg.optimizers import DecoupledWeightDecay
 
 LR = 0.1
@@ -191,7 +192,7 @@ def test_weight_decay_schedule_and_live_scale(inner, kind):
         def decay(step):
             return 0.2 * keras.ops.power(0.8, keras.ops.cast(step, "float32"))
     opt = DecoupledWeightDecay(INNER[inner](lr_schedule()), decay, follow="learning_rate")
-    handle = opt._kreg_strengths()["weight_decay"]
+    handle = live_optimizer_strengths(opt)["weight_decay"]
     assert handle.base == 1.0
     handle.assign(0.5)  # a live scale on the schedule
     expected = reference(inner, variables, grads, wd=None, follow="learning_rate",
@@ -461,17 +462,18 @@ def test_jitted_stateless_apply_returns_new_values_and_leaves_variables_alone():
     np.testing.assert_array_equal(np.asarray(new_vars[1]), before[1])
 
 
+@pytest.mark.skipif(BACKEND == "torch", reason="torch writes eagerly, without update_step")
 def test_a_write_keras_does_not_make_is_an_error():
     from kreg import _decay
-    from kreg.optimizers import _Write
+    from kreg._write import Writer
 
-    class Dropped(_Write):
+    class Dropped(Writer):
         def update_step(self, gradient, variable, learning_rate):
             pass  # as an optimizer whose backend bypasses update_step
 
     variable = keras.Variable(np.ones(2, "float32"), name="kernel")
     with pytest.raises(RuntimeError, match="did not call `update_step`.*kernel"):
-        Dropped("dropped").write(_decay.decay, [0.5], [variable], [None])
+        Dropped("dropped").write(_decay.decay, [(variable, 0.5, None, None)])
 
 
 # --------------------------------------------------------------------------- equivalences in fit
@@ -786,7 +788,7 @@ def test_interface_attributes_and_config_round_trip():
         "learning_rate", "decoupled", 0.001, 0.02
     )
     assert opt.initial_learning_rate == pytest.approx(LR)
-    strengths = opt._kreg_strengths()
+    strengths = live_optimizer_strengths(opt)
     assert {k: (s.kind, s.base) for k, s in strengths.items()} == {
         "weight_decay": ("weight_decay", 0.02), "l1": ("l1", 0.001)
     }
@@ -948,3 +950,189 @@ def test_excluded_variables_stay_excluded_after_save_and_load(tmp_path, regressi
     assert len(loaded.optimizer.variables) == len(opt.variables)
     for mine, theirs in zip(opt.variables, loaded.optimizer.variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+
+
+# --------------------------------------------------------------------------- cautious decay
+
+
+def cautious_reference(inner, variables, grads, *, wd, lr=LR):
+    """Chen et al.'s rule over NumpyInner: θ ← θ' − lr·λ·𝕀(u·θ ≥ 0)·θ, u = θ − θ' (kernel)."""
+    thetas = [np.asarray(v.numpy(), dtype="float64") for v in variables]
+    states = [NumpyInner(inner, t.shape) for t in thetas]
+    for t, g in enumerate(grads):
+        g = [np.asarray(x, dtype="float64") for x in g]
+        before = thetas[0]
+        thetas = [s.step(th, gi, lr, t) for s, th, gi in zip(states, thetas, g)]
+        aligned = (before - thetas[0]) * before >= 0
+        thetas[0] = thetas[0] - lr * wd * aligned * before
+    return thetas
+
+
+@pytest.mark.parametrize("inner", ["sgd_momentum", "adam"])
+def test_cautious_decay_matches_numpy_reference(inner):
+    variables = make_variables()
+    grads = gradients()
+    expected = cautious_reference(inner, variables, grads, wd=2.0)
+    got = run(DecoupledWeightDecay(INNER[inner](LR), 2.0, cautious=True), variables, grads)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
+    # It masks: neither no decay nor the plain decoupled decay of every coordinate.
+    plain = run(DecoupledWeightDecay(INNER[inner](LR), 2.0), make_variables(), grads)[0]
+    none = run(INNER[inner](LR), make_variables(), grads)[0]
+    assert np.abs(got[0] - plain).max() > 1e-3 and np.abs(got[0] - none).max() > 1e-3
+
+
+def _twin_cautious(make_inner, start, grads, decay, decayed):
+    """The rule over the real inner optimizer: a twin without decay steps from the same θ
+    each time (Adam's, Lion's and Muon's states depend on the gradients alone)."""
+    twin_variables = [keras.Variable(s, name=f"w{i}") for i, s in enumerate(start)]
+    twin = make_inner()
+    twin.build(twin_variables)
+    for g in grads:
+        before = [keras.ops.convert_to_numpy(v).astype("float64") for v in twin_variables]
+        twin.apply([keras.ops.convert_to_tensor(x) for x in g], twin_variables)
+        for i in decayed:
+            after = keras.ops.convert_to_numpy(twin_variables[i]).astype("float64")
+            aligned = (before[i] - after) * before[i] >= 0
+            twin_variables[i].assign((after - decay * aligned * before[i]).astype("float32"))
+    return [keras.ops.convert_to_numpy(v).astype("float64") for v in twin_variables]
+
+
+@pytest.mark.parametrize("name", ["lion", "muon", "adamw_with_zero_decay"])
+def test_cautious_decay_with_any_inner_optimizer(name):
+    makers = {
+        "lion": lambda: keras.optimizers.Lion(0.01),
+        # Muon steps 2-D kernels with Newton-Schulz and biases with its Adam part.
+        "muon": lambda: keras.optimizers.Muon(0.01, weight_decay=0.0, adam_weight_decay=0.0),
+        "adamw_with_zero_decay": lambda: keras.optimizers.AdamW(0.01, weight_decay=0.0),
+    }
+    if name == "muon" and not hasattr(keras.optimizers, "Muon"):
+        pytest.skip("Keras without Muon")
+    start = [v.numpy() for v in make_variables()]
+    grads = gradients()
+    expected = _twin_cautious(makers[name], start, grads, 0.01 * 3.0, decayed=(0, 1))
+    variables = [keras.Variable(s, name=f"w{i}") for i, s in enumerate(start)]
+    opt = DecoupledWeightDecay(makers[name](), 3.0, cautious=True, multipliers={"w1": 1.0})
+    got = run(opt, variables, grads)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-6, err_msg=name)
+
+
+def _cautious_fit_reference(x, y, w, lr, lam, steps, cautious=True):
+    """Full-batch Adam on mean((xw − y)²) with cautious (or plain) decay, in float64."""
+    state = NumpyInner("adam", w.shape)
+    for t in range(steps):
+        g = 2.0 * x.T @ (x @ w - y) / len(x)
+        before = w
+        w = state.step(w, g, lr, t)
+        aligned = ((before - w) * before >= 0) if cautious else 1.0
+        w = w - lr * lam * aligned * before
+    return w
+
+
+@pytest.mark.parametrize("setup", ["compiled", "eager", "loss_scale", "accumulation"])
+def test_cautious_decay_in_fit(regression_data, setup):
+    x, y = regression_data
+    inner = keras.optimizers.Adam(0.05)
+    compile_kwargs = {"jit_compile": setup == "compiled", "run_eagerly": setup == "eager"}
+    batch, epochs = len(x), 4
+    if setup == "loss_scale":
+        inner = keras.optimizers.LossScaleOptimizer(inner)
+        compile_kwargs["auto_scale_loss"] = False
+    if setup == "accumulation":  # two micro-batches per update: the full-batch gradient
+        inner = keras.optimizers.Adam(0.05, gradient_accumulation_steps=2)
+        batch = len(x) // 2
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+        1, use_bias=False, name="d", kernel_initializer=keras.initializers.RandomNormal(seed=5))])
+    start = model.get_weights()[0].astype("float64")
+    model.compile(optimizer=DecoupledWeightDecay(inner, 2.0, cautious=True), loss="mse",
+                  **compile_kwargs)
+    model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=False, verbose=0)
+    expected = _cautious_fit_reference(x.astype("float64"), y.astype("float64"), start,
+                                       0.05, 2.0, epochs)
+    np.testing.assert_allclose(model.get_weights()[0], expected, rtol=1e-5, atol=1e-6)
+    plain = _cautious_fit_reference(x.astype("float64"), y.astype("float64"), start,
+                                    0.05, 2.0, epochs, cautious=False)
+    assert np.abs(expected - plain).max() > 1e-3  # the mask matters here
+
+
+def test_cautious_decay_is_refused_with_mode_l2():
+    with pytest.raises(ValueError, match=r"argument `cautious`: expected False with mode=\"l2\""):
+        DecoupledWeightDecay(keras.optimizers.Adam(), 0.1, mode="l2", cautious=True)
+
+
+# --------------------------------------------------------------------------- corrected decay
+
+
+def _warmup_cosine():
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=6, warmup_target=0.1, warmup_steps=3)
+
+
+def timm_corrected_reference(inner, variables, grads, schedule, wd):
+    """timm's AdamW/SGDW with corrected_weight_decay=True: θ·(1 − λ·lr_t²/max_lr) then the
+    inner step, max_lr = the peak learning rate (timm: the optimizer's base lr)."""
+    thetas = [np.asarray(v.numpy(), dtype="float64") for v in variables]
+    states = [NumpyInner(inner, t.shape) for t in thetas]
+    max_lr = 0.1
+    for t, g in enumerate(grads):
+        lr = float(schedule(t))
+        thetas[0] = thetas[0] * (1.0 - wd * lr**2 / max_lr)
+        thetas = [s.step(th, np.asarray(gi, "float64"), lr, t)
+                  for s, th, gi in zip(states, thetas, g)]
+    return thetas
+
+
+@pytest.mark.parametrize("inner", ["sgd_momentum", "adam"])
+def test_corrected_decay_is_timm_s_over_a_warmup_cosine_schedule(inner):
+    schedule = _warmup_cosine()
+    grads = gradients(steps=9)
+    variables = make_variables()
+    expected = timm_corrected_reference(inner, variables, grads, schedule, wd=0.5)
+    opt = DecoupledWeightDecay(INNER[inner](schedule), 0.5, follow="corrected")
+    assert opt.peak_learning_rate == pytest.approx(0.1)  # the warm-up's target
+    got = run(opt, variables, grads)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
+    # lr_t² / lr_max: half the learning rate's decay where lr_t is half the peak.
+    assert opt.decay_per_step(step=2, learning_rate=0.05) == pytest.approx(0.5 * 0.05**2 / 0.1)
+
+
+def test_corrected_decay_with_a_constant_learning_rate_is_the_learning_rate_rule():
+    variables, grads = make_variables(), gradients()
+    corrected = run(DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.5, follow="corrected"),
+                    variables, grads)
+    plain = run(DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.5), make_variables(), grads)
+    for a, b in zip(corrected, plain):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------ one answer: decay_per_step
+
+
+@pytest.mark.parametrize("follow, expected", [
+    ("learning_rate", 0.5 * 0.02), ("schedule", 0.5 * 0.02 / 0.04),
+    ("corrected", 0.5 * 0.02**2 / 0.08), ("none", 0.5)])
+def test_decay_per_step_is_lambda_times_follow_times_multiplier(follow, expected):
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(0.02), 0.5, follow=follow,
+                               initial_learning_rate=0.04, peak_learning_rate=0.08,
+                               multipliers={"kernel": 0.25})
+    kernel = make_variables()[0]
+    assert opt.decay_per_step() == pytest.approx(expected, rel=1e-6)
+    assert opt.decay_per_step(kernel) == pytest.approx(0.25 * expected, rel=1e-6)
+    assert DecoupledWeightDecay(keras.optimizers.SGD(0.02), 0.5, mode="l2").decay_per_step() is None
+
+
+def test_monitor_scaler_and_audit_read_the_decay_from_decay_per_step(monkeypatch):
+    # The one answer: replaced by 0.5 per step, all three say so.
+    monkeypatch.setattr(DecoupledWeightDecay, "decay_per_step", lambda self, *a, **k: 0.5)
+    model = zero_input_model(optimizer=DecoupledWeightDecay(keras.optimizers.SGD(LR), 1.0))
+    x, y = zero_data(8)
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0,
+                        callbacks=[kreg.callbacks.RegularizationMonitor()])
+    assert history.history["decay_timescale_epochs"] == [pytest.approx(1 / (0.5 * 2))]
+    report = kreg.audit(model)
+    assert [f.code for f in report.findings if f.code.startswith("decay-too")] == ["decay-too-fast"]
+    from kreg.callbacks._scaler import decay_of_unit
+
+    assert decay_of_unit(model.optimizer) == (0.5, 1)

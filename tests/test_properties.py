@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kreg
+from kreg._live import live_optimizer_strengths
 from kreg._validate import FLOAT32_MAX
 
 SETTINGS = settings(
@@ -281,7 +282,7 @@ def test_decoupled_weight_decay_arguments(value, argument):
         return
     config = opt.get_config()
     json.dumps({k: v for k, v in config.items() if k != "optimizer"})
-    for name, handle in opt._kreg_strengths().items():
+    for name, handle in live_optimizer_strengths(opt).items():
         _stored_float(float(handle))
     # One zero-gradient step leaves every weight finite (anchors and schedules included).
     dense = keras.layers.Dense(2)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 import kreg
-from kreg._live import walk_layers
+from kreg._walk import walk_layers
 
 keras_hub = pytest.importorskip("keras_hub")
 

@@ -1,6 +1,6 @@
 """What every check reads: the model's layers and weights, the optimizer chain, the arguments."""
 
-from kreg._live import optimizer_chain, weight_owners
+from kreg._walk import optimizer_chain, weight_owners
 from kreg.audit import _facts as facts
 
 

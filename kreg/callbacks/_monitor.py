@@ -6,13 +6,12 @@ import keras
 import numpy as np
 
 from kreg import _keras_compat as compat
-from kreg._decay import follow_factor
-from kreg._live import optimizer_chain, weight_owners
+from kreg._walk import accumulation_steps, find_in_chain, weight_owners
 from kreg._live import strengths as live_strengths
 from kreg._validate import check_bool, check_non_negative
 from kreg._registry import export
 from kreg._repr import call_repr
-from kreg.callbacks._scaler import accumulation_steps, decoupled_optimizer
+from kreg.optimizers import DecoupledWeightDecay
 
 
 def weight_statistics(arrays, zero_tol):
@@ -36,16 +35,16 @@ def weight_statistics(arrays, zero_tol):
     return math.sqrt(squares), zeros / total, small / total
 
 
-def decay_timescale(weight_decay, factor, steps_per_epoch):
-    """τ_epoch = 1/(decay per step · steps per epoch), decay per step = wd·factor (inf if 0).
+def decay_timescale(decay_per_step, steps_per_epoch):
+    """τ_epoch = 1/(decay per step · steps per epoch) (inf if 0; Wang & Aitchison 2024).
 
     Example:
 
     >>> from kreg.callbacks._monitor import decay_timescale
-    >>> decay_timescale(1e-3, 1.0, 100)
+    >>> decay_timescale(1e-3, 100)
     10.0
     """
-    per_epoch = weight_decay * factor * steps_per_epoch
+    per_epoch = decay_per_step * steps_per_epoch
     return math.inf if per_epoch == 0 else 1.0 / per_epoch
 
 
@@ -159,13 +158,6 @@ class RegularizationMonitor(keras.callbacks.Callback):
             ]
         self._callbacks = None
 
-    def _iterations(self):
-        optimizer = getattr(self.model, "optimizer", None)
-        iterations = getattr(optimizer, "iterations", None)
-        if iterations is None:
-            return None
-        return int(keras.ops.convert_to_numpy(iterations.value))
-
     def on_epoch_begin(self, epoch, logs=None):
         self._batches = 0
 
@@ -192,24 +184,17 @@ class RegularizationMonitor(keras.callbacks.Callback):
         found = live_strengths(model)
         for name, strength in found.items():
             result[name] = float(strength)
-        optimizer = decoupled_optimizer(getattr(model, "optimizer", None))
+        optimizer = find_in_chain(getattr(model, "optimizer", None), DecoupledWeightDecay)
         decoupled = optimizer is not None and optimizer.mode == "decoupled"
         if decoupled and "optimizer.weight_decay" in found:
             steps = (self.params or {}).get("steps")
             if steps is None:  # data of unknown length: the batches of this epoch
                 steps = getattr(self, "_batches", 0)
             if steps:
-                # lr_t of the optimizer that updates: the one whose step the decay follows.
-                core = optimizer_chain(optimizer)[-1]
-                lr = float(keras.ops.convert_to_numpy(core.learning_rate))
-                factor = float(follow_factor(optimizer.follow, lr, optimizer.initial_learning_rate))
-                weight_decay = result["optimizer.weight_decay"]
-                schedule = getattr(optimizer, "weight_decay", None)
-                if callable(schedule):  # the live strength scales the schedule
-                    step = self._iterations()
-                    weight_decay *= float(keras.ops.convert_to_numpy(schedule(step)))
                 updates = steps / accumulation_steps(optimizer)
-                result["decay_timescale_epochs"] = decay_timescale(weight_decay, factor, updates)
+                result["decay_timescale_epochs"] = decay_timescale(
+                    optimizer.decay_per_step(), updates
+                )
         return result
 
     def on_epoch_end(self, epoch, logs=None):

@@ -7,7 +7,8 @@ import warnings
 import keras
 import numpy as np
 
-from kreg._live import is_live, optimizer_chain, walk_layers
+from kreg._live import is_live
+from kreg._walk import accumulation_steps, find_in_chain, optimizer_chain, walk_layers
 from kreg._live import strengths as live_strengths
 from kreg._registry import export
 from kreg._repr import call_repr
@@ -95,21 +96,21 @@ def normalized_value(base, batch_size, num_examples, epochs):
     return base * math.sqrt(batch_size / (num_examples * epochs))
 
 
-def timescale_value(tau, steps_per_epoch, follow="schedule", initial_learning_rate=None):
+def timescale_value(tau, steps_per_epoch, decay_of_unit=1.0):
     """Wang & Aitchison (2024): the weight decay whose timescale is ``tau`` epochs.
 
-    The decay applied per step at the initial learning rate is wd·f₀, f₀ = lr₀ for
-    ``follow="learning_rate"`` and 1 for ``"schedule"`` (η₀ = lr₀/lr₀) and ``"none"``;
-    it is set to 1/(τ·steps_per_epoch), so wd = 1/(τ·steps_per_epoch·f₀).
+    ``decay_of_unit`` is the decay per step that λ = 1 gives at the initial learning rate
+    (``DecoupledWeightDecay.decay_per_step(weight_decay=1.0, ...)``: 1 for
+    ``follow="schedule"`` and ``"none"``, lr₀ for ``"learning_rate"``); λ is set so that
+    the decay per step is 1/(τ·steps_per_epoch).
 
     Example:
 
     >>> from kreg.callbacks._scaler import timescale_value
-    >>> timescale_value(10.0, 100, "schedule"), timescale_value(10.0, 100, "learning_rate", 0.01)
+    >>> timescale_value(10.0, 100), timescale_value(10.0, 100, 0.01)
     (0.001, 0.1)
     """
-    factor = initial_learning_rate if follow == "learning_rate" else 1.0
-    return 1.0 / (tau * steps_per_epoch * factor)
+    return 1.0 / (tau * steps_per_epoch * decay_of_unit)
 
 
 def batch_sizes(batch_size, num_examples, steps):
@@ -194,12 +195,6 @@ def select(found, targets):
     return {n: s for n, s in found.items() if n in chosen}
 
 
-def decoupled_optimizer(optimizer):
-    """The kreg DecoupledWeightDecay inside ``optimizer`` (through wrappers), or None."""
-    chain = optimizer_chain(optimizer)
-    return next((o for o in chain if isinstance(o, DecoupledWeightDecay)), None)
-
-
 def fixed_penalties(model):
     """Penalties no callback can change: Keras regularizers and Keras' built-in weight decay."""
     names = []
@@ -213,12 +208,6 @@ def fixed_penalties(model):
         if not kreg_decay and isinstance(decay, (int, float)) and decay:
             names.append(f"{type(optimizer).__name__}(weight_decay={decay!r})")
     return names
-
-
-def accumulation_steps(optimizer):
-    """k of ``gradient_accumulation_steps`` on the optimizer that updates (1 if unset)."""
-    steps = [getattr(o, "gradient_accumulation_steps", None) for o in optimizer_chain(optimizer)]
-    return int(next((k for k in steps if k), 1))
 
 
 # ------------------------------------------------------------ requirements
@@ -303,7 +292,7 @@ def check_timescale_targets(targets):
 
 def timescale_optimizer(optimizer):
     """The DecoupledWeightDecay in ``optimizer`` whose float weight decay "timescale" sets."""
-    wrapper = decoupled_optimizer(optimizer)
+    wrapper = find_in_chain(optimizer, DecoupledWeightDecay)
     check_known("timescale", ("optimizer",), {"optimizer": wrapper})
     if wrapper.mode != "decoupled":
         raise ValueError(
@@ -319,11 +308,20 @@ def timescale_optimizer(optimizer):
     return wrapper
 
 
-def decay_rule(wrapper):
-    """``(follow, lr_0, k)`` of a DecoupledWeightDecay: what its decay per step follows,
-    the initial learning rate, and the gradient accumulation steps (the decay acts on
-    update steps only: S/k per epoch)."""
-    return wrapper.follow, float(wrapper.initial_learning_rate), accumulation_steps(wrapper)
+def decay_of_unit(wrapper):
+    """The decay per step that λ = 1 gives at the wrapper's initial learning rate, and k,
+    its gradient accumulation steps (the decay acts on update steps only: S/k per epoch)."""
+    unit = wrapper.decay_per_step(
+        step=0, learning_rate=wrapper.initial_learning_rate, weight_decay=1.0
+    )
+    if not unit > 0:
+        raise ValueError(
+            "RegularizationScaler(rule='timescale') needs a DecoupledWeightDecay whose "
+            "decay per step is positive at its initial learning rate; set its "
+            "`initial_learning_rate` (a warm-up schedule starts at 0). Received: a decay "
+            f"of {unit!r} per unit of λ"
+        )
+    return unit, accumulation_steps(wrapper)
 
 
 @export
@@ -512,7 +510,7 @@ class RegularizationScaler(keras.callbacks.Callback):
         if self.rule == "timescale":
             check_timescale_targets(self._targets)
             optimizer = timescale_optimizer(getattr(self.model, "optimizer", None))
-            self._follow, self._lr0, self._accumulation = decay_rule(optimizer)
+            self._unit, self._accumulation = decay_of_unit(optimizer)
         self._last = {}
         self.values = {}
         self._seen = 0  # real train steps of the finished epochs (data of unknown length)
@@ -538,7 +536,7 @@ class RegularizationScaler(keras.callbacks.Callback):
         if self.rule == "normalized":
             return normalized_value(base, batch_size, n, t)
         if self.rule == "timescale":
-            return timescale_value(base, self._steps / self._accumulation, self._follow, self._lr0)
+            return timescale_value(base, self._steps / self._accumulation, self._unit)
         return float(self.rule(base, step, epoch, batch_size, n, t))
 
     def on_epoch_begin(self, epoch, logs=None):

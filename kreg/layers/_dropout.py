@@ -239,7 +239,7 @@ class Dropout(_RateLayer):
     def get_config(self):
         return {
             **super().get_config(),
-            "rate": self._live._live_base["rate"],
+            "rate": self._live.strength_base("rate"),
             "seed": self.seed,
             "noise_shape": self.noise_shape,
             "mc": self.mc,
@@ -293,7 +293,7 @@ class DropPath(_RateLayer):
     def get_config(self):
         return {
             **super().get_config(),
-            "rate": self._live._live_base["rate"],
+            "rate": self._live.strength_base("rate"),
             "seed": self.seed,
         }
 
@@ -365,7 +365,7 @@ class DropBlock2D(_RateLayer):
     def get_config(self):
         return {
             **super().get_config(),
-            "rate": self._live._live_base["rate"],
+            "rate": self._live.strength_base("rate"),
             "block_size": self.block_size,
             "seed": self.seed,
             "data_format": self.data_format,

@@ -119,7 +119,7 @@ class GaussianNoise(StochasticLayer):
     def get_config(self):
         return {
             **super().get_config(),
-            "stddev": self._live._live_base["stddev"],
+            "stddev": self._live.strength_base("stddev"),
             "seed": self.seed,
             "relative": self.relative,
         }

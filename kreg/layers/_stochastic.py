@@ -20,6 +20,8 @@ import threading
 
 import keras
 
+from kreg import _keras_compat as compat
+from kreg._walk import walk_layers
 from kreg.layers import _tf_graph
 
 # Process-wide, not per thread: tf.distribute.MirroredStrategy traces each replica's step
@@ -58,8 +60,8 @@ class StochasticLayer(keras.layers.Layer):
         return bool(training) or bool(self.mc) or is_forced()
 
     def __setattr__(self, name, value):
-        live = self.__dict__.get("_live") or getattr(self, "_modules", {}).get("_live")
-        if live is not None and name in live._live_keys:
+        live = compat.own_sublayer(self, "_live")
+        if live is not None and name in live.strength_records():
             raise AttributeError(
                 f"`{type(self).__name__}.{name}` is live: setting the attribute would not "
                 "reach a compiled train step. Use "
@@ -106,8 +108,6 @@ def check_native(inputs, layer):
 
 def stochastic_layers(model):
     """The kreg stochastic layers reachable from ``model`` (``model`` included)."""
-    from kreg._live import walk_layers
-
     return [layer for _, layer in walk_layers(model) if getattr(layer, "_kreg_stochastic", False)]
 
 
@@ -138,8 +138,6 @@ def keras_random_layers(model):
     draw in code of their own (custom layers, some keras-hub vision models' stochastic
     depth) or Keras' augmentation layers: nothing tells them apart from deterministic ones.
     """
-    from kreg._live import walk_layers
-
     found = []
     for path, layer in walk_layers(model):
         strength = _keras_strength(layer)

@@ -4,7 +4,7 @@ scale, an L2 mode meeting an adaptive optimizer."""
 
 import math
 
-from kreg._live import optimizer_chain
+from kreg._walk import optimizer_chain
 from kreg.audit import _facts as facts
 from kreg.audit._codes import finding
 
@@ -100,19 +100,15 @@ def _kreg_decay_findings(ctx, optimizer):
             return [finding("l2-mode-with-adaptive-optimizer", "optimizer",
                             optimizer_name=type(ctx.stepper).__name__)]
         return []
-    # d = λ·m·f with f = 1 ("none"), lr_t ("learning_rate") or lr_t / lr_0 ("schedule"),
-    # at the largest learning rate of the schedule, not the one at step 0: a warm-up from
+    # At the largest learning rate of the schedule, not the one at step 0: a warm-up from
     # a small lr_0 multiplies a follow="schedule" decay by peak / lr_0.
-    follow = optimizer.follow
-    factor = 1.0
-    if follow in ("learning_rate", "schedule"):
-        peak = facts.peak_learning_rate(ctx.stepper)
-        if follow == "learning_rate":
-            factor = peak or 0.0
-        else:
-            lr0 = facts.kreg_initial_learning_rate(optimizer, ctx.stepper)
-            factor = (peak / lr0) if (peak and lr0) else 1.0
-    return _strength(max(amounts) * factor, ctx, follow=follow, factor=factor)
+    peak = facts.peak_learning_rate(ctx.stepper)
+    decayed = [v for v, _, _ in ctx.weights if any(o is optimizer for o, _ in ctx.decays[id(v)])]
+    per_step = max(optimizer.decay_per_step(v, step=0, learning_rate=peak) for v in decayed)
+    factor = optimizer.decay_per_step(step=0, learning_rate=peak, weight_decay=1.0)
+    if optimizer.weight_decay is not None and callable(optimizer.weight_decay):
+        factor /= facts.as_float(optimizer.weight_decay(0)) or 1.0  # the follow factor alone
+    return _strength(per_step, ctx, follow=optimizer.follow, factor=factor)
 
 
 def _keras_decay_findings(ctx, optimizer):
