@@ -1,17 +1,22 @@
-"""EarlyStopping: Keras' callback with Prechelt's criteria, safe NaN handling and resumable state."""
+"""EarlyStopping: Keras' callback with Prechelt's criteria, safe NaN handling and resumable state.
 
-import json
+The policy lives here; watching the monitored value is :mod:`._monitor_callback`'s, the
+resume files :mod:`._resume`'s and the criteria's formulas :mod:`._criteria`'s.
+"""
+
 import math
 import os
-import warnings
 
-import keras
 import numpy as np
 
-from kreg._validate import check_bool, check_number, check_verbose
 from kreg._registry import export
 from kreg._repr import call_repr
+from kreg._validate import check_bool, check_number, check_verbose
 from kreg.callbacks._criteria import CRITERIA, prechelt_check
+from kreg.callbacks._monitor_callback import MonitorCallback, infer_direction, is_improvement, scalar
+from kreg.callbacks._resume import ResumeFiles
+
+__all__ = ["infer_direction", "is_improvement"]  # + EarlyStopping, by @export
 
 _STATE_KEYS = (
     "wait",
@@ -26,53 +31,8 @@ _STATE_KEYS = (
 )
 
 
-def _scalar(value, name):
-    array = np.asarray(keras.ops.convert_to_numpy(value), dtype="float64")
-    if array.size != 1:
-        raise ValueError(
-            f"EarlyStopping monitors a scalar, but the logs hold `{name}` with shape "
-            f"{array.shape}. Monitor a scalar metric (e.g. F1Score(average='macro'))."
-        )
-    return float(array.reshape(()))
-
-
-def infer_direction(model, monitor):
-    """"min" or "max" for ``monitor`` as Keras' ``mode="auto"`` infers it (None if unknown).
-
-    "loss"/"val_loss" are minimized; otherwise the compiled metric of that name says
-    whether it goes up or down.
-    """
-    name = monitor.removeprefix("val_")
-    direction = "min" if name == "loss" else None
-    for metric in getattr(model, "metrics", None) or []:
-        inner = getattr(metric, "metrics", None)
-        candidates = list(inner) if isinstance(inner, (list, tuple)) else [metric]
-        for m in candidates:
-            if getattr(m, "name", None) == name and hasattr(m, "_direction"):
-                direction = "max" if m._direction == "up" else "min"
-    return direction
-
-
-def is_improvement(current, reference, direction, min_delta, min_delta_mode="abs"):
-    """Whether ``current`` beats ``reference`` by more than ``min_delta``.
-
-    ``min_delta_mode="abs"``: current < reference − min_delta ("min") or
-    current > reference + min_delta ("max"), as Keras. ``"rel"``: the margin is
-    ``min_delta·|reference|``. A non-finite ``current`` never improves; a ``None``
-    reference is beaten by any finite value.
-    """
-    if current is None or not math.isfinite(current):
-        return False
-    if reference is None:
-        return True
-    margin = min_delta * abs(reference) if min_delta_mode == "rel" else min_delta
-    if direction == "min":
-        return current + margin < reference
-    return current - margin > reference
-
-
 @export
-class EarlyStopping(keras.callbacks.Callback):
+class EarlyStopping(MonitorCallback):
     """Stop training when the monitored quantity stops improving: Keras' EarlyStopping and more.
 
     With only the arguments of ``keras.callbacks.EarlyStopping`` it behaves as Keras'
@@ -195,21 +155,10 @@ class EarlyStopping(keras.callbacks.Callback):
         strict=False,
         backup=None,
     ):
-        super().__init__()
-        if mode not in ("auto", "min", "max"):
-            warnings.warn(
-                f"{type(self).__name__} mode '{mode}' is unknown, fallback to auto mode.",
-                stacklevel=2,
-            )
-            mode = "auto"
-        if not isinstance(monitor, str) or not monitor:
-            raise ValueError(
-                "Invalid value for argument `monitor`: expected a metric name such as "
-                f"'val_loss'. Received: monitor={monitor!r}"
-            )
-        self.monitor = monitor
-        self.mode = mode
-        self.min_delta = abs(check_number(min_delta, "min_delta"))
+        super().__init__(
+            monitor, mode, abs(check_number(min_delta, "min_delta")), min_delta_mode,
+            check_bool(strict, "strict"),
+        )
         self.patience = check_number(patience, "patience", minimum=0, integer=True)
         self.verbose = check_verbose(verbose)
         self.baseline = check_number(baseline, "baseline", allow_none=True)
@@ -239,17 +188,10 @@ class EarlyStopping(keras.callbacks.Callback):
                 "Invalid value for argument `strips`: expected an integer >= 1 for "
                 "criterion='UP'. Received: strips=None"
             )
-        if min_delta_mode not in ("abs", "rel"):
-            raise ValueError(
-                "Invalid value for argument `min_delta_mode`: expected 'abs' or 'rel'. "
-                f"Received: min_delta_mode={min_delta_mode!r}"
-            )
-        self.min_delta_mode = min_delta_mode
         self.stop_on_nonfinite = check_bool(stop_on_nonfinite, "stop_on_nonfinite")
         self.divergence_threshold = check_number(
             divergence_threshold, "divergence_threshold", allow_none=True
         )
-        self.strict = check_bool(strict, "strict")
         if backup is not None and not isinstance(backup, (str, os.PathLike)):
             backup_dir = getattr(backup, "backup_dir", None)
             if not isinstance(backup_dir, (str, os.PathLike)):
@@ -261,8 +203,6 @@ class EarlyStopping(keras.callbacks.Callback):
             backup = backup_dir
         self.backup_dir = None if backup is None else os.fspath(backup)
 
-        self.monitor_op = None
-        self.direction = None
         self._pending_state = None
         self._reset()
 
@@ -366,85 +306,10 @@ class EarlyStopping(keras.callbacks.Callback):
         self.best_weights = weights
         self._weights_dirty = True
 
-    # ----------------------------------------------------------- backup files
-    # One state file per epoch end, ``<stem>.<next epoch>.json``, the last two kept, and
-    # the best weights of each kept state in ``<stem>.best<epoch>.weights.npz``: whichever
-    # of this callback and BackupAndRestore writes first at an epoch end, the state that
-    # matches the epoch BackupAndRestore resumes at is still there.
-    _KEEP = 2
-
-    def _stem(self):
-        return os.path.join(self.backup_dir, f"kreg_early_stopping.{self.monitor}.{self.criterion}")
-
-    def _state_files(self):
-        """``{next_epoch: path}`` of the state files in the backup directory."""
-        stem = self._stem()
-        prefix, found = os.path.basename(stem) + ".", {}
-        if os.path.isdir(self.backup_dir):
-            for name in os.listdir(self.backup_dir):
-                middle = name[len(prefix):-len(".json")] if name.startswith(prefix) else ""
-                if name.endswith(".json") and middle.isdigit():
-                    found[int(middle)] = os.path.join(self.backup_dir, name)
-        return found
-
-    def _write_backup(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        state = self.get_state()
-        weights = state.pop("best_weights")
-        state["weights_file"] = None
-        if weights is not None:
-            weights_path = f"{self._stem()}.best{self.best_epoch}.weights.npz"
-            if self._weights_dirty or not os.path.exists(weights_path):
-                _atomic_write(weights_path, lambda f: np.savez(f, *map(np.asarray, weights)))
-                self._weights_dirty = False
-            state["weights_file"] = os.path.basename(weights_path)
-        _atomic_write(
-            f"{self._stem()}.{self._next_epoch}.json", lambda f: f.write(json.dumps(state).encode())
-        )
-        self._prune_backup()
-
-    def _prune_backup(self):
-        files = self._state_files()
-        keep = sorted(files)[-self._KEEP:]
-        needed = set()
-        for epoch, path in files.items():
-            if epoch not in keep:
-                os.remove(path)
-                continue
-            with open(path) as f:
-                needed.add(json.load(f).get("weights_file"))
-        prefix = os.path.basename(self._stem()) + ".best"
-        for name in os.listdir(self.backup_dir):
-            if name.startswith(prefix) and name.endswith(".weights.npz") and name not in needed:
-                os.remove(os.path.join(self.backup_dir, name))
-
-    def _read_backup(self):
-        """The state saved for the epoch BackupAndRestore resumes at, if it resumes."""
-        metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
-        files = self._state_files()
-        if not (files and os.path.exists(metadata_path)):
-            return None
-        with open(metadata_path) as f:
-            resumed_epoch = json.load(f).get("epoch")
-        if resumed_epoch not in files:
-            raise ValueError(
-                "Invalid value for argument `backup`: expected EarlyStopping's state saved "
-                f"at the end of epoch {resumed_epoch} (BackupAndRestore resumes at epoch "
-                f"{resumed_epoch}). Received: states for epochs "
-                f"{sorted(files)} in {self.backup_dir!r}. Training stopped after "
-                "BackupAndRestore saved and before EarlyStopping did: list "
-                "EarlyStopping(backup=...) before its BackupAndRestore in `callbacks` "
-                "(then any interruption resumes exactly), or delete the "
-                "kreg_early_stopping.* files to resume with a fresh EarlyStopping."
-            )
-        with open(files[resumed_epoch]) as f:
-            state = json.load(f)
-        weights_file = state.pop("weights_file", None)
-        state["best_weights"] = None
-        if weights_file is not None:
-            with np.load(os.path.join(self.backup_dir, weights_file)) as data:
-                state["best_weights"] = [data[f"arr_{i}"] for i in range(len(data.files))]
-        return state
+    # ----------------------------------------------------------- resume files
+    def _resume_files(self):
+        stem = f"kreg_early_stopping.{self.monitor}.{self.criterion}"
+        return ResumeFiles(self.backup_dir, stem)
 
     # -------------------------------------------------------------- callbacks
     def on_train_begin(self, logs=None):
@@ -452,7 +317,7 @@ class EarlyStopping(keras.callbacks.Callback):
         state = self._pending_state
         self._pending_state = None
         if state is None and self.backup_dir is not None:
-            state = self._read_backup()
+            state = self._resume_files().read()
         self._reset()
         if state is not None:
             self._apply_state(state)
@@ -466,43 +331,13 @@ class EarlyStopping(keras.callbacks.Callback):
             )
 
     def _set_direction(self):
-        if self.mode in ("min", "max"):
-            direction = self.mode
-        else:
-            direction = infer_direction(self.model, self.monitor)
-            if direction is None:
-                raise ValueError(
-                    f"{type(self).__name__} callback received monitor={self.monitor}, but "
-                    "Keras isn't able to automatically determine whether that metric "
-                    "should be maximized or minimized. Pass `mode='max'` in order to "
-                    "monitor based on the highest metric value, or pass `mode='min'` in "
-                    "order to use the lowest value."
-                )
-        if self.criterion in ("GL", "PQ") and direction == "max":
+        self.set_direction()
+        if self.criterion in ("GL", "PQ") and self.direction == "max":
             raise ValueError(
                 f"EarlyStopping criterion={self.criterion!r} needs an error to minimize; "
                 f"monitor={self.monitor!r} is maximized. Use criterion='patience' or 'UP', "
                 "or monitor an error."
             )
-        self.direction = direction
-        self.monitor_op = keras.ops.less if direction == "min" else keras.ops.greater
-
-    def get_monitor_value(self, logs):
-        """The monitored value from ``logs`` as a float (None if missing: warns once per fit)."""
-        logs = logs or {}
-        value = logs.get(self.monitor)
-        if value is None:
-            message = (
-                f"Early stopping conditioned on metric `{self.monitor}` which is not "
-                f"available. Available metrics are: {','.join(list(logs.keys()))}"
-            )
-            if self.strict:
-                raise ValueError(message)
-            if not self._warned_missing:
-                self._warned_missing = True
-                warnings.warn(message, stacklevel=2)
-            return None
-        return _scalar(value, self.monitor)
 
     def _train_value(self, logs):
         key = self.monitor.removeprefix("val_")
@@ -518,7 +353,7 @@ class EarlyStopping(keras.callbacks.Callback):
                 f"matches monitor={self.monitor!r} in the logs (E_tr). Available metrics "
                 f"are: {','.join(list((logs or {}).keys()))}"
             )
-        return _scalar(value, key)
+        return scalar(value, key)
 
     def _stop(self, epoch, reason, detail):
         self.stopped_epoch = epoch
@@ -565,16 +400,14 @@ class EarlyStopping(keras.callbacks.Callback):
             self.train_history.append(train_value)
 
         self.wait += 1
-        if is_improvement(current, self.best, self.direction, self.min_delta, self.min_delta_mode):
+        if self.improves(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
                 self._weights_dirty = True
             # Only restart wait if we beat both the baseline and our previous best.
-            if self.baseline is None or is_improvement(
-                current, self.baseline, self.direction, self.min_delta, self.min_delta_mode
-            ):
+            if self.baseline is None or self.improves(current, self.baseline):
                 self.wait = 0
             improved = True
         else:
@@ -605,7 +438,10 @@ class EarlyStopping(keras.callbacks.Callback):
 
     def _maybe_backup(self):
         if self.backup_dir is not None:
-            self._write_backup()
+            self._resume_files().write(
+                self.get_state(), self._next_epoch, self.best_epoch, self._weights_dirty
+            )
+            self._weights_dirty = False
 
     def on_train_end(self, logs=None):
         if self.stop_reason is None:
@@ -620,11 +456,3 @@ class EarlyStopping(keras.callbacks.Callback):
                     f"{self.best_epoch + 1}."
                 )
             self.model.set_weights(self.best_weights)
-
-
-def _atomic_write(path, write):
-    """Write ``path`` through a temporary file, so a crash never leaves half a file."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
