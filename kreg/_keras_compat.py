@@ -336,3 +336,15 @@ def own_sublayer(layer, name):
     ``__getattr__``.
     """
     return layer.__dict__.get(name) or layer.__dict__.get("_modules", {}).get(name)
+
+
+def multiply_in_place(tensors, factor):
+    """``t *= factor`` for every torch tensor of ``tensors``, in one batched call
+    (``torch._foreach_mul_``).
+
+    Why: Keras' own torch AdamW decays all weights with this one call; DecoupledWeightDecay
+    on torch does the same rather than one new tensor and one copy per weight.
+    """
+    import importlib
+
+    importlib.import_module("torch")._foreach_mul_(tensors, factor)

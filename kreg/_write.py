@@ -13,6 +13,7 @@ assigns directly, without an optimizer's per-call machinery.
 import keras
 from keras import ops
 
+from kreg import _decay
 from kreg import _keras_compat as compat
 
 __all__ = []  # private: DecoupledWeightDecay's plumbing
@@ -35,7 +36,7 @@ class Writer(keras.optimizers.Optimizer):
     >>> import keras
     >>> from kreg import _decay
     >>> w = keras.Variable([1.0, -2.0])
-    >>> Writer("write").write(_decay.decay, [(w, 0.5, None, None)])
+    >>> Writer("write").write(_decay.decay, 0.5, [(w, 1.0, None, None)])
     >>> keras.ops.convert_to_numpy(w).tolist()
     [0.5, -1.0]
     """
@@ -60,18 +61,18 @@ class Writer(keras.optimizers.Optimizer):
         else:
             write()
 
-    def write(self, transform, rows):
-        """``θ ← transform(θ, amount, reference, before)`` for each ``(θ, amount, reference,
+    def write(self, transform, amount, rows):
+        """``θ ← transform(θ, amount·m, reference, before)`` for each ``(θ, m, reference,
         before)`` of ``rows``; the weight's constraint runs after its write, as after the
         inner update."""
         if keras.backend.backend() == "torch":
-            self._write_eagerly(transform, rows)
+            self._write_eagerly(transform, amount, rows)
             return
-        for variable, amount, reference, before in rows:
+        for variable, multiplier, reference, before in rows:
             # Under tf.distribute each replica runs this loop in its own thread, in step
             # up to the merge call: the job is the same in all, the count only grows.
             self._job, calls = (transform, reference, before), self.calls
-            self.apply([compat.scale_for_replicas(amount)], [variable])
+            self.apply([compat.scale_for_replicas(amount * multiplier)], [variable])
             if self.calls == calls:
                 raise RuntimeError(
                     f"Keras did not call `update_step` of {type(self).__name__} for the "
@@ -79,12 +80,24 @@ class Writer(keras.optimizers.Optimizer):
                 )
 
     @staticmethod
-    def _write_eagerly(transform, rows):
-        # torch steps eagerly on one device: a write is a plain assignment (outside
-        # autograd), without the per-call work of an optimizer's apply.
+    def _write_eagerly(transform, amount, rows):
+        # torch steps eagerly on one device: a write is a plain assignment outside
+        # autograd, without the per-call work of an optimizer's apply; a plain decay
+        # multiplies the weights of each multiplier in place in one batched call, as
+        # Keras' own torch AdamW decays.
         with compat.no_gradient():
-            for variable, amount, reference, before in rows:
-                variable.assign(transform(variable.value, amount, reference, before))
+            if transform is _decay.decay:
+                scaled = [row for row in rows if row[2] is None and row[0].constraint is None]
+                for multiplier in sorted({row[1] for row in scaled}):
+                    compat.multiply_in_place(
+                        [v.value for v, m, _, _ in scaled if m == multiplier],
+                        1.0 - amount * multiplier,
+                    )
+                done = {id(row[0]) for row in scaled}
+                rows = [row for row in rows if id(row[0]) not in done]
+            for variable, multiplier, reference, before in rows:
+                value = transform(variable.value, amount * multiplier, reference, before)
+                variable.assign(value)
                 if variable.constraint is not None:
                     variable.assign(variable.constraint(variable.value))
 

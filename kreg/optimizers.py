@@ -556,8 +556,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
             # writes nothing. A TF graph cannot branch around a tf.distribute write, and
             # XLA fuses the no-op write into the update.
             return
-        self._writer.write(step.function, [
-            (variable, amount * multiplier, anchor, previous)
+        self._writer.write(step.function, amount, [
+            (variable, multiplier, anchor, previous)
             for (variable, multiplier, anchor), previous in zip(rows, before)
         ])
 

@@ -6,7 +6,6 @@ import pytest
 
 from kreg import _keras_compat as compat
 
-
 # -- optimizers (kreg.audit)
 
 
@@ -360,3 +359,13 @@ def test_own_sublayer_finds_a_sublayer_attribute_on_every_backend():
     holder = Holder()
     assert compat.own_sublayer(holder, "inner") is holder.inner
     assert compat.own_sublayer(holder, "missing") is None
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="a torch call")
+def test_multiply_in_place_scales_every_tensor_in_place():
+    variables = [keras.Variable(np.full((2,), 2.0, "float32")), keras.Variable(np.ones((1, 2), "float32"))]
+    values = [v.value for v in variables]
+    with compat.no_gradient():
+        compat.multiply_in_place(values, keras.ops.convert_to_tensor(0.25))
+    assert [keras.ops.convert_to_numpy(v).tolist() for v in variables] == [[0.5, 0.5], [[0.25, 0.25]]]
+    assert all(v.value is value for v, value in zip(variables, values))  # the same storage

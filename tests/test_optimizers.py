@@ -473,7 +473,7 @@ def test_a_write_keras_does_not_make_is_an_error():
 
     variable = keras.Variable(np.ones(2, "float32"), name="kernel")
     with pytest.raises(RuntimeError, match="did not call `update_step`.*kernel"):
-        Dropped("dropped").write(_decay.decay, [(variable, 0.5, None, None)])
+        Dropped("dropped").write(_decay.decay, 0.5, [(variable, 1.0, None, None)])
 
 
 # --------------------------------------------------------------------------- equivalences in fit
