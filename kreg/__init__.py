@@ -12,13 +12,10 @@ Public API:
 
 __version__ = "0.1.0"
 
+from kreg import callbacks, layers, optimizers, regularizers
 from kreg._live import Strength, strengths
-from kreg import regularizers
-from kreg import optimizers
-from kreg import layers
-from kreg import callbacks
-from kreg.layers import mc_predict
 from kreg.audit import audit
+from kreg.layers import mc_predict
 
 __all__ = [
     "Strength",

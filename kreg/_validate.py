@@ -11,7 +11,6 @@ import math
 import keras
 import numpy as np
 
-
 #: The largest finite float32: kreg keeps strengths, noise and fill values in float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 

@@ -19,9 +19,9 @@ from keras import ops
 
 from kreg import _kept_penalties as _kept
 from kreg._live import StrengthState
-from kreg._validate import FLOAT32_MAX, check_bool, check_choice, check_non_negative, is_number
 from kreg._masking import selector
 from kreg._registry import export
+from kreg._validate import FLOAT32_MAX, check_bool, check_choice, check_non_negative, is_number
 
 __all__ = ["apply", "penalty_sum", "l1_penalty", "l2_penalty"]  # + classes, by @export
 

@@ -10,7 +10,6 @@ from conftest import BACKEND, tf_only
 
 import kreg
 
-
 # fit(jit_compile=True) on torch is torch.compile (dynamo), which takes 50-100 s per
 # model here; what these tests check is the XLA claim, made for TensorFlow and JAX.
 xla_backends = pytest.mark.skipif(

@@ -32,16 +32,16 @@ def _in_model(layers, x):
     """``{key: layer(x, training=True)}`` for a dict of layers, on this backend (on JAX in
     one jitted call, as model.fit runs them: JAX's eager dispatch compiles every primitive)."""
     if BACKEND != "jax":
-        return {k: keras.tree.map_structure(_np, l(x, training=True)) for k, l in layers.items()}
+        return {k: keras.tree.map_structure(_np, lay(x, training=True)) for k, lay in layers.items()}
     import jax
 
     for layer in layers.values():
         if not layer.built:
             layer.build(keras.tree.map_structure(np.shape, x))
-    states = {k: [v.value for v in l.non_trainable_variables] for k, l in layers.items()}
+    states = {k: [v.value for v in lay.non_trainable_variables] for k, lay in layers.items()}
 
     def run(states, x):
-        return {k: l.stateless_call([], states[k], x, training=True)[0] for k, l in layers.items()}
+        return {k: lay.stateless_call([], states[k], x, training=True)[0] for k, lay in layers.items()}
 
     return keras.tree.map_structure(_np, jax.jit(run)(states, x))
 

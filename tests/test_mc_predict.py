@@ -1,13 +1,12 @@
 """kreg.mc_predict: mean and std over stochastic passes, inference mode elsewhere."""
 
+import _hub_models  # tests/: tiny keras-hub models (None without keras-hub)
 import keras
 import numpy as np
 import pytest
 
 import kreg
 from kreg._walk import walk_layers
-
-import _hub_models  # tests/: tiny keras-hub models (None without keras-hub)
 
 
 def test_mean_and_std_of_dropout_on_ones():

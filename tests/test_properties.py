@@ -282,7 +282,7 @@ def test_decoupled_weight_decay_arguments(value, argument):
         return
     config = opt.get_config()
     json.dumps({k: v for k, v in config.items() if k != "optimizer"})
-    for name, handle in live_optimizer_strengths(opt).items():
+    for handle in live_optimizer_strengths(opt).values():
         _stored_float(float(handle))
     # One zero-gradient step leaves every weight finite (anchors and schedules included).
     dense = keras.layers.Dense(2)

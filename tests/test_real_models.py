@@ -12,6 +12,7 @@ test_audit.py, and mc_predict's refusals in test_mc_predict.py, with the same bu
 import keras
 import numpy as np
 import pytest
+
 import kreg
 from kreg._walk import walk_layers
 

@@ -15,11 +15,11 @@ when there are errors (``--fail-on warning`` to fail on warnings too).
 import keras
 import numpy as np
 
+from kreg._validate import check_count as _check_count
 from kreg.audit import _codes, _facts
 from kreg.audit._checks import CHECKS
 from kreg.audit._context import Context
 from kreg.audit._report import SEVERITIES, AuditError, Finding, Report
-from kreg._validate import check_count as _check_count
 
 if __doc__ is not None:  # None under python -OO
     __doc__ += "\nThe finding codes:\n\n" + _codes.table() + "\n"

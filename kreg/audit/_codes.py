@@ -8,8 +8,15 @@ a finding: an unregistered code raises.
 
 import collections
 
-from kreg.audit._explain import audit_check_failed
-from kreg.audit._explain import batch_size, decay, layer_order, noise, penalties, xla
+from kreg.audit._explain import (
+    audit_check_failed,
+    batch_size,
+    decay,
+    layer_order,
+    noise,
+    penalties,
+    xla,
+)
 from kreg.audit._facts import FAST_HALF_LIFE
 from kreg.audit._report import Finding
 

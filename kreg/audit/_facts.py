@@ -10,13 +10,12 @@ import math
 import re
 
 import keras
-import numpy as np
 
 from kreg import _keras_compat as compat
 from kreg import _schedules as schedules
 from kreg._live import layer_strength, live_optimizer_strengths
-from kreg._walk import optimizer_chain, walk_layers
 from kreg._masking import NORMALIZATION_LAYERS
+from kreg._walk import optimizer_chain, walk_layers
 from kreg.optimizers import DecoupledWeightDecay
 
 # ---------------------------------------------------------------------------- optimizers

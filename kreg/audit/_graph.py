@@ -43,7 +43,9 @@ def edges(container):
     """
     graph = {}
     if isinstance(container, keras.Sequential):
-        layers = [l for l in container.layers if not isinstance(l, keras.layers.InputLayer)]
+        layers = [
+            layer for layer in container.layers if not isinstance(layer, keras.layers.InputLayer)
+        ]
         for a, b in zip(layers, layers[1:]):
             graph[id(a)] = (a, [b], False)
         return graph

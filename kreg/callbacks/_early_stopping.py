@@ -13,7 +13,12 @@ from kreg._registry import export
 from kreg._repr import call_repr
 from kreg._validate import check_bool, check_number, check_verbose
 from kreg.callbacks._criteria import CRITERIA, prechelt_check
-from kreg.callbacks._monitor_callback import MonitorCallback, infer_direction, is_improvement, scalar
+from kreg.callbacks._monitor_callback import (
+    MonitorCallback,
+    infer_direction,
+    is_improvement,
+    scalar,
+)
 from kreg.callbacks._resume import ResumeFiles
 
 __all__ = ["infer_direction", "is_improvement"]  # + EarlyStopping, by @export

@@ -6,11 +6,11 @@ import keras
 import numpy as np
 
 from kreg import _keras_compat as compat
-from kreg._walk import accumulation_steps, find_in_chain, weight_owners
 from kreg._live import strengths as live_strengths
-from kreg._validate import check_bool, check_non_negative
 from kreg._registry import export
 from kreg._repr import call_repr
+from kreg._validate import check_bool, check_non_negative
+from kreg._walk import accumulation_steps, find_in_chain, weight_owners
 from kreg.optimizers import DecoupledWeightDecay
 
 

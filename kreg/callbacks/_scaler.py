@@ -8,12 +8,12 @@ import keras
 import numpy as np
 
 from kreg._live import is_live
-from kreg._walk import accumulation_steps, find_in_chain, optimizer_chain, walk_layers
 from kreg._live import strengths as live_strengths
 from kreg._registry import export
 from kreg._repr import call_repr
 from kreg._validate import check_count as _check_count
 from kreg._validate import check_verbose
+from kreg._walk import accumulation_steps, find_in_chain, optimizer_chain, walk_layers
 from kreg.optimizers import DecoupledWeightDecay
 
 RULES = ("minibatch", "normalized", "timescale")

@@ -7,8 +7,8 @@
 at inference.
 """
 
-from kreg.layers._dropout import Dropout, DropBlock2D, DropPath
 from kreg.layers._affine import RandomAffine
+from kreg.layers._dropout import DropBlock2D, Dropout, DropPath
 from kreg.layers._mc import mc_predict
 from kreg.layers._noise import GaussianNoise
 from kreg.layers._pipeline import augmentation

@@ -5,8 +5,8 @@ import math
 import keras
 import numpy as np
 
-from kreg._validate import check_choice, check_data_format, check_number, check_range, check_seed
 from kreg._registry import export
+from kreg._validate import check_choice, check_data_format, check_number, check_range, check_seed
 from kreg.layers import _tf_graph
 from kreg.layers._resample import FILL_MODES, KERAS_OPS, fold_scale, resample_2d
 from kreg.layers._stochastic import StochasticLayer

@@ -14,6 +14,7 @@ from keras import ops
 
 from kreg import _keras_compat as compat
 from kreg._live import StrengthState
+from kreg._registry import export
 from kreg._validate import (
     check_bool,
     check_data_format,
@@ -23,7 +24,6 @@ from kreg._validate import (
     check_seed,
     invalid,
 )
-from kreg._registry import export
 from kreg.layers._stochastic import StochasticLayer
 
 

@@ -148,7 +148,7 @@ def mc_predict(model, x, samples=30, batch_size=None, keras_dropout=None):
                 # whose noise depends on the batch (GaussianNoise(relative=True)) never
                 # sees a remainder of a few rows; only the new rows are kept.
                 start = max(0, min(first, n - batch_size))
-                chunk = keras.tree.map_structure(lambda a: a[start : start + batch_size], x)
+                chunk = keras.tree.map_structure(lambda a, start=start: a[start : start + batch_size], x)
                 rows = len(keras.tree.flatten(chunk)[0])
                 keep = first - start
                 if vectorised:
@@ -157,15 +157,15 @@ def mc_predict(model, x, samples=30, batch_size=None, keras_dropout=None):
                     )
                     out = _predict(model, tiled)
                     out = keras.tree.map_structure(
-                        lambda o: np.asarray(o).reshape((samples, rows) + np.shape(o)[1:]), out
+                        lambda o, rows=rows: np.asarray(o).reshape((samples, rows) + np.shape(o)[1:]), out
                     )
                 else:
                     passes = [_predict(model, chunk) for _ in range(samples)]
                     out = keras.tree.map_structure(
                         lambda *o: np.stack([np.asarray(v) for v in o]), *passes
                     )
-                means.append(keras.tree.map_structure(lambda o: _mean(o)[keep:], out))
-                stds.append(keras.tree.map_structure(lambda o: _std(o)[keep:], out))
+                means.append(keras.tree.map_structure(lambda o, keep=keep: _mean(o)[keep:], out))
+                stds.append(keras.tree.map_structure(lambda o, keep=keep: _std(o)[keep:], out))
     finally:
         model.predict_function = previous
     concat = lambda *parts: np.concatenate(parts, axis=0)  # noqa: E731

@@ -7,8 +7,8 @@ import keras
 from kreg._registry import export
 from kreg._validate import check_choice, check_non_negative, check_range, check_seed, is_number
 from kreg.layers._affine import FLIPS, RESAMPLERS, RandomAffine
-from kreg.layers._resample import FILL_MODES
 from kreg.layers._noise import GaussianNoise
+from kreg.layers._resample import FILL_MODES
 
 
 def _check_color(color):

@@ -4,8 +4,8 @@ import keras
 
 from kreg._registry import export
 from kreg._validate import check_choice, check_range, check_seed
-from kreg.layers._affine import as_tuple, check_fill_value
 from kreg.layers import _tf_graph
+from kreg.layers._affine import as_tuple, check_fill_value
 from kreg.layers._resample import FILL_MODES, KERAS_OPS, resample_1d
 from kreg.layers._stochastic import StochasticLayer
 

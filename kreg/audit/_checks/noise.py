@@ -25,7 +25,7 @@ def _input_dtype(layer, value):
 def check_noise(ctx):
     """GaussianNoise on integer inputs, on unscaled images, or out of scale with the input."""
     found = []
-    layers = [(p, l) for p, l in ctx.paths if isinstance(l, _NOISE_LAYERS)]
+    layers = [(p, layer) for p, layer in ctx.paths if isinstance(layer, _NOISE_LAYERS)]
     values = graphs.sample_at_inputs(ctx.model, ctx.paths, ctx.sample, layers)
     for path, layer in layers:
         stddev = facts.live_value(layer, "stddev")

@@ -3,8 +3,8 @@ l2-with-adaptive-optimizer say."""
 
 import math
 
-from kreg.audit._facts import as_float
 from kreg.audit._explain import class_code, describe, optimizer_code, plain, why
+from kreg.audit._facts import as_float
 
 
 def regularizer_not_attached(*, layer_path, attribute, regularizer, variable_path):
