@@ -108,3 +108,32 @@ def scheduled(schedule, step):
         return ops.convert_to_tensor(float(value), "float32")
     value = ops.cast(value, "float32")
     return ops.where(ops.isfinite(value), value, ops.zeros_like(value))
+
+
+# -- running a stage around the inner optimizer
+
+
+def add_to_gradients(step, grads, variables, selection, amount):
+    """``step.function(g, θ, amount·m, θ₀)`` for the decayed weights' gradients."""
+    added = []
+    for g, v in zip(grads, variables):
+        multiplier, anchor = selection.chosen(v)
+        if g is not None and multiplier != 0.0:
+            g = step.function(g, v, amount * multiplier, anchor)
+        added.append(g)
+    return added
+
+
+def apply_inner(inner, grads, variables):
+    """The inner optimizer's step. On JAX through its stateless path, the traceable one
+    (LossScaleOptimizer's ``apply`` assigns inside a cond): inside the wrapper's own
+    stateless scope the new values are assigned there, eagerly they are written."""
+    if keras.backend.backend() != "jax":
+        inner.apply(grads, variables)
+        return
+    state = inner.variables
+    new_values, new_state = inner.stateless_apply(
+        [v.value for v in state], grads, [v.value for v in variables]
+    )
+    for variable, value in zip(variables + state, new_values + new_state):
+        variable.assign(value)

@@ -11,6 +11,9 @@ the protocol alone.
 import collections
 import weakref
 
+import keras
+import numpy as np
+
 from kreg._validate import check_non_negative
 
 __all__ = ["Strength"]
@@ -47,6 +50,25 @@ class LiveStrengths:
 
     def make_live(self, path=None):
         return False
+
+
+class VariableStrengths(LiveStrengths):
+    """The protocol for an owner that keeps its strengths in one float32 vector variable
+    (``self._strengths``), described by ``self._records``: always live."""
+
+    def strength_records(self):
+        return self._records
+
+    def read_strength(self, key):
+        return float(self._values()[list(self._records).index(key)])
+
+    def write_strength(self, key, value):
+        values = self._values()
+        values[list(self._records).index(key)] = value
+        self._strengths.assign(values)
+
+    def _values(self):
+        return np.array(keras.ops.convert_to_numpy(self._strengths.value), dtype="float32")
 
 
 class Strength:

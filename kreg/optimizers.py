@@ -6,11 +6,26 @@ any Keras optimizer.
 patches nothing. Its step is data, as optax composes ``chain(add_decayed_weights(mask),
 inner)``: a tuple of per-weight transforms built once from its arguments
 (:mod:`kreg._steps`: a stage, a pure function of :mod:`kreg._decay`, a strength name),
-run around the inner optimizer's ``apply`` over the weights :mod:`kreg._masking` selects,
-written through :mod:`kreg._write`. On a step where the inner optimizer leaves the
-weights alone (a gradient-accumulation micro-step, a step a LossScaleOptimizer skips) the
-strengths are multiplied by 0, so the step leaves θ exactly as it is, without a branch
-around the write (which a ``tf.distribute`` merge call could not sit in).
+run around the inner optimizer's ``apply`` over the weights :mod:`kreg._selection`
+resolves, written through :mod:`kreg._write`.
+
+Details the class docstring leaves out:
+
+* Selection is by ``variable.path`` (the same on every backend); the resolved selection
+  is saved with the model, so a loaded model decays the same weights even where loading
+  changed their paths (nested models' weights lose their model's name).
+* A gradient-accumulation micro-step, or a step a LossScaleOptimizer skips (either
+  nesting), decays nothing: the strengths are multiplied by 0 at such a step, which
+  leaves θ exactly as it is without a branch around the write (which a ``tf.distribute``
+  merge call could not sit in).
+* The decay and L1 steps are written like the inner update (weight constraints run after
+  each write); the inner optimizer's EMA averages the weights before the L1 step.
+* ``mode="l2"`` adds λ_t·θ to the gradient, the gradient of ``(λ/2)·‖θ‖²``: it equals the
+  penalty ``kreg.regularizers.L2(λ / 2)`` in the loss, clipped like it by the inner
+  ``clipnorm``/``clipvalue``; ``follow`` does not apply to it (the inner learning rate
+  already scales a gradient).
+* Backends: TensorFlow (``tf.distribute.MirroredStrategy`` and XLA included), JAX and
+  torch. On torch a plain decay multiplies the weights in place in one batched call.
 """
 
 import copy
@@ -23,19 +38,12 @@ from keras import ops
 from kreg import _decay, _steps
 from kreg import _keras_compat as compat
 from kreg._learning_rates import LearningRates
-from kreg._masking import (
-    _is_variable,
-    check_multipliers,
-    exclude_config,
-    exclude_predicate,
-    multiplier_fn,
-    resolve_selection,
-    selector,
-)
+from kreg._masking import _is_variable, check_multipliers, exclude_config
 from kreg._registry import export
 from kreg._repr import Raw, call_repr
 from kreg._schedules import learning_rate_at
-from kreg._strength import LiveStrengths, record
+from kreg._selection import Selection
+from kreg._strength import VariableStrengths, record
 from kreg._validate import (
     check_anchor,
     check_anchor_shapes,
@@ -56,8 +64,6 @@ _MODES = ("decoupled", "l2")
 # second wrapper around it would decay its weights twice.
 _OWNERS = weakref.WeakKeyDictionary()
 
-_NOT_CHOSEN = (0.0, None)
-
 
 def _owner(core):
     """The DecoupledWeightDecay already around ``core``, or None (also for a non-optimizer)."""
@@ -65,115 +71,57 @@ def _owner(core):
     return None if owner is None else owner()
 
 
-class _Table:
-    """What ``build`` resolved, per trainable variable: kept off Keras' attribute tracking
-    (a list of model weights assigned to an optimizer would join its variables)."""
-
-    def __init__(self, variables, chosen):
-        self.variables = variables  # as built, in order
-        self.chosen = chosen  # id(variable) -> (multiplier, anchor variable or None)
-
-
 @export
-class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
+class DecoupledWeightDecay(keras.optimizers.Optimizer, VariableStrengths):
     """Decoupled weight decay, cautious decay, proximal L1 and decay toward reference weights.
 
     Wraps a Keras optimizer instance (SGD, Adam, RMSprop, Adagrad, Adamax, Nadam, Lion,
     Adafactor, AdamW or Muon with their own decay set to 0, custom subclasses, or a
     ``LossScaleOptimizer`` around one) and is itself an optimizer for ``model.compile``.
-    At each update step, for each selected weight θ:
+    At each update step, for each selected weight θ (by default every weight of rank ≥ 2
+    outside normalization layers):
 
     * ``mode="decoupled"``: ``θ ← θ − d_t·θ`` on the pre-update weight, then the inner
-      update. With a zero gradient one step gives exactly ``(1 − d_t)·θ``.
-    * ``cautious=True``: the same decay only on the coordinates where the inner update
-      moves θ toward zero too (``sign(u_t) = sign(θ)``, Chen et al. 2025): θ_{t+1} =
-      θ_t − η_t·u_t − d_t·𝕀(u_t·θ_t ≥ 0)·θ_t, for any inner optimizer (its update is read
-      off the weights, θ_t − θ_{t+1}, not off its rule).
-    * ``mode="l2"``: the classic coupled L2: ``λ_t·θ`` is added to θ's gradient before
-      the inner optimizer sees it. λ·θ is the gradient of ``(λ/2)·‖θ‖²``, so this equals
-      the penalty ``kreg.regularizers.L2(λ / 2)`` (or ``keras.regularizers.L2(λ / 2)``)
-      in the loss, without building a loss term; like the penalty's gradient it is
-      clipped by the inner ``clipnorm``/``clipvalue``. ``follow`` does not apply to it
-      (the inner learning rate already scales the gradient).
-    * ``l1 > 0``: after the inner update, ``θ ← sign(θ)·max(|θ| − f_t·l1, 0)`` (a
-      proximal step: weights reach exactly zero). The inner optimizer's EMA averages the
-      weights before this step.
+      update; ``cautious=True`` (Chen et al. 2025) decays only the coordinates where the
+      inner update u_t moves θ toward zero too (𝕀(u_t·θ_t ≥ 0)), for any inner optimizer;
+    * ``mode="l2"``: the coupled L2 term ``λ_t·θ`` added to the gradient instead;
+    * ``l1 > 0``: after the inner update, ``θ ← sign(θ)·max(|θ| − f_t·l1, 0)`` (weights
+      reach exactly zero).
 
-    with ``d_t = λ_t · m · f_t`` (:meth:`decay_per_step` gives it) where ``m`` is the
-    weight's multiplier and ``f_t`` is ``lr_t`` (``follow="learning_rate"``, the
-    default), ``lr_t / lr_0`` (``"schedule"``, the paper's η_t), ``lr_t² / lr_max``
-    (``"corrected"``, Defazio et al. 2025) or 1 (``"none"``, as tensorflow-addons).
-    ``lr_t`` is the inner learning rate at this step, ``lr_0`` its value at the first
-    step and ``lr_max`` its largest (a schedule's peak). With ``anchor`` every step acts
-    on ``θ − θ₀`` instead of θ (decoupled L2-SP): ``θ ← θ − d_t·(θ − θ₀)``.
-
-    The default decays as ``keras.optimizers.AdamW(lr, weight_decay=λ)``,
-    ``torch.optim.AdamW(lr=lr, weight_decay=λ)`` and ``optax.adamw(lr, weight_decay=λ)``
-    do: by ``lr_t·λ`` per step, so their values carry over unchanged
-    (``DecoupledWeightDecay(keras.optimizers.Adam(1e-3), 0.01)`` takes the same steps as
-    ``AdamW(1e-3, weight_decay=0.01)``). The paper's Algorithm 2 (AdamW), whose λ is a
-    decay per step at the initial learning rate, is ``follow="schedule"``; timm's
-    ``corrected_weight_decay=True`` is ``follow="corrected"``, which keeps a normalized
-    network's weight norm (and gradient norm) steady as a schedule decays lr_t to 0.
-
-    Strengths are live: ``kreg.strengths(model)`` lists ``"optimizer.weight_decay"`` and
-    ``"optimizer.l1"``; assigning them (e.g. from a callback) changes the next train step
-    without recompiling. When ``weight_decay`` is a schedule or a callable,
-    ``λ_t = s · weight_decay(step)`` where ``step`` is the inner optimizer's
-    ``iterations`` (update steps) and the live strength ``s`` is a scale on the schedule
-    (base 1.0).
-
-    By default biases, normalization parameters and all weights of rank ≤ 1 are not
-    decayed. Selection is by ``variable.path`` (the same on every backend); the selection
-    is saved with the model, so a loaded model decays the same weights even where loading
-    changed their paths (nested models' weights lose their model's name).
-
-    A gradient-accumulation micro-step, or a step a LossScaleOptimizer skips (either
-    nesting), decays nothing. The decay and L1 steps are written like the inner update
-    (weight constraints run after each write). Backends: TensorFlow
-    (``tf.distribute.MirroredStrategy`` and XLA included), JAX and torch.
+    ``d_t = λ_t·m·f_t`` (:meth:`decay_per_step`), m the weight's multiplier and f_t, by
+    ``follow``: ``lr_t`` ("learning_rate", the default: the steps of Keras' ``AdamW``,
+    ``torch.optim.AdamW`` and ``optax.adamw`` for the same numbers), ``lr_t / lr_0``
+    ("schedule": the paper's η_t, λ a decay per step at the first learning rate),
+    ``lr_t² / lr_max`` ("corrected", Defazio et al. 2025: timm's
+    ``corrected_weight_decay``) or 1 ("none", as tensorflow-addons). With ``anchor``
+    each step acts on ``θ − θ₀`` (decoupled L2-SP). Strengths are live:
+    ``kreg.strengths(model)`` lists ``"optimizer.weight_decay"`` (a scale on λ when
+    ``weight_decay`` is a schedule) and ``"optimizer.l1"``.
 
     Args:
-        optimizer: the inner ``keras.optimizers.Optimizer`` instance. Its own weight
-            decay (``weight_decay``, Muon's ``adam_weight_decay``) must be unset (None or
-            0): the decay would apply twice. ScheduleFreeAdamW and MultiOptimizer are
-            refused. Put ``clipnorm``, ``gradient_accumulation_steps``, ``use_ema`` ...
-            on it. It may be a ``LossScaleOptimizer``; then compile with
-            ``auto_scale_loss=False`` under "mixed_float16", or Keras adds a second one
-            around the wrapper (the default ``compile`` wrapping,
-            ``LossScaleOptimizer(DecoupledWeightDecay(...))``, works as is).
-        weight_decay: λ: a non-negative float, a
-            ``keras.optimizers.schedules.LearningRateSchedule`` or a callable of one
-            argument, the step, returning λ_t (a callable without arguments, as
-            tensorflow-addons took, is refused: a compiled step would read it once). A
-            schedule's Python number is checked as λ is; a tensor that is NaN or inf
-            inside a compiled step decays nothing at that step.
-        follow: what the decay is multiplied by: "learning_rate" (default, as Keras,
-            PyTorch and optax), "schedule" (the paper's η_t = lr_t / lr_0), "corrected"
-            (lr_t² / lr_max, timm's ``corrected_weight_decay``) or "none" (see above).
-        l1: strength of the proximal L1 step (non-negative float, default 0).
-        anchor: None (decay toward zero), "initial" (toward the weights at the time the
-            optimizer is built) or a list of arrays, one per trainable variable in the
-            order of ``model.trainable_variables``. Anchors are optimizer variables:
-            saved and restored with the optimizer.
-        mode: "decoupled" (default) or "l2" (see above).
-        cautious: decay only where the inner update agrees in sign (default False;
-            ``mode="decoupled"`` only).
-        exclude: weights not to decay, on top of the defaults: a callable
-            ``(variable) -> bool``, a regex searched in ``variable.path``, or a list of
-            regexes and variables.
-        multipliers: dict from regex (searched in ``variable.path``) to a factor on λ
-            and l1 (e.g. ``{"embedding": 0.1}``); the first matching pattern applies.
-            A pattern overrides the default exclusion (``{"bias": 1.0}`` decays biases),
-            not ``exclude``.
-        initial_learning_rate: lr_0 for ``follow="schedule"``. Default: the inner
-            learning rate at the first step (a callback that sets the learning rate
-            before training starts sets lr_0 too); required for a learning-rate
-            schedule that starts at 0 (a warm-up: set it to the peak).
-        peak_learning_rate: lr_max for ``follow="corrected"``. Default: a learning-rate
-            schedule's peak (its warm-up target, read off the schedule), or for a plain
-            learning rate the largest it has been at a step (its value, unless a
-            callback raises it).
+        optimizer: the inner ``keras.optimizers.Optimizer``, without a decay of its own
+            (``weight_decay``, Muon's ``adam_weight_decay`` None or 0); not a
+            ScheduleFreeAdamW or MultiOptimizer. Put ``clipnorm``,
+            ``gradient_accumulation_steps``, ``use_ema`` ... on it. Under
+            "mixed_float16" a ``LossScaleOptimizer`` inside needs ``compile(...,
+            auto_scale_loss=False)``; the default (``compile`` wrapping this one) works.
+        weight_decay: λ: a float ≥ 0, a ``LearningRateSchedule`` or a callable of the step
+            (not one without arguments: a compiled step would read it once). A
+            schedule's non-finite tensor decays nothing at that step.
+        follow: "learning_rate" (default), "schedule", "corrected" or "none".
+        l1: strength of the proximal L1 step (default 0).
+        anchor: None (toward zero), "initial" (the weights when the optimizer is built)
+            or one array per trainable variable; anchors are optimizer variables.
+        mode: "decoupled" (default) or "l2".
+        cautious: decay only where the inner update agrees in sign (default False).
+        exclude: more weights not to decay: a callable ``(variable) -> bool``, a regex
+            searched in ``variable.path``, or a list of regexes and variables.
+        multipliers: regex on ``variable.path`` -> factor on λ and l1 (the first match;
+            ``{"bias": 1.0}`` decays biases; ``exclude`` still wins).
+        initial_learning_rate: lr_0 of "schedule"; default the inner learning rate at
+            the first step; required for a schedule starting at 0 (give its peak).
+        peak_learning_rate: lr_max of "corrected"; default a schedule's peak, else the
+            largest learning rate met.
         name: the optimizer's name.
 
     Example:
@@ -191,13 +139,10 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
     1e-05
 
     References:
-        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
-        Chen et al., "Cautious Weight Decay", arXiv 2510.12402, 2025. Defazio, Mishchenko,
-        Jelassi et al., "Why Gradients Rapidly Increase Near the End of Training", arXiv
-        2506.02285, 2025. Duchi & Singer, "Efficient Online and Batch Learning Using
-        Forward Backward Splitting" (FOBOS), JMLR 2009. Li, Grandvalet & Davoine,
-        "Explicit Inductive Bias for Transfer Learning with Convolutional Networks"
-        (L2-SP), ICML 2018.
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019. Chen et
+        al., "Cautious Weight Decay", arXiv 2510.12402, 2025. Defazio et al., "Why
+        Gradients Rapidly Increase Near the End of Training", arXiv 2506.02285, 2025.
+        Duchi & Singer, FOBOS, JMLR 2009. Li, Grandvalet & Davoine, L2-SP, ICML 2018.
     """
 
     def __init__(
@@ -227,7 +172,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
         l1 = check_non_negative(0.0 if l1 is None else l1, "l1")
         anchor = check_anchor(anchor)
         multipliers = check_multipliers(multipliers)
-        selected = selector(exclude, argument="exclude")
+        selection = Selection(exclude, multipliers)
         learning_rates = LearningRates(initial_learning_rate, peak_learning_rate, follow, chain[-1])
 
         super().__init__(learning_rate=0.0, name=name)
@@ -238,10 +183,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
         # Variables in `exclude` become exact patterns on their paths (the same
         # selection): an optimizer attribute holding variables would track them.
         self.exclude = exclude if callable(exclude) else exclude_config(exclude)
-        self._factor = multiplier_fn(selected, multipliers, exclude_predicate(exclude))
-        # ((layer/variable name, multiplier), ...) as resolved by build(), or as loaded.
-        self._selection = None
-        self._table = _Table([], {})
+        self._decayed = selection
         self._steps = _steps.transforms(mode, cautious)
         self._records = {
             "weight_decay": record("weight_decay", "weight_decay", base_weight_decay),
@@ -261,20 +203,6 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
             aggregation="only_first_replica", name="kreg_learning_rates",
         )
         self._writer = Writer(name=f"{self.name}_write")
-
-    # ------------------------------------------------------------------ live strengths
-
-    def strength_records(self):
-        return self._records
-
-    def read_strength(self, key):
-        values = np.asarray(keras.ops.convert_to_numpy(self._strengths.value), dtype="float32")
-        return float(values[list(self._records).index(key)])
-
-    def write_strength(self, key, value):
-        values = np.asarray(keras.ops.convert_to_numpy(self._strengths.value), dtype="float32")
-        values[list(self._records).index(key)] = value
-        self._strengths.assign(values)
 
     # ------------------------------------------------------------------ public API
 
@@ -311,18 +239,9 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
         return self._learning_rates.peak(self._core)
 
     def weight_decay_multiplier(self, variable):
-        """The factor on λ for ``variable``: 0.0 when excluded, else its ``multipliers`` factor.
-
-        Args:
-            variable: a Keras variable. Selection is by ``variable.path``; once the
-                optimizer is built, the factor resolved then (or saved with a loaded
-                model, whose weights' paths may differ) is returned.
-
-        Returns:
-            A float: 0.0 when the variable is not decayed, 1.0 by default.
-        """
-        chosen = self._table.chosen.get(id(variable))
-        return chosen[0] if chosen is not None else self._factor(variable)
+        """The factor on λ for ``variable`` (0.0: not decayed; 1.0 by default), by its path;
+        once built, as resolved then (or as saved with a loaded model)."""
+        return self._decayed.multiplier(variable)
 
     def decay_per_step(self, variable=None, *, step=None, learning_rate=None, weight_decay=None):
         """The fraction of a weight that one decoupled decay step removes: ``d_t = λ_t·f_t·m``.
@@ -450,18 +369,13 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
         if not self.inner_optimizer.built:
             self.inner_optimizer.build(var_list)
         check_anchor_shapes(self.anchor, var_list)
-        self._selection = resolve_selection(var_list, self._factor, self._selection)
-        chosen = {}
-        for position, (variable, (_, multiplier)) in enumerate(zip(var_list, self._selection)):
-            anchor = None
-            if multiplier != 0.0 and self.anchor is not None:
-                value = variable if self.anchor == "initial" else self.anchor[position]
-                anchor = self.add_variable_from_reference(
-                    variable, name="anchor", initializer=_ValueInitializer(value)
-                )
-            chosen[id(variable)] = (multiplier, anchor)
-        self._table = _Table(var_list, chosen)
-        self._writer.build([v for v in var_list if chosen[id(v)][0] != 0.0])
+
+        def make_anchor(variable, value):
+            return self.add_variable_from_reference(
+                variable, name="anchor", initializer=_ValueInitializer(value)
+            )
+
+        self._writer.build(self._decayed.build(var_list, self.anchor, make_anchor))
         super().build(var_list)
 
     def _claim_core(self):
@@ -490,7 +404,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
         if len(grads) == 0:
             return  # as keras.optimizers.Optimizer.apply: a no-op
         grads = list(grads)
-        variables = list(trainable_variables or self._table.variables)
+        variables = list(trainable_variables or self._decayed.variables)
         if len(grads) != len(variables):
             # zip would pair the first gradients with the first variables and leave the
             # rest alone, silently.
@@ -498,22 +412,16 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
                 "Invalid value for argument `grads`: expected one gradient (or None) per "
                 f"variable, {len(variables)} in all. Received: {len(grads)} gradients"
             )
-        # (θ, m, θ₀) of each selected weight with a gradient (the inner optimizer skips
-        # the others, and so does the decay).
-        rows = [
-            (v, *self._table.chosen.get(id(v), _NOT_CHOSEN))
-            for v, g in zip(variables, grads)
-            if g is not None
-        ]
-        rows = [row for row in rows if row[1] != 0.0]
+        rows = self._decayed.rows(grads, variables)
         amounts = self._amounts(grads)
         for step in _steps.stage(self._steps, "gradient"):
-            grads = self._add_to_gradients(step, grads, variables, amounts[step.strength])
+            amount = amounts[step.strength]
+            grads = _steps.add_to_gradients(step, grads, variables, self._decayed, amount)
         reads_before = any(step.reads_before for step in self._steps)
         before = [ops.copy(v.value) for v, _, _ in rows] if reads_before else [None] * len(rows)
         for step in _steps.stage(self._steps, "before"):
             self._write(step, rows, amounts[step.strength], before)
-        self._apply_inner(grads, variables)
+        _steps.apply_inner(self.inner_optimizer, grads, variables)
         for step in _steps.stage(self._steps, "after"):
             self._write(step, rows, amounts[step.strength], before)
 
@@ -539,16 +447,6 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
             return {"l2": scaled, "l1": l1 * factor}
         return {"weight_decay": weight_decay * factor, "l1": l1 * factor}
 
-    def _add_to_gradients(self, step, grads, variables, amount):
-        """``step.function(g, θ, amount·m, θ₀)`` for the selected weights' gradients."""
-        added = []
-        for g, v in zip(grads, variables):
-            multiplier, anchor = self._table.chosen.get(id(v), _NOT_CHOSEN)
-            if g is not None and multiplier != 0.0:
-                g = step.function(g, v, amount * multiplier, anchor)
-            added.append(g)
-        return added
-
     def _write(self, step, rows, amount, before):
         """Write ``step.function(θ, amount·m, θ₀, θ before the step)`` into each row's θ."""
         if keras.backend.backend() == "torch" and not float(amount):
@@ -560,21 +458,6 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
             (variable, multiplier, anchor, previous)
             for (variable, multiplier, anchor), previous in zip(rows, before)
         ])
-
-    def _apply_inner(self, grads, variables):
-        inner = self.inner_optimizer
-        if keras.backend.backend() != "jax":
-            inner.apply(grads, variables)
-            return
-        # On JAX the stateless path is the traceable one (LossScaleOptimizer's `apply`
-        # assigns inside a cond); inside our own stateless scope the new values are
-        # assigned there, eagerly they are written.
-        state = inner.variables
-        new_values, new_state = inner.stateless_apply(
-            [v.value for v in state], grads, [v.value for v in variables]
-        )
-        for variable, value in zip(variables + state, new_values + new_state):
-            variable.assign(value)
 
     # ------------------------------------------------------------------ config
 
@@ -605,9 +488,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
             "peak_learning_rate": peak,
             # The resolved multiplier of each trainable variable (by position, with its
             # name), so a loaded model decays the same weights whatever their paths became.
-            "selection": None
-            if self._selection is None
-            else [[tail, multiplier] for tail, multiplier in self._selection],
+            "selection": self._decayed.config(),
         }
 
     @classmethod
@@ -623,8 +504,7 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, LiveStrengths):
                 )
         selection = config.pop("selection", None)
         instance = cls(optimizer, **config)
-        if selection is not None:
-            instance._selection = tuple((str(t), float(m)) for t, m in selection)
+        instance._decayed.restore(selection)
         return instance
 
 
