@@ -19,7 +19,7 @@ class Selection:
 
     def __init__(self, exclude, multipliers):
         selected = selector(exclude, argument="exclude")
-        self._factor = multiplier_fn(selected, multipliers, exclude_predicate(exclude))
+        self._factor = multiplier_fn(selected, multipliers or {}, exclude_predicate(exclude))
         # ((layer/variable name, multiplier), ...) as resolved by build(), or as loaded.
         self.saved = None
         self.variables = []  # as built, in order

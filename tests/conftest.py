@@ -65,11 +65,3 @@ def regression_data():
     x = rng.randn(32, 4).astype("float32")
     y = (x @ rng.randn(4, 1) + 0.1 * rng.randn(32, 1)).astype("float32")
     return x, y
-
-
-def assert_weights_load(src, dst, x, tmp_path):
-    """Weights saved from ``src`` load into ``dst``, and both predict the same on ``x``."""
-    path = str(tmp_path / "w.weights.h5")
-    src.save_weights(path)
-    dst.load_weights(path)
-    np.testing.assert_array_equal(src.predict(x, verbose=0), dst.predict(x, verbose=0))

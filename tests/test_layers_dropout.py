@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-from conftest import assert_weights_load
 
 import kreg
 
@@ -288,21 +287,6 @@ def test_save_load_round_trip(tmp_path):
     x = _x((4, 6, 6, 2))
     fresh = keras.models.load_model(path, safe_mode=True)
     np.testing.assert_array_equal(fresh.predict(x, verbose=0), loaded.predict(x, verbose=0))
-
-
-@pytest.mark.parametrize("direction", ["keras_to_kreg", "kreg_to_keras"])
-def test_weights_load_between_keras_and_kreg(tmp_path, direction):
-    def build(drop):
-        return keras.Sequential(
-            [keras.Input((16,)), keras.layers.Dense(8), drop(0.5), keras.layers.Dense(1)]
-        )
-
-    src_cls, dst_cls = keras.layers.Dropout, kreg.layers.Dropout
-    if direction == "kreg_to_keras":
-        src_cls, dst_cls = dst_cls, src_cls
-    src, dst = build(src_cls), build(dst_cls)
-    assert_weights_load(src, dst, _x(), tmp_path)
-    assert len(src.weights) == len(dst.weights) == 4
 
 
 def test_trains_in_a_compiled_fit(regression_data):

@@ -462,20 +462,6 @@ def test_jitted_stateless_apply_returns_new_values_and_leaves_variables_alone():
     np.testing.assert_array_equal(np.asarray(new_vars[1]), before[1])
 
 
-@pytest.mark.skipif(BACKEND == "torch", reason="torch writes eagerly, without update_step")
-def test_a_write_keras_does_not_make_is_an_error():
-    from kreg import _decay
-    from kreg._write import Writer
-
-    class Dropped(Writer):
-        def update_step(self, gradient, variable, learning_rate):
-            pass  # as an optimizer whose backend bypasses update_step
-
-    variable = keras.Variable(np.ones(2, "float32"), name="kernel")
-    with pytest.raises(RuntimeError, match="did not call `update_step`.*kernel"):
-        Dropped("dropped").write(_decay.decay, 0.5, [(variable, 1.0, None, None)])
-
-
 # --------------------------------------------------------------------------- equivalences in fit
 
 
