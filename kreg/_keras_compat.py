@@ -348,3 +348,13 @@ def multiply_in_place(tensors, factor):
     import importlib
 
     importlib.import_module("torch")._foreach_mul_(tensors, factor)
+
+
+def subtract_in_place(tensors, others):
+    """``t -= o`` for each torch tensor ``t`` of ``tensors`` and ``o`` of ``others``, in one
+    batched call (``torch._foreach_sub_``): the soft-threshold step's in-place form, for
+    the same reason as :func:`multiply_in_place`."""
+    import importlib
+
+    if tensors:
+        importlib.import_module("torch")._foreach_sub_(tensors, others)

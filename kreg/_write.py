@@ -82,20 +82,28 @@ class Writer(keras.optimizers.Optimizer):
     @staticmethod
     def _write_eagerly(transform, amount, rows):
         # torch steps eagerly on one device: a write is a plain assignment outside
-        # autograd, without the per-call work of an optimizer's apply; a plain decay
-        # multiplies the weights of each multiplier in place in one batched call, as
-        # Keras' own torch AdamW decays.
+        # autograd, without the per-call work of an optimizer's apply. The two plain
+        # transforms (no anchor, no constraint) write in place in one batched call, as
+        # Keras' own torch AdamW decays: a decay multiplies, a soft threshold subtracts
+        # the clipped weight.
         with compat.no_gradient():
+            plain = [row for row in rows if row[2] is None and row[0].constraint is None]
             if transform is _decay.decay:
-                scaled = [row for row in rows if row[2] is None and row[0].constraint is None]
-                for multiplier in sorted({row[1] for row in scaled}):
+                for multiplier in sorted({row[1] for row in plain}):
                     compat.multiply_in_place(
-                        [v.value for v, m, _, _ in scaled if m == multiplier],
+                        [v.value for v, m, _, _ in plain if m == multiplier],
                         1.0 - amount * multiplier,
                     )
-                done = {id(row[0]) for row in scaled}
-                rows = [row for row in rows if id(row[0]) not in done]
+            elif transform is _decay.soft_threshold:
+                values = [v.value for v, _, _, _ in plain]
+                clipped = [ops.clip(v.value, -amount * m, amount * m) for v, m, _, _ in plain]
+                compat.subtract_in_place(values, clipped)
+            else:
+                plain = []
+            done = {id(row[0]) for row in plain}
             for variable, multiplier, reference, before in rows:
+                if id(variable) in done:
+                    continue
                 value = transform(variable.value, amount * multiplier, reference, before)
                 variable.assign(value)
                 if variable.constraint is not None:

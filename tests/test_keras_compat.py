@@ -369,3 +369,13 @@ def test_multiply_in_place_scales_every_tensor_in_place():
         compat.multiply_in_place(values, keras.ops.convert_to_tensor(0.25))
     assert [keras.ops.convert_to_numpy(v).tolist() for v in variables] == [[0.5, 0.5], [[0.25, 0.25]]]
     assert all(v.value is value for v, value in zip(variables, values))  # the same storage
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="a torch call")
+def test_subtract_in_place_subtracts_each_other_tensor_in_place():
+    variables = [keras.Variable(np.full((2,), 2.0, "float32")), keras.Variable(np.ones((1, 2), "float32"))]
+    values = [v.value for v in variables]
+    with compat.no_gradient():
+        compat.subtract_in_place(values, [keras.ops.ones((2,)), keras.ops.full((1, 2), 0.5)])
+    assert [keras.ops.convert_to_numpy(v).tolist() for v in variables] == [[1.0, 1.0], [[0.5, 0.5]]]
+    assert all(v.value is value for v, value in zip(variables, values))
