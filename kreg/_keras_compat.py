@@ -358,3 +358,13 @@ def subtract_in_place(tensors, others):
 
     if tensors:
         importlib.import_module("torch")._foreach_sub_(tensors, others)
+
+
+def add_scaled_in_place(tensors, others, scale):
+    """``t += scale·o`` for each torch tensor ``t`` of ``tensors`` and ``o`` of ``others``, in
+    one batched call (``torch._foreach_add_``, ``scale`` a Python float): the coupled L2
+    term added to the gradients, for the same reason as :func:`multiply_in_place`."""
+    import importlib
+
+    if tensors:
+        importlib.import_module("torch")._foreach_add_(tensors, others, alpha=scale)

@@ -114,14 +114,27 @@ def scheduled(schedule, step):
 
 
 def add_to_gradients(step, grads, variables, selection, amount):
-    """``step.function(g, θ, amount·m, θ₀)`` for the decayed weights' gradients."""
-    added = []
-    for g, v in zip(grads, variables):
-        multiplier, anchor = selection.chosen(v)
-        if g is not None and multiplier != 0.0:
-            g = step.function(g, v, amount * multiplier, anchor)
-        added.append(g)
-    return added
+    """``step.function(g, θ, amount·m, θ₀)`` for the decayed weights' gradients.
+
+    On torch (eager) the coupled L2 term without anchors is added in place, one batched
+    call per multiplier: the gradients are the step's own fresh tensors.
+    """
+    grads = list(grads)
+    rows = [(i, *selection.chosen(v)) for i, (g, v) in enumerate(zip(grads, variables))
+            if g is not None and selection.chosen(v)[0] != 0.0]
+    if keras.backend.backend() == "torch" and step.function is _decay.l2_gradient:
+        plain = [row for row in rows if row[2] is None and grads[row[0]].dtype == variables[row[0]].value.dtype]
+        with compat.no_gradient():
+            for multiplier in sorted({m for _, m, _ in plain}):
+                indices = [i for i, m, _ in plain if m == multiplier]
+                compat.add_scaled_in_place([grads[i] for i in indices],
+                                           [variables[i].value for i in indices],
+                                           float(amount * multiplier))
+        done = {i for i, _, _ in plain}
+        rows = [row for row in rows if row[0] not in done]
+    for i, multiplier, anchor in rows:
+        grads[i] = step.function(grads[i], variables[i], amount * multiplier, anchor)
+    return grads
 
 
 def apply_inner(inner, grads, variables):

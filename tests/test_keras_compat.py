@@ -379,3 +379,11 @@ def test_subtract_in_place_subtracts_each_other_tensor_in_place():
         compat.subtract_in_place(values, [keras.ops.ones((2,)), keras.ops.full((1, 2), 0.5)])
     assert [keras.ops.convert_to_numpy(v).tolist() for v in variables] == [[1.0, 1.0], [[0.5, 0.5]]]
     assert all(v.value is value for v, value in zip(variables, values))
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="a torch call")
+def test_add_scaled_in_place_adds_a_multiple_of_each_other_tensor():
+    grads = [keras.ops.ones((2,)), keras.ops.zeros((1, 2))]
+    with compat.no_gradient():
+        compat.add_scaled_in_place(grads, [keras.ops.full((2,), 2.0), keras.ops.ones((1, 2))], 0.25)
+    assert [keras.ops.convert_to_numpy(g).tolist() for g in grads] == [[1.5, 1.5], [[0.25, 0.25]]]
