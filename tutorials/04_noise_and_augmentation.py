@@ -1,200 +1,237 @@
-"""Tutorial 4: noise injection and data augmentation.
-
-Claim 1 (Bishop 1995): adding Gaussian noise N(0, σ²) to the inputs during training
-regularizes; for squared error and small σ it is equivalent to a Tikhonov penalty on
-the derivatives of the network's output with respect to its inputs. Small σ helps, large
-σ destroys the signal: we plot test accuracy against σ. ``kreg.layers.GaussianNoise`` is
-Keras' layer with a live σ and without Keras' σ ≤ 1 limit.
-
-Claim 2: augmentation teaches invariances the data lacks — translation, rotation, flip
-("an upside-down dog is still a dog"), colour. ``kreg.layers.RandomAffine`` draws a
-translation, rotation, zoom, shear and flips per image and applies them in *one*
-resampling. We train one network per invariance on the 8x8 digits and test each on test
-sets transformed the same ways: a network only becomes invariant to what it was shown.
-Not every invariance is right: a flipped 2 is not a 2 (and a rotated 6 becomes a 9).
-
-Run: ``python tutorials/04_noise_and_augmentation.py --quick``
+"""
+Title: Noise injection and data augmentation
+Author: kreg contributors
+Date created: 2026/12/07
+Last modified: 2026/12/07
+Description: Regularize through the inputs with kreg.layers.GaussianNoise and RandomAffine.
+Accelerator: None
 """
 
-import os
-import sys
+"""
+## Introduction
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+Weight decay and dropout act on the network. Two older regularizers act on the data
+instead: they change every training example a little at every step, so that the network
+cannot memorize the examples it was given.
 
-import _data  # noqa: E402
-import _report  # noqa: E402
-import _train  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+- **Gaussian input noise** (Bishop 1995) adds N(0, σ²) to each input. For a squared-error
+  loss and a small σ this is the same as a penalty on the derivatives of the output with
+  respect to the input: the network is asked to be smooth around each example. A small σ
+  helps; a large σ drowns the signal.
+- **Data augmentation** shows shifted, rotated, flipped or recoloured copies of each
+  image. The network learns to ignore those changes, and only those. Not every invariance
+  is right for every task: an upside-down dog is still a dog, a mirrored 2 is not a 2.
 
-import kreg  # noqa: E402
+`kreg.layers.GaussianNoise` is Keras' layer with a live σ (a callback can change it during
+`fit`) and without Keras' limit σ ≤ 1. `kreg.layers.RandomAffine` draws a translation,
+rotation, zoom, shear and flip for each image and applies them in one resampling. Both
+change the inputs in `fit` and are the identity in `predict` and `evaluate`.
+"""
 
-SLUG = "04_noise_and_augmentation"
-TITLE = "4. Noise injection and data augmentation"
+"""
+## Setup
+"""
+
+import _lesson  # noqa: I001  (first: puts the repository on sys.path)
+
+import _data
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+import kreg
+
+options = _lesson.options("04_noise_and_augmentation")
+sequences = _data.from_args(options, "mnist1d")
+print(sequences)
+
+"""
+## Gaussian noise in front of an MLP
+
+The noise layer comes first, before anything the network computes. MNIST-1D's signals are
+standardized (standard deviation 1), so σ is measured in units of the signal's own spread.
+"""
 
 
-def part_noise(args, report, ds):
-    plt = _report.plt
-    sigmas = _report.pick(args, [0.0, 0.5], [0.0, 0.25, 0.5, 1.0, 2.0],
-                          [0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
-    seeds = _report.pick(args, 1, 2, 3)
-    epochs = _report.pick(args, 1, 20, 150)
-    report.say(f"Part A — Gaussian input noise: MLP 100-100 on {ds.name} (inputs have std "
-               f"{ds.x_train.std():.2f}), Adam 1e-3, batch 100, {epochs} epochs, σ ∈ {sigmas}, "
-               f"{seeds} seed(s); all σ of one seed train side by side in one model.")
-    acc = np.zeros((seeds, len(sigmas)))
-    for s in range(seeds):
-        keras.utils.set_random_seed(args.seed + s)
-        towers = [_train.mlp_tower(ds, front=[lambda sigma=sigma: kreg.layers.GaussianNoise(sigma)])
-                  for sigma in sigmas]
-        model = _train.packed(ds, towers)
-        _train.compile_packed(model, keras.optimizers.Adam(1e-3))
-        _train.fit_packed(model, ds.x_train, ds.y_train, batch_size=100, epochs=epochs, verbose=0)
-        acc[s] = [a for a, _ in _train.packed_scores(model, ds.x_test, ds.y_test)]
-    mean, std = acc.mean(0), acc.std(0, ddof=1) if seeds > 1 else np.zeros(len(sigmas))
-    report.table("noise", ["σ", "test accuracy (mean)", "± std", "seeds"],
-                 [[s, m, d, seeds] for s, m, d in zip(sigmas, mean, std)],
-                 caption="Test accuracy against the input-noise σ.")
-    fig = plt.figure(figsize=(5, 3.2))
-    plt.errorbar(sigmas, mean, yerr=std, marker="o", capsize=3)
-    plt.xlabel("input noise σ (GaussianNoise)")
-    plt.ylabel("test accuracy")
-    plt.title(f"Gaussian input noise on {ds.name}")
-    report.figure(fig, "noise_sigma", "Test accuracy against the input-noise standard deviation.")
-    best = int(np.argmax(mean))
-    # Tests over seeds (paired by seed, two-sided 5%): the best σ against no noise, and the
-    # largest σ against the best. Picking the best σ from the same runs favours it, so a
-    # gain must also pass the test to count.
-    gain = _report.paired_test(acc[:, best], acc[:, 0])
-    loss = _report.paired_test(acc[:, best], acc[:, -1])
-    helps = best != 0 and gain["significant"] and gain["diff"] > 0
-    hurts = loss["significant"] and loss["diff"] > 0
-    report.say(
-        f"Best σ = {sigmas[best]:g}: {_report.pm(acc[:, best])} vs {_report.pm(acc[:, 0])} "
-        f"without noise (best − none: {gain['text']}); the largest σ ({sigmas[-1]:g}) gives "
-        f"{_report.pm(acc[:, -1])} (best − largest: {loss['text']}). "
-        + ("Reproduced: moderate noise regularizes, too much destroys the signal."
-           if helps and hurts else
-           "Partly reproduced: too much noise destroys the signal; the gain of moderate "
-           "noise is inconclusive at this size (not significant over the seeds)."
-           if hurts else
-           "Inconclusive at this size: neither effect is significant over the seeds."
-           if seeds > 1 else
-           "Inconclusive at this size: one seed, no test.")
+def make_noisy_mlp(noise_stddev):
+    return keras.Sequential(
+        [
+            keras.Input(shape=sequences.input_shape),
+            kreg.layers.GaussianNoise(noise_stddev),
+            keras.layers.Dense(100, activation="relu"),
+            keras.layers.Dense(100, activation="relu"),
+            keras.layers.Dense(sequences.num_classes),
+        ]
     )
-    return {"noise_best_sigma": sigmas[best], "noise_best_acc": float(mean[best]),
-            "noise_none_acc": float(mean[0])}
 
 
-_COUNT = {}
+noise_layer = kreg.layers.GaussianNoise(0.5, seed=options.seed)
+signal = sequences.x_train[:1]
+unchanged = keras.ops.convert_to_numpy(noise_layer(signal, training=False))
+print("unchanged at inference:", np.array_equal(unchanged, signal))
+
+figure, axis = plt.subplots(figsize=(6, 2.6))
+axis.plot(signal[0], "k", label="a training signal")
+for noise_stddev in (0.5, 2.0):
+    noisy = keras.ops.convert_to_numpy(
+        kreg.layers.GaussianNoise(noise_stddev, seed=options.seed)(signal, training=True)
+    )
+    axis.plot(noisy[0], alpha=0.6, label=f"with noise σ = {noise_stddev}")
+axis.set(xlabel="position", ylabel="value")
+axis.legend(fontsize=7)
+_lesson.figure(options, figure, "noisy_signals")
+
+"""
+At σ = 0.5 the shape of the digit is still there; at σ = 2 the noise is twice the size of
+the signal. We train one MLP per σ (Adam, batch 100), all from the same initial weights,
+and measure each on the test set, where no noise is added.
+"""
+
+noise_levels = _lesson.pick(options, smoke=[0.5], quick=[0.0, 0.25, 0.5, 1.0, 2.0],
+                            full=[0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
+epochs = _lesson.pick(options, smoke=1, quick=10, full=150)
+
+noise_rows = []
+for noise_stddev in noise_levels:
+    keras.utils.set_random_seed(options.seed)
+    model = make_noisy_mlp(noise_stddev)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(sequences.x_train, sequences.y_train, batch_size=100, epochs=epochs, verbose=0)
+    _, test_accuracy = model.evaluate(sequences.x_test, sequences.y_test, verbose=0)
+    noise_rows.append([noise_stddev, test_accuracy])
+
+_lesson.table(options, "noise", ["σ", "test accuracy"], noise_rows,
+              caption=f"One seed, {epochs} epochs per σ.")
+
+"""
+Read the table from the bottom: once σ is as large as the signal, accuracy falls steeply,
+and at σ = 2 little is left to learn from. At the top the differences are a few
+hundredths at most, and with one seed and 1000 test examples that is close to the noise
+of the measurement itself (at an accuracy of 0.6 the binomial standard deviation alone is
+0.015). Whether moderate noise really helps is a question for several seeds and longer
+training: the study at the end answers it.
+
+## Augmentation: an invariance for each transformation
+
+For images we use the 8×8 handwritten digits that scikit-learn ships. Each augmentation
+is a layer placed before the network; `kreg.layers.augmentation(color=...)` wraps Keras'
+`RandomBrightness` and `RandomContrast`.
+"""
+
+images = sequences if sequences.kind == "image" else _data.load(
+    "digits", seed=options.seed, smoke=options.smoke)
+
+augmentations = {
+    "translation": lambda: kreg.layers.RandomAffine(translation=0.2, fill_mode="constant"),
+    "rotation": lambda: kreg.layers.RandomAffine(rotation=0.06, fill_mode="constant"),
+    "flip": lambda: kreg.layers.RandomAffine(flip="horizontal"),
+    "colour": lambda: kreg.layers.augmentation(color=0.3, value_range=(0.0, 1.0)),
+}
+
+keras.utils.set_random_seed(options.seed)
+samples = images.x_train[:6]
+figure, axes = plt.subplots(len(augmentations) + 1, 6, figsize=(6, 5.5))
+rows_of_images = {"original": samples}
+for name, make_layer in augmentations.items():
+    rows_of_images[name] = keras.ops.convert_to_numpy(make_layer()(samples, training=True))
+for row, (name, row_images) in enumerate(rows_of_images.items()):
+    for column in range(6):
+        axes[row, column].imshow(row_images[column, ..., 0], cmap="gray", vmin=0, vmax=1)
+        axes[row, column].set_xticks([])
+        axes[row, column].set_yticks([])
+    axes[row, 0].set_ylabel(name, fontsize=7)
+_lesson.figure(options, figure, "augmented_samples")
+
+"""
+To see what each network learned, we also transform the *test* set by each augmentation,
+once, with a fixed seed. A network that became invariant to a change keeps its accuracy
+on the test set changed that way.
+"""
+
+test_sets = {"clean": images.x_test}
+for name, make_layer in augmentations.items():
+    keras.utils.set_random_seed(1000 + options.seed)
+    test_sets[name] = keras.ops.convert_to_numpy(make_layer()(images.x_test, training=True))
 
 
-def _unique(prefix):
-    _COUNT[prefix] = _COUNT.get(prefix, 0) + 1
-    return f"{prefix}_{_COUNT[prefix]}"
+def make_cnn(augmentation_layers):
+    return keras.Sequential(
+        [keras.Input(shape=images.input_shape)]
+        + augmentation_layers
+        + [
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(images.num_classes),
+        ]
+    )
 
 
-def invariances(h):
-    """name -> factory of the augmentation layer for that invariance (images of height h)."""
-    return {
-        "translation": lambda: kreg.layers.RandomAffine(translation=0.2, fill_mode="constant"),
-        "rotation": lambda: kreg.layers.RandomAffine(rotation=0.06, fill_mode="constant"),
-        "flip": lambda: kreg.layers.RandomAffine(flip="horizontal"),
-        # Keras' RandomBrightness + RandomContrast; each call names its pipeline uniquely,
-        # since several sit side by side in one model.
-        "colour": lambda: kreg.layers.augmentation(color=0.3, value_range=(0.0, 1.0),
-                                                   name=_unique("colour")),
-    }
+every_training = ["none", *augmentations]  # --smoke (for tests): one network
+trainings = _lesson.pick(options, smoke=every_training[1:2], quick=every_training,
+                         full=every_training)
+epochs = _lesson.pick(options, smoke=1, quick=10, full=150)
+augmentation_rows = []
+for trained_with in trainings:
+    keras.utils.set_random_seed(options.seed)
+    model = make_cnn([] if trained_with == "none" else [augmentations[trained_with]()])
+    model.compile(
+        optimizer=keras.optimizers.Adam(2e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(images.x_train, images.y_train, batch_size=64, epochs=epochs, verbose=0)
+    augmentation_rows.append(
+        [trained_with]
+        + [model.evaluate(x, images.y_test, verbose=0)[1] for x in test_sets.values()]
+    )
 
+_lesson.table(options, "augmentation", ["trained with"] + [f"test: {t}" for t in test_sets],
+              augmentation_rows, caption=f"Test accuracy, one seed, {epochs} epochs.")
 
-def part_augmentation(args, report, ds):
-    plt = _report.plt
-    epochs = _report.pick(args, 1, 20, 150)
-    augs = invariances(ds.input_shape[0])
-    report.say(f"Part B — augmentation on {ds.name} images {ds.input_shape}: a small CNN "
-               f"(conv 32 – pool – conv 64 – dense 64) trained {epochs} epochs without "
-               "augmentation, with each invariance alone, and with translation + rotation + "
-               "colour (kreg.layers.augmentation(color=0.3): Keras' brightness and contrast "
-               "layers); each is tested on the clean test set and on test sets transformed by "
-               "each augmentation (fixed seed).")
+"""
+Read the table by columns. On the clean test set the augmented networks may trail a
+little: they learn a harder task, and in a short run they have not caught up yet (after
+150 epochs they have; see the study's figure below). On the translated test set the
+network trained without augmentation loses a large part of its accuracy — a digit moved
+by a pixel or two is, to the dense layer after the convolutions, a different pattern —
+while the network trained with translations keeps most of it. The same diagonal appears
+for rotation and flip: each augmentation buys robustness to its own transformation and
+little else. Colour changes little: the unaugmented network was already fairly robust to
+brightness and contrast.
 
-    # A grid of augmented samples: one row per augmentation.
-    samples = ds.x_train[:6]
-    fig, axes = plt.subplots(len(augs) + 1, 6, figsize=(6, 1.1 * (len(augs) + 1)))
-    rows_img = {"original": samples}
-    for name, make in augs.items():
-        layer = make()
-        rows_img[name] = keras.ops.convert_to_numpy(layer(samples, training=True))
-    for r, (name, imgs) in enumerate(rows_img.items()):
-        for c in range(6):
-            ax = axes[r, c]
-            img = imgs[c]
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else np.clip(img, 0, 1), cmap="gray",
-                      vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(name, fontsize=7)
-    report.figure(fig, "augmented_samples", "Training images under each augmentation "
-                  "(kreg.layers.RandomAffine for the geometry, one resampling each).")
+The flip column is a warning rather than a recipe. The network trained with mirrored
+digits now accepts mirrored digits, which no one writes; on a task where mirrored
+examples are real (photographs of dogs) the same augmentation would be right.
 
-    # Test sets transformed by each augmentation, with a fixed seed.
-    test_sets = {"clean": ds.x_test}
-    for name, make in augs.items():
-        keras.utils.set_random_seed(1000 + args.seed)
-        test_sets[name] = keras.ops.convert_to_numpy(make()(ds.x_test, training=True))
+## What the full study shows
 
-    configs = {"none": []}
-    configs.update({name: [make] for name, make in augs.items()})
-    configs["translation+rotation+colour"] = [augs["translation"], augs["rotation"], augs["colour"]]
-    keras.utils.set_random_seed(args.seed)
-    towers = [_train.cnn_tower(ds, front=front) for front in configs.values()]
-    model = _train.packed(ds, towers)
-    _train.compile_packed(model, keras.optimizers.Adam(2e-3))
-    _train.fit_packed(model, ds.x_train, ds.y_train, batch_size=64, epochs=epochs, verbose=0)
-    table = {name: [a for a, _ in _train.packed_scores(model, x, ds.y_test)]
-             for name, x in test_sets.items()}
-    rows = [[cfg] + [table[t][k] for t in test_sets] for k, cfg in enumerate(configs)]
-    report.table("augmentation", ["trained with"] + [f"test: {t}" for t in test_sets], rows,
-                 caption="Test accuracy of each training augmentation (rows) on each "
-                 "transformed test set (columns).")
-    fig = plt.figure(figsize=(8.5, 3.4))
-    names = list(test_sets)
-    width = 0.8 / len(configs)
-    for k, cfg in enumerate(configs):
-        plt.bar(np.arange(len(names)) + k * width, [table[t][k] for t in names], width, label=cfg)
-    plt.xticks(np.arange(len(names)) + 0.4 - width / 2, [f"test: {n}" for n in names], fontsize=7)
-    plt.ylabel("test accuracy")
-    plt.ylim(0, 1)
-    plt.legend(fontsize=7, title="trained with", title_fontsize=7, loc="center left",
-               bbox_to_anchor=(1.01, 0.5))
-    report.figure(fig, "augmentation_accuracy", "A network becomes invariant to what it was "
-                  "shown: each augmentation helps most on the matching transformed test set.")
-    gains = {name: table[name][k] - table[name][0]
-             for k, name in enumerate(configs) if name in augs}
-    robust = [n for n, g in gains.items() if g < 0.01]
-    report.say("Gain on the matching transformed test set over no augmentation: "
-               + ", ".join(f"{n} {g:+.3f}" for n, g in gains.items())
-               + (f" (no gain for {', '.join(robust)}: the model without augmentation was "
-                  "already robust to that change)" if robust else "")
-               + f". Clean test accuracy: none {table['clean'][0]:.3f}, "
-               f"all three {table['clean'][-1]:.3f}. Flipping is a wrong invariance for "
-               "digits (a mirrored 2 is not a 2) — it is right for dogs, not for characters.")
-    return {f"aug_gain_{n}": g for n, g in gains.items()}
+The tables above come from one seed (and, under `--quick`, ten epochs). The study,
+`studies/04_noise_and_augmentation.py`, trains nine σ for 150 epochs over three seeds
+with paired t-tests, and every augmentation (and translation + rotation + colour
+together) for 150 epochs, with a bootstrap interval over the test images for each gain.
+Its committed verdict table and figure:
+"""
 
+_lesson.study(options, "04_noise_and_augmentation")
 
-def run(args, report):
-    ds = _data.from_args(args, "mnist1d")
-    report.say(f"Data: {ds}.")
-    out = {}
-    out.update(part_noise(args, report, ds))
-    images = ds if ds.kind == "image" else _data.load("digits", seed=args.seed, smoke=args.smoke)
-    out.update(part_augmentation(args, report, images))
-    return out
+"""
+Over three seeds and 150 epochs, σ = 0.5, half the signal's spread, is best: 0.660
+against 0.600 without noise, a gain of 0.059 ± 0.012 (paired t-test, reproduced) that a
+short run of one seed cannot show; σ = 3 falls to 0.397 (reproduced). Each augmentation buys
+its own invariance: translation lifts the accuracy on the translated test set from 0.44 to
+0.97 (+0.53, interval [+0.48, +0.58]), flip by 0.27, rotation by 0.08, all reproduced;
+colour's +0.008 is inconclusive, because the network without augmentation was already
+robust to brightness and contrast. Translation, rotation and colour together keep the
+accuracy at 0.97–0.99 on every test set except the mirrored one.
 
-
-def main(argv=None):
-    return _report.main(run, SLUG, TITLE, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()
+In practice: put `GaussianNoise` first with σ a fraction of the inputs' spread and tune
+it like any other strength; augment with the transformations your data really contains,
+and test on transformed data to see which invariances the network has learned.
+"""

@@ -1,525 +1,183 @@
-"""Tutorial 10: scaling out — a kreg model on 8 devices, 2 replicas or 2 hosts trains as on one.
-
-Claim: kreg adds no engine of its own. Its penalties are loss terms, its strengths are
-ordinary (non-trainable) variables, its optimizer wrapper is a Keras optimizer and its
-callbacks only read and assign variables, so the engines that already scale Keras out
-scale kreg too, and give one device's result to float precision:
-
-* **JAX: ``keras.distribution``.** ``DataParallel`` replicates the weights and splits
-  every batch over the devices; ``ModelParallel`` with a ``LayoutMap`` also splits the
-  kernels (here: the hidden kernels by column, the output kernel by row, on a 2×4 mesh).
-  The same code runs on several GPUs, a TPU slice or several hosts; on a CPU,
-  ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` makes 8 virtual devices.
-* **JAX, several hosts.** ``keras.distribution.initialize`` joins the processes (here
-  two on localhost, with 2 virtual devices each, talking through gloo); a ``tf.data``
-  input is sharded per process by Keras. Batch it with ``drop_remainder=True`` (or pad
-  the data to whole global batches): Keras 3.15 cuts a partial last batch into pieces of
-  the per-process batch size and hands them out in turn, so the processes get unequal
-  shares and each averages its loss as if its share were one process's part of a full
-  batch. The table shows what that does to the weights, and why.
-* **TensorFlow: ``tf.distribute``.** ``MirroredStrategy`` (here over 2 logical CPUs;
-  on GPUs the same code) — build and compile the model inside ``strategy.scope()``.
-
-The model: an MLP with ``kreg.regularizers.L2`` on every kernel, trained by
-``kreg.optimizers.DecoupledWeightDecay`` (Adam, weight decay and proximal L1), with
-``kreg.callbacks.RegularizationScaler`` annealing every strength by a cosine (so the live
-strengths change at every step, on every device) and ``kreg.callbacks.EarlyStopping``
-restoring the best weights. Each engine trains it from the same initial weights on the
-same batches as one device does, and the table gives the largest difference of any
-weight after training. As a yardstick, one device also trains with the L2 strength
-1% larger: a strength that reached the devices wrong would show up at that size.
-
-The device count must be fixed before JAX starts, and the logical CPUs before TensorFlow
-does, so each engine runs in a subprocess of this script (``--part``), whatever backend
-runs the script itself.
-
-Run: ``python tutorials/10_scaling_out.py --quick``
+"""
+Title: Scaling out: a kreg model on several devices
+Author: kreg contributors
+Date created: 2026/12/07
+Last modified: 2026/12/07
+Description: Train a kreg-regularized model under keras.distribution (JAX) or tf.distribute (TensorFlow) and check that it gives one device's weights.
+Accelerator: None
 """
 
-import dataclasses
-import importlib.util
-import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
+"""
+## Introduction
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+kreg has no distribution engine of its own, and needs none. Its penalties are loss terms,
+its strengths are ordinary non-trainable variables, `DecoupledWeightDecay` is a Keras
+optimizer and its callbacks only read and assign variables. So the engines that scale
+Keras out scale a kreg model too:
 
-import _data  # noqa: E402
-import _report  # noqa: E402
-import numpy as np  # noqa: E402
+- **JAX: `keras.distribution`.** `DataParallel` copies the model to every device and
+  splits each batch; `ModelParallel` with a `LayoutMap` also shards large kernels.
+- **TensorFlow: `tf.distribute`.** Build and compile the model inside `strategy.scope()`.
 
-SLUG = "10_scaling_out"
-TITLE = "10. Scaling out: keras.distribution and tf.distribute give one device's result"
+This lesson trains one model on one device and on several, and compares every weight. A
+CPU has one device, but both frameworks can split it into virtual ones if told before they
+start: 8 for JAX and 2 logical CPUs for TensorFlow. Run on its own (or in a fresh notebook
+kernel) the lesson gets them; in a process where the framework has already started (the
+tour runs every lesson in one process) it uses the devices there are, possibly one.
+"""
 
-HIDDEN = (64, 64)  # divisible by the 4 devices of the mesh's "model" axis
-BATCH = 32  # the global batch: 4 examples per device on 8 devices
-# The multi-host run (2 processes, BATCH // 2 examples each) fed without drop_remainder
-# gets a partial last batch of 28: process 0 takes 16 of it and process 1 the other 12.
-# (With 16 or fewer left over, process 0 alone would get a last step that process 1 never
-# joins: the job would hang.)
-LAST = 28
-LR = 1e-2
-L2, WEIGHT_DECAY, L1 = 1e-3, 1e-2, 1e-4
-TOL = 1e-5  # float32 rounding, grown over a few hundred Adam steps, stays far below this
+"""
+## Setup
+"""
 
+import _lesson  # noqa: I001  (first: puts the repository on sys.path)
 
-# ---------------------------------------------------------------------------------------
-# The model and its training: identical for every engine. Only *where* it is built
-# (inside a tf.distribute scope or under a keras.distribution) changes.
-# ---------------------------------------------------------------------------------------
+import _data
+import keras
+import numpy as np
 
+import kreg
 
-def build(ds, *, noise=False, l2=L2, seed=0):
-    import keras
-
-    import kreg
-
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input(ds.input_shape)
-    x = keras.layers.Flatten()(inputs)
-    if noise:
-        x = kreg.layers.GaussianNoise(0.1, seed=1)(x)
-    for i, h in enumerate(HIDDEN):
-        x = keras.layers.Dense(h, activation="relu", name=f"dense_{i}",
-                               kernel_regularizer=kreg.regularizers.L2(l2))(x)
-        if noise:
-            x = kreg.layers.Dropout(0.2, seed=2 + i)(x)
-    outputs = keras.layers.Dense(ds.num_classes, name="logits",
-                                 kernel_regularizer=kreg.regularizers.L2(l2))(x)
-    model = keras.Model(inputs, outputs)
-    optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers.Adam(LR), WEIGHT_DECAY,
-                                                     l1=L1, follow="schedule")
-    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
-
-
-def keep(base, step, epoch, batch_size, num_examples, epochs):
-    """A RegularizationScaler rule: the base value (the cosine schedule does the annealing)."""
-    return base
-
-
-def callbacks(steps):
-    import keras
-
-    import kreg
-
-    anneal = keras.optimizers.schedules.CosineDecay(1.0, steps, alpha=0.1)
-    return [kreg.callbacks.RegularizationScaler(keep, schedule=anneal),
-            kreg.callbacks.EarlyStopping(monitor="loss", patience=steps,
-                                         restore_best_weights=True)]
-
-
-def training_set(ds, ragged=False):
-    """The training split cut to whole global batches (every engine sees the same batches,
-    and no process of a multi-host run gets a partial one), or with ``ragged`` to whole
-    batches but one plus a last batch of ``LAST`` examples."""
-    n = len(ds.y_train) // BATCH * BATCH
-    if ragged:
-        n += LAST - BATCH
-    return ds.x_train[:n], ds.y_train[:n]
-
-
-def uneven_weights(n):
-    """Per-example weights under which one device trains as the multi-host run does on
-    ``n`` examples in batches of ``BATCH`` (Keras 3.15's tf.data sharding, 2 processes).
-
-    Keras rebatches the data to ``BATCH // 2`` and gives the pieces to the processes in
-    turn; each process builds a "global" batch twice its own piece and averages its loss
-    over it. Full batches split evenly (weight 1). A partial last batch of r examples
-    (BATCH/2 < r < BATCH) splits into BATCH/2 for process 0 and r - BATCH/2 for process 1:
-    a mean over r examples would weigh each by 1/r, the processes weigh them by
-    1/(2·BATCH/2) and 1/(2·(r - BATCH/2)), i.e. r/BATCH and r/(2r - BATCH) times 1/r.
-    """
-    weights = np.ones(n, "float32")
-    r, half = n % BATCH, BATCH // 2
-    if r:
-        if not half < r < BATCH:
-            raise ValueError(f"a last batch of {r} examples: one process alone would get a "
-                             f"step (the job hangs), not a weighted one")
-        weights[n - r:n - r + half] = r / BATCH
-        weights[n - r + half:] = r / (2 * (r - half))
-    return weights
-
-
-def fit(model, ds, epochs, dataset=None, ragged=False, sample_weight=None):
-    """Train in batch order (no shuffling), on the arrays of ``training_set(ds, ragged)``
-    or on ``dataset`` holding the same batches; returns every weight as NumPy."""
-    import keras
-
-    x, y = training_set(ds, ragged)
-    data = (dict(x=x, y=y, batch_size=BATCH, sample_weight=sample_weight)
-            if dataset is None else dict(x=dataset))
-    steps = epochs * -(-len(y) // BATCH)
-    model.fit(**data, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks(steps))
-    return [keras.ops.convert_to_numpy(w) for w in model.weights]
-
-
-def max_difference(a, b):
-    return float(max(np.max(np.abs(np.asarray(u) - np.asarray(v))) for u, v in zip(a, b)))
-
-
-# ---------------------------------------------------------------------------------------
-# The engines. Each runs in its own process (see main), writes <tmp>/<part>.json.
-# ---------------------------------------------------------------------------------------
-
-
-def part_jax(args, ds, epochs):
-    """One device, DataParallel over 8 devices and ModelParallel on a 2x4 mesh (JAX)."""
-    import keras
-
-    dist = keras.distribution
-    devices = dist.list_devices()
-    mesh = dist.DeviceMesh((2, 4), ["batch", "model"], devices)
-    layout = dist.LayoutMap(mesh)
-    # Megatron-style: the hidden kernels split by column, the output kernel by row, so
-    # each device holds a quarter of every kernel and of its optimizer state.
-    layout["dense_.*kernel"] = (None, "model")
-    layout["dense_.*bias"] = ("model",)
-    layout["logits.*kernel"] = ("model", None)
-    engines = {
-        f"DataParallel ({len(devices)} devices)": dist.DataParallel(devices=devices),
-        "ModelParallel (2x4 mesh, kernels sharded)": dist.ModelParallel(
-            layout_map=layout, batch_dim_name="batch"),
-    }
-    rows = []
-    for noise in (False, True):
-        dist.set_distribution(None)
-        one = fit(build(ds, noise=noise), ds, epochs)
-        if not noise:
-            np.savez(os.path.join(args.tmp, "one_device.npz"), *one)
-            # The references of the multi-host run with a partial last batch: one device on
-            # the same examples, and one device weighting them as the processes do.
-            ragged = training_set(ds, ragged=True)[1]
-            np.savez(os.path.join(args.tmp, "one_device_ragged.npz"),
-                     *fit(build(ds), ds, epochs, ragged=True))
-            np.savez(os.path.join(args.tmp, "one_device_uneven.npz"),
-                     *fit(build(ds), ds, epochs, ragged=True,
-                          sample_weight=uneven_weights(len(ragged))))
-            bigger = fit(build(ds, l2=L2 * 1.01), ds, epochs)
-            rows.append(["yardstick: one device, L2 strength x1.01", "jax", 1, False,
-                         max_difference(one, bigger)])
-        for name, distribution in engines.items():
-            dist.set_distribution(distribution)
-            rows.append([name, "jax", len(devices), noise,
-                         max_difference(one, fit(build(ds, noise=noise), ds, epochs))])
-        dist.set_distribution(None)
-    return rows
-
-
-def part_mirrored(args, ds, epochs):
-    """One device and tf.distribute.MirroredStrategy over 2 logical CPUs (TensorFlow)."""
-    import tensorflow as tf
-
-    # One strategy per process: a second one would reuse the collective keys.
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    rows = []
-    for noise in (False, True):
-        one = fit(build(ds, noise=noise), ds, epochs)
-        with strategy.scope():
-            model = build(ds, noise=noise)
-        rows.append(["MirroredStrategy (2 logical CPUs)", "tensorflow", 2, noise,
-                     max_difference(one, fit(model, ds, epochs))])
-    return rows
-
-
-def part_host(args, ds, epochs):
-    """One of two processes of a multi-host DataParallel run (JAX, gloo on localhost)."""
-    import keras
-    import tensorflow as tf
-
-    distribution = keras.distribution.DataParallel()
-    keras.distribution.set_distribution(distribution)
-
-    def shares(dataset):
-        """The batch sizes this process is fed: Keras' sharding, as fit applies it."""
-        return [int(x.shape[0]) for x, _ in distribution.distribute_dataset(dataset)]
-
-    # The recipe: the whole training split in global batches, the partial last one
-    # dropped (drop_remainder=True); Keras gives each process one half of every batch.
-    whole = tf.data.Dataset.from_tensor_slices((ds.x_train, ds.y_train))
-    data = whole.batch(BATCH, drop_remainder=True)
-    weights = fit(build(ds), ds, epochs, dataset=data)
-    # The pitfall: a partial last batch of LAST examples, fed as it comes.
-    x_ragged, y_ragged = training_set(ds, ragged=True)
-    ragged = tf.data.Dataset.from_tensor_slices((x_ragged, y_ragged)).batch(BATCH)
-    weights_ragged = fit(build(ds), ds, epochs, dataset=ragged, ragged=True)
-    if args.process_id == 0:
-        np.savez(os.path.join(args.tmp, "multi_host.npz"), *weights)
-        np.savez(os.path.join(args.tmp, "multi_host_ragged.npz"), *weights_ragged)
-    return {"shares": shares(data), "shares_ragged": shares(ragged)}
-
-
-def worker(argv):
-    p = _report.parser()
-    p.add_argument("--part", choices=("jax", "mirrored", "host"), required=True)
-    p.add_argument("--tmp", required=True)
-    p.add_argument("--process-id", type=int, default=0)
-    p.add_argument("--port", type=int, default=0)
-    args = p.parse_args(argv)
-    if args.part == "host":
+backend = keras.backend.backend()
+try:  # virtual CPU devices: possible only before the framework starts its devices
+    if backend == "jax":
         import jax
 
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        import keras
-
-        keras.distribution.initialize(job_addresses=f"127.0.0.1:{args.port}",
-                                      num_processes=2, process_id=args.process_id)
-    if args.part == "mirrored":
+        jax.config.update("jax_num_cpu_devices", 8)
+    elif backend == "tensorflow":
         import tensorflow as tf
 
         cpu = tf.config.list_physical_devices("CPU")[0]
         two = [tf.config.LogicalDeviceConfiguration()] * 2
         tf.config.set_logical_device_configuration(cpu, two)
-    ds = _data.from_args(args, "mnist1d")
-    # Equality needs no large run: --quick trains 1024 examples (the cost is mostly
-    # starting processes and compiling).
-    keep_train = _report.pick(args, None, 1024, None)
-    ds = dataclasses.replace(ds, x_train=ds.x_train[:keep_train], y_train=ds.y_train[:keep_train])
-    # Longer training adds nothing to an equality check: rounding differences only grow
-    # with the steps (as any perturbation does), so full runs differ in data size only.
-    epochs = _report.pick(args, 1, 3, 3)
-    # The JAX and MirroredStrategy parts return table rows; a host part, what it was fed.
-    result = {"jax": part_jax, "mirrored": part_mirrored, "host": part_host}[args.part](
-        args, ds, epochs)
-    name = args.part if args.part != "host" else f"host{args.process_id}"
-    with open(os.path.join(args.tmp, f"{name}.json"), "w", encoding="utf-8") as f:
-        json.dump({"result": result, "data": str(ds), "epochs": epochs}, f)
-    return 0
+except (RuntimeError, AttributeError):
+    pass  # started already (e.g. in the tour), or an older JAX: use the devices there are
+
+options = _lesson.options("10_scaling_out")
+dataset = _data.from_args(options, "mnist1d")
+
+"""
+## The model
+
+An MLP with `kreg.regularizers.L2` on every kernel, trained by `DecoupledWeightDecay`
+(Adam, weight decay and proximal L1), and a `RegularizationScaler` that anneals every
+strength along a cosine: the strengths change at every step, on every device. Training
+goes in batch order (no shuffling) over whole batches of 32, 4 per device on 8 devices.
+"""
+
+batch_size = 32
+examples = _lesson.pick(options, smoke=96, quick=1024, full=len(dataset.y_train))
+examples = examples // batch_size * batch_size
+x_train, y_train = dataset.x_train[:examples], dataset.y_train[:examples]
+epochs = _lesson.pick(options, smoke=1, quick=2, full=3)
+steps = epochs * examples // batch_size
 
 
-# ---------------------------------------------------------------------------------------
-# The driver: launch the parts, gather their numbers.
-# ---------------------------------------------------------------------------------------
+def make_model(l2=1e-3):
+    keras.utils.set_random_seed(options.seed)  # the same initial weights every time
+    model = keras.Sequential([
+        keras.Input(dataset.input_shape),
+        keras.layers.Dense(64, activation="relu", kernel_regularizer=kreg.regularizers.L2(l2)),
+        keras.layers.Dense(64, activation="relu", kernel_regularizer=kreg.regularizers.L2(l2)),
+        keras.layers.Dense(dataset.num_classes, kernel_regularizer=kreg.regularizers.L2(l2)),
+    ])
+    optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers.Adam(1e-2), 1e-2, l1=1e-4)
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
 
 
-def _command(args, part, tmp, extra=()):
-    flags = ["--seed", str(args.seed)] + (["--dataset", args.dataset] if args.dataset else [])
-    flags += ["--smoke"] if args.smoke else ["--quick"] if args.quick else []
-    return [sys.executable, os.path.abspath(__file__), "--part", part, "--tmp", tmp,
-            *flags, *extra]
+def keep_base(base, step, epoch, batch_size, num_examples, epochs):
+    return base  # the schedule below does the annealing
 
 
-def _env(backend, devices):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    if devices:
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                            f" --xla_force_host_platform_device_count={devices}").strip()
-    return env
+def train(model):
+    anneal = keras.optimizers.schedules.CosineDecay(1.0, steps, alpha=0.1)
+    scaler = kreg.callbacks.RegularizationScaler(keep_base, schedule=anneal)
+    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=False,
+              verbose=0, callbacks=[scaler])
+    return [keras.ops.convert_to_numpy(weight) for weight in model.weights]
 
 
-def _launch(commands, env, timeout):
-    """Run processes side by side; (ok, the tail of the output of the first that failed)."""
-    procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for c in commands]
-    outputs, ok = [], True
-    for proc in procs:
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for other in procs:
-                other.kill()
-            out, _ = proc.communicate()
-            out += f"\n(killed after {timeout} s)"
-        outputs.append(out)
-        ok = ok and proc.returncode == 0
-    failed = [o for o, p in zip(outputs, procs) if p.returncode != 0]
-    return ok, (failed[0][-1500:] if failed else "")
+def max_difference(weights, others):
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(weights, others))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+one_device = train(make_model())
+rows = [["one device, L2 strength 1% larger (yardstick)", 1,
+         max_difference(one_device, train(make_model(l2=1.01e-3)))]]
 
+"""
+The yardstick: a strength that reached the devices wrong would move the weights by about
+this much. Now the same model on every device there is.
 
-def _has(module):
-    return importlib.util.find_spec(module) is not None
+## Several devices
+"""
 
+if backend == "jax":
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    rows.append(["keras.distribution.DataParallel", len(devices), max_difference(
+        one_device, train(make_model()))])
+    keras.distribution.set_distribution(None)
+elif backend == "tensorflow":
+    cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+    strategy = tf.distribute.MirroredStrategy(cpus)
+    with strategy.scope():
+        model = make_model()  # built and compiled inside the scope
+    rows.append(["tf.distribute.MirroredStrategy", strategy.num_replicas_in_sync,
+                 max_difference(one_device, train(model))])
+else:
+    _lesson.skip(options, "the distributed run", f"Keras' distribution APIs serve JAX and "
+                 f"TensorFlow; this is {backend}.")
+_lesson.table(options, "engines", ["run", "devices", "largest weight difference"], rows,
+              caption=f"Every weight after {epochs} epoch(s) on {examples} examples, against "
+              "one device.")
 
-MULTI_HOST = "multi-host DataParallel (2 processes x 2 devices, tf.data)"
-RAGGED_ROW = f"multi-host, tf.data with a partial last batch ({LAST} of {BATCH})"
+"""
+The distributed run differs from one device by float32 rounding: the devices add their
+partial sums in another order, and the gap grows a little with every step, as any
+perturbation of training does. It stays orders of magnitude below the yardstick.
 
+kreg's `Dropout` and `GaussianNoise` under `keras.distribution` draw the very numbers of
+one device (the draw has the global batch's shape and JAX splits it); under
+`MirroredStrategy` each replica draws its own for its part of the batch, as Keras' own
+layers do: the same law, not the same numbers.
 
-def describe(sizes):
-    """'109 batches of 16', or '108 batches of 16 and 1 batch of 12': what a process was fed."""
-    counts = {}
-    for size in sizes:
-        counts[size] = counts.get(size, 0) + 1
-    return " and ".join(f"{n} batch{'es' if n > 1 else ''} of {size}"
-                        for size, n in counts.items())
+To shard the kernels too, give `ModelParallel` a `LayoutMap`, whose keys are regular
+expressions searched in each variable's path:
 
+```python
+mesh = keras.distribution.DeviceMesh((2, 4), ["batch", "model"], devices)
+layout_map = keras.distribution.LayoutMap(mesh)
+layout_map["dense.*kernel"] = (None, "model")
+keras.distribution.set_distribution(
+    keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name="batch"))
+```
 
-def multi_host_text(rows, host, uneven, yard):
-    """The multi-host verdict in words: what each process was fed, and what the partial last
-    batch did (``uneven``: its distance to one device weighting the examples as the
-    processes do)."""
-    diff = dict((r[0], r[4]) for r in rows)
-    if host[0]["shares"] == host[1]["shares"]:
-        fed = f"were each fed {describe(host[0]['shares'])}"
-    else:
-        fed = f"were fed {describe(host[0]['shares'])} and {describe(host[1]['shares'])}"
-    text = [f"The multi-host processes {fed} per epoch (drop_remainder=True)"]
-    if host[0]["shares"] != host[1]["shares"]:
-        text.append(": unequal shares of a batch, which is what the next row shows Keras "
-                    "doing to a partial last batch")
-    elif diff[MULTI_HOST] > TOL:
-        text.append(f", equal halves of every batch, so the data split does not explain "
-                    f"their difference of {diff[MULTI_HOST]:.1e} from one device")
-    text.append(". ")
-    last = [h["shares_ragged"][-1] for h in host]
-    if diff[RAGGED_ROW] <= TOL:
-        text.append(f"With a partial last batch of {LAST} the run equals one device too: "
-                    "this Keras splits a partial last batch evenly, so drop_remainder is "
-                    "no longer needed.")
-        return "".join(text)
-    weights = [LAST / (2 * k) for k in last]
-    text.append(
-        f"Fed the same data with a partial last batch of {LAST} instead, process 0 got "
-        f"{last[0]} and process 1 {last[1]} of that batch's examples (Keras' DataParallel."
-        f"distribute_dataset rebatches to {BATCH // 2} per process, then hands out the "
-        f"pieces in turn), and each process averaged its loss over twice its share "
-        f"({2 * last[0]} and {2 * last[1]} examples, where one device averages over "
-        f"{LAST}): those examples counted {weights[0]:.3g}x and {weights[1]:.3g}x what they "
-        f"count on one device, at the last step of every epoch. The weights moved by "
-        f"{diff[RAGGED_ROW]:.1e} from one device's")
-    if yard:
-        text.append(f" ({diff[RAGGED_ROW] / yard:.0%} of the yardstick)")
-    if uneven <= TOL:
-        text.append(f", and one device weighting those examples so gives the multi-host "
-                    f"weights to {uneven:.1e}: the whole difference is Keras' split, not "
-                    f"kreg. Batch with drop_remainder=True, or pad the data to whole global "
-                    f"batches; with {BATCH // 2} or fewer left over, process 0 alone gets a "
-                    f"last step that process 1 never joins, and the job hangs.")
-    else:
-        text.append(f"; one device weighting those examples as described is still "
-                    f"{uneven:.1e} away, so the uneven split is not the whole cause.")
-    return "".join(text)
+## Several hosts: whole batches only
 
+On several hosts every process first calls
+`keras.distribution.initialize(job_addresses=..., num_processes=..., process_id=...)` and
+feeds a `tf.data` dataset batched at the *global* batch size, which Keras shares out
+between the processes. Batch it with `drop_remainder=True`, or pad the data to whole
+global batches. Keras 3.15 does not split a partial last batch evenly: it cuts it into
+pieces of the per-process batch size and hands them out in turn, and each process averages
+its loss as over a full share. With a last batch of 28 on two processes of 16, they get
+16 and 12 examples, which count 0.875× and 1.17× what they count on one device. With half
+a per-process batch or less left over, one process gets a step the others never join and
+the job hangs. kreg never sees the data, so it cannot correct this.
 
-def run(args, report):
-    timeout = _report.pick(args, 180, 300, 900)
-    rows, info, host, uneven = [], {}, [], float("nan")
-    with tempfile.TemporaryDirectory() as tmp:
-        def part(name, backend, devices, commands, needs):
-            missing = [m for m in needs if not _has(m)]
-            if missing:
-                report.skip(name, f"needs {', '.join(missing)} (not installed).")
-                return False
-            ok, tail = _launch(commands, _env(backend, devices), timeout)
-            if not ok:
-                report.skip(name, f"its process failed:\n\n```\n{tail}\n```")
-            return ok
+## What the study shows
 
-        if part("keras.distribution on JAX (8 virtual devices)", "jax", 8,
-                [_command(args, "jax", tmp)], ["jax"]):
-            with open(os.path.join(tmp, "jax.json"), encoding="utf-8") as f:
-                info = json.load(f)
-            rows += info["result"]
-        if part("tf.distribute.MirroredStrategy (2 logical CPUs)", "tensorflow", 0,
-                [_command(args, "mirrored", tmp)], ["tensorflow"]):
-            with open(os.path.join(tmp, "mirrored.json"), encoding="utf-8") as f:
-                info = json.load(f)
-            rows += info["result"]
-        one = os.path.join(tmp, "one_device.npz")
-        if not os.path.exists(one):
-            report.skip("multi-host", "needs the one-device weights of the JAX part.")
-        else:
-            port = free_port()
-            commands = [_command(args, "host", tmp, ["--process-id", str(i), "--port", str(port)])
-                        for i in range(2)]
-            if part("multi-host: 2 processes x 2 virtual devices (gloo)", "jax", 2, commands,
-                    ["jax", "tensorflow"]):
-                def weights(name):
-                    with np.load(os.path.join(tmp, name)) as f:
-                        return [f[k] for k in f.files]
+`studies/10_scaling_out.py` runs every engine in its own process (the device counts must be
+fixed before each framework starts): `DataParallel` and `ModelParallel` on 8 virtual JAX
+devices, two processes joined over gloo, and `MirroredStrategy` on 2 logical CPUs, each on
+the whole training set. Every one equals one device to between 5e-7 and 2.2e-6, where a 1%
+change of λ moves the weights by 0.55; with kreg's Dropout and GaussianNoise the JAX
+engines still do, and `MirroredStrategy`, whose replicas draw their own noise, does not.
+Fed a partial last batch, the two-host run moves 0.29 away, and one device weighting those
+examples 0.875× and 1.17× gives the two-host weights to float precision: the whole
+difference is Keras' split.
+"""
 
-                ragged = weights("multi_host_ragged.npz")
-                rows.append([MULTI_HOST, "jax", 4, False,
-                             max_difference(weights("one_device.npz"),
-                                            weights("multi_host.npz"))])
-                rows.append([RAGGED_ROW, "jax", 4, False,
-                             max_difference(weights("one_device_ragged.npz"), ragged)])
-                uneven = max_difference(weights("one_device_uneven.npz"), ragged)
-                for i in range(2):
-                    with open(os.path.join(tmp, f"host{i}.json"), encoding="utf-8") as f:
-                        host.append(json.load(f)["result"])
-    if not rows:
-        return {}
-    report.say(f"Data: {info['data']}, cut to whole batches of {BATCH} (the multi-host "
-               f"run: batched with drop_remainder=True). Model: MLP "
-               f"{'-'.join(map(str, HIDDEN))}, kreg L2({L2:g}) on the kernels, "
-               f"DecoupledWeightDecay(Adam({LR:g}), {WEIGHT_DECAY:g}, l1={L1:g}), every "
-               f"strength annealed by RegularizationScaler, EarlyStopping(restore_best_weights"
-               f"=True); {info['epochs']} epoch(s) in batch order.")
-    table = []
-    for name, backend, devices, noise, diff in rows:
-        if name.startswith("yardstick"):
-            verdict = "the size of a real change"
-        elif diff <= TOL:
-            verdict = "equal (float precision)"
-        elif noise and backend == "tensorflow":
-            verdict = "differs: each replica draws its own noise"
-        elif name == RAGGED_ROW and uneven <= TOL:
-            verdict = "differs: Keras splits the last batch unevenly"
-        else:
-            verdict = "DIFFERS"
-        table.append([name, backend, devices, "yes" if noise else "no", diff, verdict])
-    report.table("scaling_out", ["engine", "backend", "devices", "Dropout + GaussianNoise",
-                                 "max |w - w_one device|", "verdict"], table,
-                 caption=f"Every weight after training, against the same model trained on one "
-                 f"device (equal: at most {TOL:g}).")
-    plt = _report.plt
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(table) + 1.2))
-    labels = [f"{r[0]}{' + noise' if r[3] == 'yes' else ''}" for r in table]
-    colors = ["tab:gray" if r[0].startswith("yardstick") else "tab:green"
-              if r[5].startswith("equal") else "tab:orange" for r in table]
-    ax.barh(range(len(table)), [max(r[4], 1e-9) for r in table], color=colors)
-    ax.axvline(TOL, color="k", ls="--", lw=1, label=f"float precision bound {TOL:g}")
-    ax.set_xscale("log")
-    ax.set_yticks(range(len(table)), labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("max |w - w_one device| after training")
-    ax.legend(fontsize=7)
-    report.figure(fig, "differences", "Largest weight difference from one device (log scale). "
-                  "Green: equal to float precision; orange: differs; grey: what a 1% change of "
-                  "the L2 strength does on one device.")
-    exact = [r for r in table if r[5].startswith("equal")]
-    wrong = [r for r in table if r[5] == "DIFFERS"]
-    engines = [r for r in table if not r[0].startswith("yardstick")]
-    yard = [r[4] for r in table if r[0].startswith("yardstick")]
-    text = (f"{len(exact)} of {len(engines)} distributed runs equal one device "
-            f"(largest difference {max((r[4] for r in exact), default=float('nan')):.1e})")
-    if yard:
-        text += f"; a 1% change of the L2 strength moves the weights by {yard[0]:.1e}"
-    for name, _, _, _, diff, _ in wrong:
-        text += (f". {name} differs from one device by {diff:.1e}"
-                 + (f" ({diff / yard[0]:.0%} of the yardstick)" if yard else ""))
-    report.say(("Reproduced. " if not wrong else "NOT reproduced. ") + text + ". "
-               "A distributed step adds the per-device sums in another order, so the "
-               "weights part at the level of float32 rounding (~1e-7) and the gap grows "
-               "slowly with the steps, as any perturbation of training does; a wrong "
-               "strength on one device would be a perturbation of the yardstick's size. "
-               "Under keras.distribution on JAX even kreg's Dropout and GaussianNoise draw "
-               "the same numbers as on one device: the random draw has the global batch's "
-               "shape and JAX splits it over the devices. Under MirroredStrategy each "
-               "replica draws its own noise for its half of the batch (as Keras' own "
-               "layers do), so with noise layers the run is an equally valid sample, not "
-               "the same numbers; without them it equals one device.")
-    if host:
-        report.say(multi_host_text(rows, host, uneven, yard[0] if yard else None))
-    return {"max_difference": max((r[4] for r in exact), default=float("nan")),
-            "equal": not wrong and bool(exact)}
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if "--part" in argv:
-        return worker(argv)
-    return _report.main(run, SLUG, TITLE, __doc__, argv)
-
-
-if __name__ == "__main__":
-    main()
+_lesson.study(options, "10_scaling_out")

@@ -1,47 +1,44 @@
-"""Report helpers shared by the tutorials: the command line, tables, figures and the index.
+"""The report folder and the statistics that lessons and studies share.
 
-Every tutorial is ``run(args, report) -> dict`` plus ``main(argv)``; :func:`main` parses
-the common flags, and :class:`Report` prints each table and writes it as markdown, saves
-each figure as PNG and rebuilds ``<out>/index.md``, which links every table and figure
-of every tutorial that has run into ``<out>``.
+* :func:`write_index` rebuilds ``<out>/index.md``, linking every table and figure of every
+  lesson (or study) folder in ``<out>`` (each with a README.md whose first line is its
+  title); :class:`Report` is one such folder, written by the studies that print their
+  details as they go (study 1).
+* Statistics over seeds: :func:`paired_test` (a paired two-sided t-test at 5%),
+  :func:`interval`, :func:`equivalence` (two one-sided tests against a margin),
+  :func:`bootstrap` (a paired percentile interval over seeds) and the verdicts
+  :func:`verdict` and :func:`interval_verdict` ("Reproduced", "Not reproduced",
+  "Inconclusive at this size").
 
-Common flags: ``--quick`` (small, minutes for the whole tour), ``--smoke`` (near nothing:
-for tests), ``--out DIR`` (default ./report), ``--dataset NAME`` (a tensorflow-datasets
-set instead of the offline default), ``--seed N``.
+``pick(args, smoke, quick, full)`` and ``mode(args)`` read any object with ``smoke`` and
+``quick`` attributes (a lesson's or a study's options).
 """
 
-import argparse
 import glob
 import os
 import re
-import time
+import sys
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def in_notebook():
+    """Whether this code runs in a Jupyter kernel (whose sys.argv is not a script's)."""
+    shell = sys.modules.get("IPython")
+    ipython = shell.get_ipython() if shell is not None and hasattr(shell, "get_ipython") else None
+    return ipython is not None and "IPKernelApp" in getattr(ipython, "config", {})
+
+
 import matplotlib  # noqa: E402
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402,F401  (re-exported for the tutorials)
+if not in_notebook():  # a notebook keeps its inline backend
+    matplotlib.use("Agg")
 
 import _data  # noqa: E402,F401  (puts the repository on sys.path)
+import matplotlib.pyplot as plt  # noqa: E402,F401  (re-exported for the tutorials)
 
 MODES = ("smoke", "quick", "full")
-
-
-def parser(description=None):
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--quick", action="store_true", help="small run: the whole tour in minutes")
-    p.add_argument("--smoke", action="store_true", help="near-nothing run, for tests")
-    p.add_argument("--out", default="report", help="report folder (default ./report)")
-    p.add_argument(
-        "--dataset",
-        default=None,
-        help="a tensorflow-datasets name (mnist, fashion_mnist, cifar10 ...) instead of "
-        "the offline default (mnist1d or digits)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    return p
 
 
 def mode(args):
@@ -180,30 +177,6 @@ def slug_of(path):
     return re.sub(r"\.py$", "", os.path.basename(path))
 
 
-def run_tutorial(run, slug, title, args, quiet=False):
-    """Run one tutorial's ``run(args, report)``; returns (headline dict, seconds, report)."""
-    import keras
-
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(args.seed)
-    report = Report(args.out, slug, title, quiet=quiet)
-    if not quiet:
-        print(f"\n=== {title} ({mode(args)}, backend {keras.backend.backend()}) ===", flush=True)
-    start = time.perf_counter()
-    headline = run(args, report) or {}
-    seconds = time.perf_counter() - start
-    report.finish(seconds)
-    return headline, seconds, report
-
-
-def main(run, slug, title, doc=None, argv=None):
-    """Entry point of a tutorial script."""
-    args = parser(doc.splitlines()[0] if doc else None).parse_args(argv)
-    headline, seconds, report = run_tutorial(run, slug, title, args)
-    print(f"{title}: done in {seconds:.1f} s; report in {report.dir}")
-    return headline
-
-
 # Two-sided 5% critical values of Student's t for 1..30 degrees of freedom (beyond: 1.96).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
          2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
@@ -312,40 +285,3 @@ def interval_verdict(lo, hi):
     if hi < 0:
         return "Not reproduced"
     return "Inconclusive at this size"
-
-
-# The one figure of each tutorial that the top-level README shows (docs/img/<slug>.png).
-README_FIGURES = {
-    "01_weight_decay_vs_l2": "landscape_cnn_with_batch_norm.png",
-    "02_l1_l2_elastic_net": "weight_histograms.png",
-    "03_early_stopping": "learning_curves.png",
-    "04_noise_and_augmentation": "augmentation_accuracy.png",
-    "05_dropout": "mc_dropout.png",
-    "06_batchnorm_and_biases": "bias_over_steps.png",
-    "07_scaling_lambda": "sum_vs_mean.png",
-    "08_mnist1d_all_together": "steps.png",
-    "09_more_hyperparameters": "live_trials.png",
-    "10_scaling_out": "differences.png",
-}
-
-
-def copy_readme_figures(report_dir, img_dir):
-    """Copy each tutorial's README figure from a report folder to ``img_dir/<slug>.png``."""
-    import shutil
-
-    copied = []
-    for slug, name in README_FIGURES.items():
-        src = os.path.join(report_dir, slug, name)
-        if os.path.exists(src):
-            shutil.copyfile(src, os.path.join(img_dir, slug + ".png"))
-            copied.append(slug)
-        else:
-            print(f"missing: {src}")
-    return copied
-
-
-if __name__ == "__main__":
-    import sys
-
-    # python tutorials/_report.py REPORT_DIR IMG_DIR: the README's figures from a tour's report.
-    print("copied:", ", ".join(copy_readme_figures(sys.argv[1], sys.argv[2])))
