@@ -61,8 +61,9 @@ def build_model(args, setup):
     layers = [keras.Input((args.width,))]
     for i in range(args.layers):
         layers.append(
-            keras.layers.Dense(args.width, activation="relu", kernel_regularizer=regularizer,
-                               name=f"dense_{i}")
+            keras.layers.Dense(
+                args.width, activation="relu", kernel_regularizer=regularizer, name=f"dense_{i}"
+            )
         )
     layers.append(keras.layers.Dense(1, kernel_regularizer=regularizer, name="head"))
     model = keras.Sequential(layers)
@@ -126,8 +127,9 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto")
-    parser.add_argument("--setups", default=",".join(SETUPS),
-                        help="comma-separated subset of " + ",".join(SETUPS))
+    parser.add_argument(
+        "--setups", default=",".join(SETUPS), help="comma-separated subset of " + ",".join(SETUPS)
+    )
     args = parser.parse_args()
     setups = [s for s in args.setups.split(",") if s]
     unknown = set(setups) - set(SETUPS)
@@ -142,9 +144,11 @@ def main():
         gpus = tf.config.list_physical_devices("GPU")
         devices = [d.name for d in gpus] or ["CPU"]
     print(f"backend={backend} devices={devices} keras={keras.__version__}")
-    print(f"MLP {args.layers}x{args.width} (+ head), batch {args.batch}, {args.steps} steps "
-          f"per fit, {args.rounds} rounds, jit_compile={args.jit_compile}, "
-          f"weight_decay={args.weight_decay}")
+    print(
+        f"MLP {args.layers}x{args.width} (+ head), batch {args.batch}, {args.steps} steps "
+        f"per fit, {args.rounds} rounds, jit_compile={args.jit_compile}, "
+        f"weight_decay={args.weight_decay}"
+    )
 
     rng = np.random.RandomState(0)
     x = rng.randn(args.batch * args.steps, args.width).astype("float32")
@@ -171,17 +175,22 @@ def main():
         s: (np.percentile(times[s], 20), np.median(times[s]), np.median(cpu_times[s]))
         for s in setups
     }
-    print(f"\n{'set-up':<12}{'p20 ms/step':>13}{'median ms/step':>16}"
-          f"{'median CPU ms/step':>20}{'steps':>7}")
+    print(
+        f"\n{'set-up':<12}{'p20 ms/step':>13}{'median ms/step':>16}"
+        f"{'median CPU ms/step':>20}{'steps':>7}"
+    )
     for setup in setups:
         p20, median, cpu = stats[setup]
-        print(f"{setup:<12}{p20 * 1e3:>13.2f}{median * 1e3:>16.2f}{cpu * 1e3:>20.2f}"
-              f"{len(times[setup]):>7}")
+        print(
+            f"{setup:<12}{p20 * 1e3:>13.2f}{median * 1e3:>16.2f}{cpu * 1e3:>20.2f}"
+            f"{len(times[setup]):>7}"
+        )
     print(f"\n{'ratio':<52}{'of p20':>8}{'of medians':>12}{'of CPU time':>13}")
     for top, bottom, label in RATIOS:
         if top in stats and bottom in stats:
             a, b = stats[top], stats[bottom]
             print(f"  {label:<50}{a[0] / b[0]:7.3f}x{a[1] / b[1]:11.3f}x{a[2] / b[2]:12.3f}x")
+
 
 if __name__ == "__main__":
     main()

@@ -64,8 +64,12 @@ def prose_attributes(text):
     """``Attributes:`` followed by a sentence -> an admonition titled "Attributes"."""
     lines = text.split("\n")
     for i, line in enumerate(lines[:-1]):
-        if line.strip() == "Attributes:" and not line.startswith(" ") and lines[i + 1].strip() \
-                and not PAIR.match(lines[i + 1]):
+        if (
+            line.strip() == "Attributes:"
+            and not line.startswith(" ")
+            and lines[i + 1].strip()
+            and not PAIR.match(lines[i + 1])
+        ):
             lines[i] = "Instance attributes:"
     return "\n".join(lines)
 

@@ -35,8 +35,11 @@ log = logging.getLogger("mkdocs.hooks.kreg")
 # Generated page -> the repository file it is made from (links in it are relative to that file).
 ORIGINS = {"index.md": ROOT / "README.md", "benchmarks.md": ROOT / "benchmarks" / "README.md"}
 # Repository files that have a page of their own on the site.
-PAGES = {ROOT / "README.md": "index.md", ROOT / "benchmarks" / "README.md": "benchmarks.md",
-         ROOT / "tutorials" / "README.md": "lessons/index.md"}
+PAGES = {
+    ROOT / "README.md": "index.md",
+    ROOT / "benchmarks" / "README.md": "benchmarks.md",
+    ROOT / "tutorials" / "README.md": "lessons/index.md",
+}
 
 _notebook = None
 
@@ -72,18 +75,22 @@ for _lesson in lessons():
 
 # --- nav -------------------------------------------------------------------------------------
 
+
 def on_config(config):
-    """"Lessons: lessons/index.md" in mkdocs.yml's nav gains one entry per lesson."""
+    """ "Lessons: lessons/index.md" in mkdocs.yml's nav gains one entry per lesson."""
     for index, item in enumerate(config["nav"] or []):
         if isinstance(item, dict) and item.get("Lessons") == "lessons/index.md":
             entries = [{"Overview": "lessons/index.md"}]
-            entries += [{f"{int(path.stem[:2])}. {lesson_title(path)}": f"lessons/{path.stem}.md"}
-                        for path in lessons()]
+            entries += [
+                {f"{int(path.stem[:2])}. {lesson_title(path)}": f"lessons/{path.stem}.md"}
+                for path in lessons()
+            ]
             config["nav"][index] = {"Lessons": entries}
     return config
 
 
 # --- generated pages -------------------------------------------------------------------------
+
 
 def on_files(files, config):
     for src_uri, origin in ORIGINS.items():
@@ -110,9 +117,11 @@ _STUDY_CALL = re.compile(r"_lesson\.study\(\s*\w+\s*,\s*[\"']([\w.-]+)[\"']")
 def lesson_markdown(path):
     """The lesson's page: to_markdown's cells, and what each ``_lesson.study`` call shows."""
     text = notebook().to_markdown(str(path))
-    run = (f"Run it: `python tutorials/{path.name} --quick` (under a minute on a CPU), or as a "
-           f"notebook: `python tutorials/notebook.py tutorials/{path.name}` writes "
-           f"`tutorials/{path.stem}.ipynb`.")
+    run = (
+        f"Run it: `python tutorials/{path.name} --quick` (under a minute on a CPU), or as a "
+        f"notebook: `python tutorials/notebook.py tutorials/{path.name}` writes "
+        f"`tutorials/{path.stem}.ipynb`."
+    )
     parts = re.split(r"(```python\n.*?\n```)", text, flags=re.S)
     out = []
     for part in parts:
@@ -120,13 +129,14 @@ def lesson_markdown(path):
         if part.startswith("```python"):
             for name in _STUDY_CALL.findall(part):
                 shown = study_output(name, relative_to=path.parent).replace("\n", "\n    ")
-                out.append(f'\n\n!!! quote "What it shows: the study\'s last full run"\n\n'
-                           f"    {shown}\n\n")
+                out.append(
+                    f'\n\n!!! quote "What it shows: the study\'s last full run"\n\n    {shown}\n\n'
+                )
     page = "".join(out)
     # The run line goes under the header (title and details), before the first prose.
     head, sep, rest = page.partition("\n\n")
     details, sep2, body = rest.partition("\n\n")
-    return f"{head}\n\n{details}\n\n!!! tip \"\"\n    {run}\n\n{body}"
+    return f'{head}\n\n{details}\n\n!!! tip ""\n    {run}\n\n{body}'
 
 
 def study_results(name):
@@ -139,11 +149,13 @@ def study_output(name, relative_to):
     paths = study_results(name)
     parts = []
     for results in paths:
-        parts.append(rewrite_links(results.read_text(encoding="utf-8").strip(), results,
-                                   relative_to / "_"))
+        parts.append(
+            rewrite_links(results.read_text(encoding="utf-8").strip(), results, relative_to / "_")
+        )
     if not paths:
-        parts.append(f"*(No committed results for study {name} yet: run "
-                     f"`python studies/{name}.py`.)*")
+        parts.append(
+            f"*(No committed results for study {name} yet: run `python studies/{name}.py`.)*"
+        )
     image = IMAGES / f"{name}.png"
     if image.exists():
         parts.append(f"![The full run of study {name}]({os.path.relpath(image, relative_to)})")
@@ -151,6 +163,7 @@ def study_output(name, relative_to):
 
 
 # --- markers ---------------------------------------------------------------------------------
+
 
 def on_page_markdown(markdown, page, config, files):
     src_uri = page.file.src_uri
@@ -188,12 +201,19 @@ def _constants(tree, resolve_imports=True):
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
             names.update({t.id: node.value.value for t in node.targets if isinstance(t, ast.Name)})
-        elif resolve_imports and isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                "kreg.") and _module_file(node.module).exists():
-            imported = _constants(ast.parse(_module_file(node.module).read_text(encoding="utf-8")),
-                                  resolve_imports=False)
-            names.update({a.asname or a.name: imported[a.name] for a in node.names
-                          if a.name in imported})
+        elif (
+            resolve_imports
+            and isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("kreg.")
+            and _module_file(node.module).exists()
+        ):
+            imported = _constants(
+                ast.parse(_module_file(node.module).read_text(encoding="utf-8")),
+                resolve_imports=False,
+            )
+            names.update(
+                {a.asname or a.name: imported[a.name] for a in node.names if a.name in imported}
+            )
     return names
 
 
@@ -209,8 +229,9 @@ def _literal(node, names):
             else:
                 parts.append(_literal(value, names))
         return "".join(parts)
-    raise ValueError(f"line {node.lineno}: not a string the docs build can read: "
-                     f"{ast.unparse(node)}")
+    raise ValueError(
+        f"line {node.lineno}: not a string the docs build can read: {ast.unparse(node)}"
+    )
 
 
 def static_codes(path):
@@ -219,11 +240,17 @@ def static_codes(path):
     names = _constants(tree)
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-        if any(isinstance(t, ast.Name) and t.id == "CODES" for t in targets) \
-                and isinstance(node.value, ast.Dict):
-            return [(_literal(key, names), _literal(value.args[0], names),
-                     _literal(value.args[1], names))
-                    for key, value in zip(node.value.keys, node.value.values)]
+        if any(isinstance(t, ast.Name) and t.id == "CODES" for t in targets) and isinstance(
+            node.value, ast.Dict
+        ):
+            return [
+                (
+                    _literal(key, names),
+                    _literal(value.args[0], names),
+                    _literal(value.args[1], names),
+                )
+                for key, value in zip(node.value.keys, node.value.values)
+            ]
     raise ValueError(f"{path}: no `CODES = {{...}}` dict")
 
 
@@ -242,9 +269,11 @@ def claims(markdown):
         number, name = int(path.stem[:2]), path.stem
         studied.add(name)
         if study_results(name):
-            sections.append(f"## {number}. {lesson_title(path)}\n\n"
-                            f"[The lesson](../tutorials/{path.name}) · the study: "
-                            f"`python studies/{name}.py`\n\n" + study_output(name, DOCS))
+            sections.append(
+                f"## {number}. {lesson_title(path)}\n\n"
+                f"[The lesson](../tutorials/{path.name}) · the study: "
+                f"`python studies/{name}.py`\n\n" + study_output(name, DOCS)
+            )
         elif number in written:
             sections.append(written[number])
     others = sorted({p.name.split(".")[0] for p in RESULTS.glob("*.md")} - studied)

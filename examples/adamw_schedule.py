@@ -30,20 +30,32 @@ def main():
     epochs, batch = (2, 100) if SMOKE else (60, 100)
     steps = epochs * int(np.ceil(len(y) / batch))
 
-    model = keras.Sequential([
-        keras.Input((40,)),
-        keras.layers.Dense(100, activation="relu"),
-        keras.layers.Dense(100, activation="relu"),
-        keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((40,)),
+            keras.layers.Dense(100, activation="relu"),
+            keras.layers.Dense(100, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     schedule = keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=steps, warmup_steps=0)
     optimizer = kreg.optimizers.DecoupledWeightDecay(
-        keras.optimizers.Adam(schedule), weight_decay=1e-4, follow="schedule")
-    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    history = model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0,
-                        validation_data=(x_test, y_test),
-                        callbacks=[kreg.callbacks.RegularizationMonitor()])
+        keras.optimizers.Adam(schedule), weight_decay=1e-4, follow="schedule"
+    )
+    model.compile(
+        optimizer,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        x,
+        y,
+        batch_size=batch,
+        epochs=epochs,
+        verbose=0,
+        validation_data=(x_test, y_test),
+        callbacks=[kreg.callbacks.RegularizationMonitor()],
+    )
     last = {k: v[-1] for k, v in history.history.items()}
     print("last epoch:", {k: round(float(v), 4) for k, v in last.items()})
     print("live:", kreg.strengths(model))

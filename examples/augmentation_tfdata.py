@@ -27,28 +27,41 @@ def main():
     x, y = x[:n], y[:n]
     split = int(0.8 * n)
 
-    augment = kreg.layers.RandomAffine(rotation=0.05, translation=0.15, zoom=0.1,
-                                       fill_mode="constant", seed=0)
+    augment = kreg.layers.RandomAffine(
+        rotation=0.05, translation=0.15, zoom=0.1, fill_mode="constant", seed=0
+    )
     train = tf.data.Dataset.from_tensor_slices((x[:split], y[:split])).shuffle(split, seed=0)
     train = train.batch(64)
-    train = train.map(lambda images, labels: (augment(images, training=True), labels),
-                      num_parallel_calls=tf.data.AUTOTUNE)
+    train = train.map(
+        lambda images, labels: (augment(images, training=True), labels),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     train = train.prefetch(tf.data.AUTOTUNE)
 
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(10),
-    ])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    history = model.fit(train, epochs=1 if SMOKE else 30, verbose=0, shuffle=False,
-                        validation_data=(x[split:], y[split:]))  # the dataset shuffles
-    print(f"augmentation in tf.data on {keras.backend.backend()}; "
-          f"validation accuracy: {history.history['val_accuracy'][-1]:.3f}")
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    history = model.fit(
+        train,
+        epochs=1 if SMOKE else 30,
+        verbose=0,
+        shuffle=False,
+        validation_data=(x[split:], y[split:]),
+    )  # the dataset shuffles
+    print(
+        f"augmentation in tf.data on {keras.backend.backend()}; "
+        f"validation accuracy: {history.history['val_accuracy'][-1]:.3f}"
+    )
     return history
 
 

@@ -28,8 +28,8 @@ def main():
 
     # With internet: keras_hub.models.ViTBackbone.from_preset("vit_base_patch16_224_imagenet").
     backbone = keras_hub.models.ViTBackbone(
-        image_shape=(16, 16, 3), patch_size=4, num_layers=2, num_heads=2, hidden_dim=16,
-        mlp_dim=32)
+        image_shape=(16, 16, 3), patch_size=4, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32
+    )
     skip = [r"class_token", r"position_embedding"]  # as timm's no_weight_decay()
     anchored = kreg.regularizers.apply(backbone, kreg.regularizers.L2SP(1e-3), exclude=skip)
     print(f"L2-SP toward the starting weights on {len(anchored)} backbone weights")
@@ -37,16 +37,22 @@ def main():
 
     # Decay toward zero only where L2-SP does not pull toward the start: the new head.
     optimizer = kreg.optimizers.DecoupledWeightDecay(
-        keras.optimizers.SGD(0.05, momentum=0.9), weight_decay=1e-2,
-        exclude=[re.escape(path) + "$" for path in anchored] + skip)
-    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+        keras.optimizers.SGD(0.05, momentum=0.9),
+        weight_decay=1e-2,
+        exclude=[re.escape(path) + "$" for path in anchored] + skip,
+    )
+    model.compile(
+        optimizer,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     decayed = [v.path for v in model.trainable_weights if optimizer.weight_decay_multiplier(v)]
     print("decayed toward zero:", decayed)
     print(kreg.audit(model))
 
-    history = model.fit(x, y, batch_size=32, epochs=1 if SMOKE else 10, validation_split=0.2,
-                        verbose=0)
+    history = model.fit(
+        x, y, batch_size=32, epochs=1 if SMOKE else 10, validation_split=0.2, verbose=0
+    )
     print(f"validation accuracy: {history.history['val_accuracy'][-1]:.3f}")
 
     path = os.path.join(tempfile.mkdtemp(), "vit.keras")
@@ -56,8 +62,9 @@ def main():
     loaded = keras.saving.load_model(path)
     kept = sorted(v.path for v in loaded.weights if v.regularizer is not None)
     assert len(kept) == len(anchored), (kept, anchored)
-    np.testing.assert_allclose(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0), atol=1e-6
+    )
     print(f"saved and loaded: {len(kept)} penalties kept, the same predictions")
     return history
 

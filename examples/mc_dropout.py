@@ -26,17 +26,20 @@ def main():
     x, y = data["x"].astype("float32"), data["y"]
     x_test, y_test = data["x_test"].astype("float32"), data["y_test"]
 
-    model = keras.Sequential([
-        keras.Input((40,)),
-        kreg.layers.Dropout(0.2),
-        keras.layers.Dense(256, activation="relu"),
-        kreg.layers.Dropout(0.5),
-        keras.layers.Dense(256, activation="relu"),
-        kreg.layers.Dropout(0.5),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((40,)),
+            kreg.layers.Dropout(0.2),
+            keras.layers.Dense(256, activation="relu"),
+            kreg.layers.Dropout(0.5),
+            keras.layers.Dense(256, activation="relu"),
+            kreg.layers.Dropout(0.5),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     model.fit(x, y, batch_size=100, epochs=1 if SMOKE else 60, verbose=0)
 
     scaled = model.predict(x_test, verbose=0)  # mc=False: the weight-scaling rule

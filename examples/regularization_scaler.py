@@ -26,19 +26,29 @@ def main():
     x, y = data["x"].astype("float32"), data["y"]
 
     reg = lambda: kreg.regularizers.L2(20.0)  # noqa: E731  λ for the full-batch summed loss
-    model = keras.Sequential([
-        keras.Input((40,)),
-        keras.layers.Dense(100, activation="relu", kernel_regularizer=reg()),
-        keras.layers.Dense(100, activation="relu", kernel_regularizer=reg()),
-        keras.layers.Dense(10, kernel_regularizer=reg()),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((40,)),
+            keras.layers.Dense(100, activation="relu", kernel_regularizer=reg()),
+            keras.layers.Dense(100, activation="relu", kernel_regularizer=reg()),
+            keras.layers.Dense(10, kernel_regularizer=reg()),
+        ]
+    )
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
     model.compile(keras.optimizers.Adam(2e-3), loss, metrics=["accuracy"])
     for batch_size in (32, 256):
-        scaler = kreg.callbacks.RegularizationScaler("minibatch", targets="regularizers",
-                                                     batch_size=batch_size, num_examples=len(y))
-        history = model.fit(x, y, batch_size=batch_size, epochs=1 if SMOKE else 20, verbose=0,
-                            validation_split=0.0, callbacks=[scaler])
+        scaler = kreg.callbacks.RegularizationScaler(
+            "minibatch", targets="regularizers", batch_size=batch_size, num_examples=len(y)
+        )
+        history = model.fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=1 if SMOKE else 20,
+            verbose=0,
+            validation_split=0.0,
+            callbacks=[scaler],
+        )
         strengths = {k: round(float(s), 6) for k, s in kreg.strengths(model).items()}
         print(f"batch {batch_size}: λ set for the last (partial) batch: {strengths}")
     return history

@@ -26,13 +26,16 @@ def main():
     x_a, y_a, x_b, y_b = x[y < 5], y[y < 5], x[y >= 5], y[y >= 5] - 5  # two "tasks"
 
     # 1. "Pretrain" a small CNN on task A (a stand-in for loading a pretrained backbone).
-    backbone = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-        keras.layers.BatchNormalization(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(32, activation="relu"),
-    ], name="backbone")
+    backbone = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu"),
+        ],
+        name="backbone",
+    )
     pretrain = keras.Sequential([backbone, keras.layers.Dense(5)])
     pretrain.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     pretrain.fit(x_a, y_a, epochs=1 if SMOKE else 10, verbose=0)
@@ -41,8 +44,9 @@ def main():
     attached = kreg.regularizers.apply(backbone, kreg.regularizers.L2SP(1e-2))
     print("L2-SP on:", attached)
     model = keras.Sequential([backbone, keras.layers.Dense(5, name="new_head")])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
 
     # 3. Halve the strengths every epoch, live, from a callback.
     handles = kreg.strengths(model)
@@ -52,10 +56,18 @@ def main():
         for s in handles.values():
             s.assign(float(s) * 0.5)
 
-    history = model.fit(x_b, y_b, epochs=2 if SMOKE else 10, validation_split=0.2, verbose=0,
-                        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=halve)])
-    print(f"fine-tuned accuracy: {history.history['val_accuracy'][-1]:.3f}; "
-          f"strengths now {[round(float(s), 6) for s in handles.values()]}")
+    history = model.fit(
+        x_b,
+        y_b,
+        epochs=2 if SMOKE else 10,
+        validation_split=0.2,
+        verbose=0,
+        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=halve)],
+    )
+    print(
+        f"fine-tuned accuracy: {history.history['val_accuracy'][-1]:.3f}; "
+        f"strengths now {[round(float(s), 6) for s in handles.values()]}"
+    )
     return history
 
 

@@ -109,14 +109,15 @@ def attach(variable, owner, regularizer, attribute):
         return
     if attribute.startswith(_OWN_PREFIX) and isinstance(regularizer, StrengthState):
         # Named as the weight's own regularizer would be ("class_token_regularizer").
-        regularizer.strength_label = attribute[len(_OWN_PREFIX):]
+        regularizer.strength_label = attribute[len(_OWN_PREFIX) :]
     adopt(owner, attribute, regularizer)
 
 
 def _matches(variable, record):
-    return variable.path.split("/")[-2:] == record["path"].split("/")[-2:] and [
-        int(d) for d in variable.shape
-    ] == record["shape"]
+    return (
+        variable.path.split("/")[-2:] == record["path"].split("/")[-2:]
+        and [int(d) for d in variable.shape] == record["shape"]
+    )
 
 
 def restore(model, saved):
@@ -192,12 +193,16 @@ def recording_class(base):
     if issubclass(base, KeptPenalties):
         return base
     if base not in _CLASSES:
-        subclass = type(base.__name__, (KeptPenalties, base), {
-            "__module__": __name__,
-            "__qualname__": base.__qualname__,
-            "__doc__": base.__doc__,
-            "_kreg_base": base,
-        })
+        subclass = type(
+            base.__name__,
+            (KeptPenalties, base),
+            {
+                "__module__": __name__,
+                "__qualname__": base.__qualname__,
+                "__doc__": base.__doc__,
+                "_kreg_base": base,
+            },
+        )
         _CLASSES[base] = keras.saving.register_keras_serializable(
             package="kreg", name="KeptPenalties"
         )(subclass)

@@ -146,7 +146,6 @@ def micro_step(optimizer):
     return optimizer._iterations
 
 
-
 # -- tf.data on other backends (kreg.layers._tf_graph)
 
 
@@ -285,7 +284,10 @@ def tracing():
     if private("backend.common.symbolic_scope", "in_symbolic_scope")():
         return False
     # A TensorFlow graph only where TensorFlow is loaded (Keras' test imports it).
-    if sys.modules.get("tensorflow") is not None and private("utils.backend_utils", "in_tf_graph")():
+    if (
+        sys.modules.get("tensorflow") is not None
+        and private("utils.backend_utils", "in_tf_graph")()
+    ):
         return True
     return bool(private("utils.jax_utils", "is_in_jax_tracing_scope")())
 
@@ -314,7 +316,7 @@ def no_gradient():
 
 
 def metric_direction(metric):
-    """"max" or "min" for a Keras metric that knows which way it improves, else None
+    """ "max" or "min" for a Keras metric that knows which way it improves, else None
     (``metric._direction``, "up" or "down").
 
     Why: ``mode="auto"`` of an early-stopping callback must infer, as Keras' own

@@ -204,9 +204,7 @@ def exclude_config(exclude):
     # own name prefixes the paths of a model built in code ("net/dense/kernel") but not
     # those of the same model loaded from a .keras file ("dense/kernel").
     return [
-        item
-        if isinstance(item, str)
-        else "(?:^|/)" + re.escape(path_tail(item.path)) + "$"
+        item if isinstance(item, str) else "(?:^|/)" + re.escape(path_tail(item.path)) + "$"
         for item in exclude
     ]
 

@@ -27,7 +27,9 @@ __all__ = []  # private
 
 STAGES = ("gradient", "before", "after")
 
-Transform = collections.namedtuple("Transform", ["stage", "name", "function", "strength", "reads_before"])
+Transform = collections.namedtuple(
+    "Transform", ["stage", "name", "function", "strength", "reads_before"]
+)
 
 
 def transforms(mode, cautious):
@@ -120,16 +122,25 @@ def add_to_gradients(step, grads, variables, selection, amount):
     call per multiplier: the gradients are the step's own fresh tensors.
     """
     grads = list(grads)
-    rows = [(i, *selection.chosen(v)) for i, (g, v) in enumerate(zip(grads, variables))
-            if g is not None and selection.chosen(v)[0] != 0.0]
+    rows = [
+        (i, *selection.chosen(v))
+        for i, (g, v) in enumerate(zip(grads, variables))
+        if g is not None and selection.chosen(v)[0] != 0.0
+    ]
     if keras.backend.backend() == "torch" and step.function is _decay.l2_gradient:
-        plain = [row for row in rows if row[2] is None and grads[row[0]].dtype == variables[row[0]].value.dtype]
+        plain = [
+            row
+            for row in rows
+            if row[2] is None and grads[row[0]].dtype == variables[row[0]].value.dtype
+        ]
         with compat.no_gradient():
             for multiplier in sorted({m for _, m, _ in plain}):
                 indices = [i for i, m, _ in plain if m == multiplier]
-                compat.add_scaled_in_place([grads[i] for i in indices],
-                                           [variables[i].value for i in indices],
-                                           float(amount * multiplier))
+                compat.add_scaled_in_place(
+                    [grads[i] for i in indices],
+                    [variables[i].value for i in indices],
+                    float(amount * multiplier),
+                )
         done = {i for i, _, _ in plain}
         rows = [row for row in rows if row[0] not in done]
     for i, multiplier, anchor in rows:

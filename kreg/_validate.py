@@ -183,7 +183,9 @@ def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive
 
     def number(v):
         if is_number(v) and math.isfinite(float(v)) and abs(float(v)) > FLOAT32_MAX:
-            raise invalid(name, f"values that float32 can hold (<= {FLOAT32_MAX:.8g} in size)", value)
+            raise invalid(
+                name, f"values that float32 can hold (<= {FLOAT32_MAX:.8g} in size)", value
+            )
         return is_number(v) and math.isfinite(float(v))
 
     if number(value):
@@ -196,7 +198,9 @@ def check_range(value, name, lower_limit=None, upper_limit=None, lower_inclusive
             raise bad()
     else:
         raise bad()
-    below = lower_limit is not None and (low < lower_limit if lower_inclusive else low <= lower_limit)
+    below = lower_limit is not None and (
+        low < lower_limit if lower_inclusive else low <= lower_limit
+    )
     if below or (upper_limit is not None and high > upper_limit):
         raise bad()
     return low, high
@@ -278,8 +282,7 @@ def check_anchor_shapes(anchor, variables):
     ):
         raise invalid(
             "anchor",
-            "one array per trainable variable with shapes "
-            f"{[tuple(v.shape) for v in variables]}",
+            f"one array per trainable variable with shapes {[tuple(v.shape) for v in variables]}",
             anchor,
             f"shapes {[tuple(a.shape) for a in anchor]}",
         )
@@ -362,21 +365,31 @@ def check_inner_optimizer(optimizer, chain, wrapper_type, owner):
 def _refused_core(core, wrapper_type, owner):
     """``(expected, received)`` when the optimizer that updates the weights is refused."""
     if isinstance(core, getattr(keras.optimizers, "MultiOptimizer", ())):
-        return ("one optimizer for all weights (not a MultiOptimizer: the learning rate "
-                "the decay follows and the optimizers' own decays differ per weight)",
-                repr(core))
+        return (
+            "one optimizer for all weights (not a MultiOptimizer: the learning rate "
+            "the decay follows and the optimizers' own decays differ per weight)",
+            repr(core),
+        )
     if isinstance(core, getattr(keras.optimizers, "ScheduleFreeAdamW", ())):
-        return ("an optimizer that steps from the weights it is given; ScheduleFreeAdamW "
-                "rebuilds them from its own averaged state, so a decay written to them "
-                "would land on the average, not on the iterate", repr(core))
+        return (
+            "an optimizer that steps from the weights it is given; ScheduleFreeAdamW "
+            "rebuilds them from its own averaged state, so a decay written to them "
+            "would land on the average, not on the iterate",
+            repr(core),
+        )
     if owner is not None:
-        return (f"an optimizer not already wrapped by another {wrapper_type.__name__} (its "
-                "decay would apply twice)", repr(core))
+        return (
+            f"an optimizer not already wrapped by another {wrapper_type.__name__} (its "
+            "decay would apply twice)",
+            repr(core),
+        )
     for name in OWN_DECAYS:
         value = getattr(core, name, None)
         if value is not None and (not is_number(value) or float(value) != 0.0):
-            return (f"an optimizer without its own weight decay (None or 0.0 for "
-                    f"{' and '.join(OWN_DECAYS)}): the decay would apply twice. Pass the "
-                    f"decay to {wrapper_type.__name__} instead",
-                    f"{type(core).__name__}({name}={value!r})")
+            return (
+                f"an optimizer without its own weight decay (None or 0.0 for "
+                f"{' and '.join(OWN_DECAYS)}): the decay would apply twice. Pass the "
+                f"decay to {wrapper_type.__name__} instead",
+                f"{type(core).__name__}({name}={value!r})",
+            )
     return None

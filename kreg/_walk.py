@@ -85,7 +85,9 @@ def updating_optimizer(optimizer):
 def accumulation_steps(optimizer):
     """k of ``gradient_accumulation_steps`` anywhere in the chain (1 if unset): the
     weights change on one step in k."""
-    steps = [getattr(link, "gradient_accumulation_steps", None) for link in optimizer_chain(optimizer)]
+    steps = [
+        getattr(link, "gradient_accumulation_steps", None) for link in optimizer_chain(optimizer)
+    ]
     return int(next((k for k in steps if k), 1))
 
 

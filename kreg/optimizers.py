@@ -199,8 +199,11 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, VariableStrengths):
         )
         self._learning_rates = learning_rates
         learning_rates.recorded = self.add_variable(
-            shape=(2,), initializer="zeros", dtype="float32",
-            aggregation="only_first_replica", name="kreg_learning_rates",
+            shape=(2,),
+            initializer="zeros",
+            dtype="float32",
+            aggregation="only_first_replica",
+            name="kreg_learning_rates",
         )
         self._writer = Writer(name=f"{self.name}_write")
 
@@ -330,8 +333,10 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, VariableStrengths):
     @property
     def loss_scale_factor(self):
         inner = getattr(self, "inner_optimizer", None)
-        return getattr(self, "_own_loss_scale_factor", None) if inner is None else (
-            inner.loss_scale_factor
+        return (
+            getattr(self, "_own_loss_scale_factor", None)
+            if inner is None
+            else (inner.loss_scale_factor)
         )
 
     @loss_scale_factor.setter
@@ -436,7 +441,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, VariableStrengths):
         if self._schedule is not None:
             weight_decay = weight_decay * _steps.scheduled(self._schedule, self._core.iterations)
         factor = _decay.follow_factor(
-            self.follow, self.inner_optimizer.learning_rate,
+            self.follow,
+            self.inner_optimizer.learning_rate,
             *self._learning_rates.in_step(self.follow, self._core),
         )
         gate = _steps.gate(self.inner_optimizer, grads)
@@ -454,10 +460,14 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, VariableStrengths):
             # writes nothing. A TF graph cannot branch around a tf.distribute write, and
             # XLA fuses the no-op write into the update.
             return
-        self._writer.write(step.function, amount, [
-            (variable, multiplier, anchor, previous)
-            for (variable, multiplier, anchor), previous in zip(rows, before)
-        ])
+        self._writer.write(
+            step.function,
+            amount,
+            [
+                (variable, multiplier, anchor, previous)
+                for (variable, multiplier, anchor), previous in zip(rows, before)
+            ],
+        )
 
     # ------------------------------------------------------------------ config
 

@@ -30,7 +30,11 @@ _NORMALIZE = ("sum", "mean")
 
 def penalty_sum(values, normalize):
     """``sum(values)`` or ``mean(values)``: the reduction behind every kreg penalty."""
-    return ops.sum(values) if check_choice(normalize, "normalize", _NORMALIZE) == "sum" else ops.mean(values)
+    return (
+        ops.sum(values)
+        if check_choice(normalize, "normalize", _NORMALIZE) == "sum"
+        else ops.mean(values)
+    )
 
 
 def _strength(value, name):
@@ -383,4 +387,3 @@ def apply(model, regularizer, exclude=None, *, default_exclude=True):
         model.make_train_function(force=True)
         model.make_test_function(force=True)
     return attached
-

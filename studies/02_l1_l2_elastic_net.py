@@ -36,8 +36,13 @@ LEARNING_RATE = 0.1
 
 def kernels(model, k):
     """Tower k's kernel weights as one flat array."""
-    return np.concatenate([keras.ops.convert_to_numpy(v).ravel() for v in model.trainable_weights
-                           if v.path.startswith(f"net{k}_") and v.path.endswith("kernel")])
+    return np.concatenate(
+        [
+            keras.ops.convert_to_numpy(v).ravel()
+            for v in model.trainable_weights
+            if v.path.startswith(f"net{k}_") and v.path.endswith("kernel")
+        ]
+    )
 
 
 def train(ds, seeds, epochs, seed, penalty=None, optimizer=None):
@@ -74,77 +79,142 @@ def main(argv=None):
     strengths = _study.pick(args, [1e-3], [1e-3], [1e-4, 1e-3, 1e-2])
     print(f"{ds}; {seeds} seed(s), {epochs} epochs, l1 in {strengths}", flush=True)
     dwd = kreg.optimizers.DecoupledWeightDecay
-    runs = {"none": train(ds, seeds, epochs, args.seed),
-            "L2 penalty (1e-3)": train(ds, seeds, epochs, args.seed,
-                                       lambda: kreg.regularizers.L2(1e-3))}
+    runs = {
+        "none": train(ds, seeds, epochs, args.seed),
+        "L2 penalty (1e-3)": train(
+            ds, seeds, epochs, args.seed, lambda: kreg.regularizers.L2(1e-3)
+        ),
+    }
     for l1 in strengths:
-        runs[f"L1 penalty ({l1:g})"] = train(ds, seeds, epochs, args.seed,
-                                             lambda l1=l1: kreg.regularizers.L1(l1))
+        runs[f"L1 penalty ({l1:g})"] = train(
+            ds, seeds, epochs, args.seed, lambda l1=l1: kreg.regularizers.L1(l1)
+        )
         runs[f"proximal L1 ({l1:g})"] = train(
-            ds, seeds, epochs, args.seed,
-            optimizer=lambda l1=l1: dwd(keras.optimizers.SGD(LEARNING_RATE), 0.0, l1=l1))
+            ds,
+            seeds,
+            epochs,
+            args.seed,
+            optimizer=lambda l1=l1: dwd(keras.optimizers.SGD(LEARNING_RATE), 0.0, l1=l1),
+        )
         print(f"  l1={l1:g} done", flush=True)
     # The elastic net: L1L2(l1, l2) in the loss vs the proximal step with a decay of 2·l2
     # (L2(l2) has the gradient 2·l2·w).
     runs["elastic-net penalty (1e-3, 1e-3)"] = train(
-        ds, seeds, epochs, args.seed, lambda: kreg.regularizers.L1L2(l1=1e-3, l2=1e-3))
+        ds, seeds, epochs, args.seed, lambda: kreg.regularizers.L1L2(l1=1e-3, l2=1e-3)
+    )
     runs["proximal elastic net (1e-3, 2e-3)"] = train(
-        ds, seeds, epochs, args.seed,
-        optimizer=lambda: dwd(keras.optimizers.SGD(LEARNING_RATE), 2e-3, l1=1e-3))
+        ds,
+        seeds,
+        epochs,
+        args.seed,
+        optimizer=lambda: dwd(keras.optimizers.SGD(LEARNING_RATE), 2e-3, l1=1e-3),
+    )
     results = {name: summary for name, (summary, _) in runs.items()}
-    _study.table(args, "settings", ["setting", "exactly 0 (mean)", "mean abs(w)",
-                                    "test accuracy (mean)", "± std"],
-                 [[name, float(r[:, 0].mean()), float(r[:, 1].mean()),
-                   *_report.mean_std(r[:, 2])] for name, r in results.items()],
-                 caption=f"MLP 100-100, SGD {LEARNING_RATE}, {epochs} epochs, {seeds} seed(s).")
+    _study.table(
+        args,
+        "settings",
+        ["setting", "exactly 0 (mean)", "mean abs(w)", "test accuracy (mean)", "± std"],
+        [
+            [name, float(r[:, 0].mean()), float(r[:, 1].mean()), *_report.mean_std(r[:, 2])]
+            for name, r in results.items()
+        ],
+        caption=f"MLP 100-100, SGD {LEARNING_RATE}, {epochs} epochs, {seeds} seed(s).",
+    )
 
     l2 = results["L2 penalty (1e-3)"][:, 0]
-    rows = [["L2 leaves no weight exactly at zero", "fraction of kernel weights = 0.0 "
-             "(largest over seeds)", seeds, f"{l2.max():.2e}", "threshold < 1e-4",
-             "reproduced" if l2.max() < 1e-4 else "not reproduced"]]
-    pairs = [(f"l1={l1:g}", results[f"L1 penalty ({l1:g})"], results[f"proximal L1 ({l1:g})"])
-             for l1 in strengths]
-    pairs.append(("elastic net l1=l2=1e-3", results["elastic-net penalty (1e-3, 1e-3)"],
-                  results["proximal elastic net (1e-3, 2e-3)"]))
+    rows = [
+        [
+            "L2 leaves no weight exactly at zero",
+            "fraction of kernel weights = 0.0 (largest over seeds)",
+            seeds,
+            f"{l2.max():.2e}",
+            "threshold < 1e-4",
+            "reproduced" if l2.max() < 1e-4 else "not reproduced",
+        ]
+    ]
+    pairs = [
+        (f"l1={l1:g}", results[f"L1 penalty ({l1:g})"], results[f"proximal L1 ({l1:g})"])
+        for l1 in strengths
+    ]
+    pairs.append(
+        (
+            "elastic net l1=l2=1e-3",
+            results["elastic-net penalty (1e-3, 1e-3)"],
+            results["proximal elastic net (1e-3, 2e-3)"],
+        )
+    )
     for setting, penalty, proximal in pairs:
         zeros = _report.paired_test(proximal[:, 0], penalty[:, 0])
         tenfold = bool(np.all(proximal[:, 0] > 10 * np.maximum(penalty[:, 0], 1e-4)))
         verdict = _report.verdict(zeros)
         if verdict == "Reproduced" and not tenfold:
             verdict = "Inconclusive at this size"
-        rows.append([f"{setting}: only the proximal step puts weights exactly at zero",
-                     "fraction = 0.0, proximal − penalty (every seed ≥ 10× the penalty's: "
-                     f"{'yes' if tenfold else 'no'})", seeds,
-                     f"{zeros['diff']:+.4f} ({proximal[:, 0].mean():.4f} vs "
-                     f"{penalty[:, 0].mean():.4f})", t_cell(zeros), verdict])
+        rows.append(
+            [
+                f"{setting}: only the proximal step puts weights exactly at zero",
+                "fraction = 0.0, proximal − penalty (every seed ≥ 10× the penalty's: "
+                f"{'yes' if tenfold else 'no'})",
+                seeds,
+                f"{zeros['diff']:+.4f} ({proximal[:, 0].mean():.4f} vs {penalty[:, 0].mean():.4f})",
+                t_cell(zeros),
+                verdict,
+            ]
+        )
         shrink = _report.paired_test(proximal[:, 1] / penalty[:, 1] - 1, np.zeros(seeds))
-        rows.append([f"{setting}: the proximal step shrinks the weights as much as the penalty",
-                     "mean abs(w), proximal / penalty − 1", seeds, f"{shrink['diff']:+.4f}",
-                     interval_cell(shrink, 0.05), _report.equivalence(shrink, 0.05)])
+        rows.append(
+            [
+                f"{setting}: the proximal step shrinks the weights as much as the penalty",
+                "mean abs(w), proximal / penalty − 1",
+                seeds,
+                f"{shrink['diff']:+.4f}",
+                interval_cell(shrink, 0.05),
+                _report.equivalence(shrink, 0.05),
+            ]
+        )
         accuracy = _report.paired_test(proximal[:, 2], penalty[:, 2])
-        rows.append([f"{setting}: the proximal step costs no accuracy beyond the penalty's",
-                     "test accuracy, proximal − penalty", seeds,
-                     f"{accuracy['diff']:+.4f} ± {accuracy['std']:.4f}",
-                     interval_cell(accuracy, 0.01), _report.equivalence(accuracy, 0.01)])
+        rows.append(
+            [
+                f"{setting}: the proximal step costs no accuracy beyond the penalty's",
+                "test accuracy, proximal − penalty",
+                seeds,
+                f"{accuracy['diff']:+.4f} ± {accuracy['std']:.4f}",
+                interval_cell(accuracy, 0.01),
+                _report.equivalence(accuracy, 0.01),
+            ]
+        )
 
     plt = _report.plt
     figure, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     bins = np.linspace(-7, 0, 57)
     for axis, kind in zip(axes[:2], ("L1 penalty", "proximal L1")):
         w = runs[f"{kind} (0.001)" if 1e-3 in strengths else f"{kind} ({strengths[0]:g})"][1]
-        axis.hist(np.clip(np.log10(np.abs(w[w != 0])), bins[0], bins[-1]), bins=bins,
-                  color="tab:blue")
+        axis.hist(
+            np.clip(np.log10(np.abs(w[w != 0])), bins[0], bins[-1]), bins=bins, color="tab:blue"
+        )
         axis.bar([-7.6], [int(np.sum(w == 0))], width=0.5, color="tab:red")
         axis.set_yscale("log")
         axis.set_xticks([-7.6, -6, -4, -2, 0], ["=0", "1e-6", "1e-4", "1e-2", "1"])
-        axis.set(xlabel="abs(w) (red: exactly 0)", ylabel="weights",
-                 title=f"{kind}, l1=1e-3, seed 0: {np.mean(w == 0):.1%} exactly 0")
+        axis.set(
+            xlabel="abs(w) (red: exactly 0)",
+            ylabel="weights",
+            title=f"{kind}, l1=1e-3, seed 0: {np.mean(w == 0):.1%} exactly 0",
+        )
     for kind, marker in (("L1 penalty", "s"), ("proximal L1", "o")):
         r = np.asarray([results[f"{kind} ({l1:g})"] for l1 in strengths])  # [l1, seed, m]
-        axes[2].errorbar(strengths, r[:, :, 0].mean(1), yerr=r[:, :, 0].std(1),
-                         fmt=marker + "-", capsize=3, label=kind)
-    axes[2].set(xscale="log", xlabel="l1", ylabel="fraction of weights exactly 0",
-                title=f"Exact zeros ({seeds} seeds)")
+        axes[2].errorbar(
+            strengths,
+            r[:, :, 0].mean(1),
+            yerr=r[:, :, 0].std(1),
+            fmt=marker + "-",
+            capsize=3,
+            label=kind,
+        )
+    axes[2].set(
+        xscale="log",
+        xlabel="l1",
+        ylabel="fraction of weights exactly 0",
+        title=f"Exact zeros ({seeds} seeds)",
+    )
     axes[2].legend(fontsize=7)
     _study.figure(args, figure)
     _study.verdicts(args, rows, title=TITLE)

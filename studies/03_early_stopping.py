@@ -81,21 +81,33 @@ def train(ds, seeds, epochs, seed):
     """Per seed, the logs of a run without stopping: {key: array over epochs}."""
     keras.utils.set_random_seed(seed)
     model = build(ds, seeds)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3),
-                  loss=[_train.loss() for _ in range(seeds)],
-                  metrics=[["accuracy"] for _ in range(seeds)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=[_train.loss() for _ in range(seeds)],
+        metrics=[["accuracy"] for _ in range(seeds)],
+    )
     score = PackedTestScore(ds.x_test, ds.y_test)
     y_val = ds.y_val if seeds == 1 else tuple(ds.y_val for _ in range(seeds))
-    history = _train.fit_packed(model, ds.x_train, ds.y_train, batch_size=128, epochs=epochs,
-                                validation_data=(ds.x_val, y_val), callbacks=[score],
-                                verbose=0).history
+    history = _train.fit_packed(
+        model,
+        ds.x_train,
+        ds.y_train,
+        batch_size=128,
+        epochs=epochs,
+        validation_data=(ds.x_val, y_val),
+        callbacks=[score],
+        verbose=0,
+    ).history
     test = np.asarray(score.accuracy)  # [epoch, seed]
     runs = []
     for k in range(seeds):
         key = "" if seeds == 1 else f"net{k}_logits_"
-        logs = {"loss": history[f"{key}loss"], "val_loss": history[f"val_{key}loss"],
-                "accuracy": history[f"{key}accuracy"],
-                "val_accuracy": history[f"val_{key}accuracy"]}
+        logs = {
+            "loss": history[f"{key}loss"],
+            "val_loss": history[f"val_{key}loss"],
+            "accuracy": history[f"{key}accuracy"],
+            "val_accuracy": history[f"val_{key}accuracy"],
+        }
         logs = {name: np.asarray(v, "float64") for name, v in logs.items()}
         logs["error"], logs["val_error"] = 1 - logs["accuracy"], 1 - logs["val_accuracy"]
         logs["test_accuracy"] = test[:, k]
@@ -118,18 +130,20 @@ def kept(model, runs, monitor, epochs):
 
 def check_replay(ds, epochs, seed):
     """GL_5 in fit with restore_best_weights vs its replay, one single-network run each."""
+
     def single():
         keras.utils.set_random_seed(seed)
         model = _train.mlp(ds, hidden=(256, 256))
         return _train.compile(model, keras.optimizers.Adam(3e-3))
 
-    data = dict(x=ds.x_train, y=ds.y_train, validation_data=(ds.x_val, ds.y_val),
-                batch_size=128, verbose=0)
+    data = dict(
+        x=ds.x_train, y=ds.y_train, validation_data=(ds.x_val, ds.y_val), batch_size=128, verbose=0
+    )
     logs = single().fit(epochs=epochs, **data).history
-    replayed = replay(single(), {k: np.asarray(v) for k, v in logs.items()},
-                      **CRITERIA["GL_5"])
-    callback = kreg.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True,
-                                            **CRITERIA["GL_5"])
+    replayed = replay(single(), {k: np.asarray(v) for k, v in logs.items()}, **CRITERIA["GL_5"])
+    callback = kreg.callbacks.EarlyStopping(
+        monitor="val_loss", restore_best_weights=True, **CRITERIA["GL_5"]
+    )
     trained = len(single().fit(epochs=epochs, callbacks=[callback], **data).history["loss"])
     stop = epochs if replayed[0] is None else replayed[0] + 1
     return (trained, callback.best_epoch + 1), (stop, replayed[1] + 1)
@@ -150,48 +164,78 @@ def main(argv=None):
     model, runs = train(ds, seeds, epochs, args.seed)
     on_loss = kept(model, runs, "val_loss", epochs)
     on_error = kept(model, runs, "val_error", epochs)
-    _study.table(args, "criteria", ["criterion", "monitor", "epochs trained (mean)",
-                                    "test accuracy kept (mean)", "± std"],
-                 [[name, monitor, float(trained.mean()), *_report.mean_std(accuracy)]
-                  for monitor, table in (("val_loss", on_loss), ("val_error", on_error))
-                  for name, (accuracy, trained) in table.items()],
-                 caption=f"Each criterion replayed on {seeds} seed(s) of {epochs} epochs.")
+    _study.table(
+        args,
+        "criteria",
+        ["criterion", "monitor", "epochs trained (mean)", "test accuracy kept (mean)", "± std"],
+        [
+            [name, monitor, float(trained.mean()), *_report.mean_std(accuracy)]
+            for monitor, table in (("val_loss", on_loss), ("val_error", on_error))
+            for name, (accuracy, trained) in table.items()
+        ],
+        caption=f"Each criterion replayed on {seeds} seed(s) of {epochs} epochs.",
+    )
     rows = []
     for monitor, table in (("val_error", on_error), ("val_loss", on_loss)):
         for fast, slow in PAIRS:
             test = _report.paired_test(table[slow][0], table[fast][0])
             ratio = float(table[slow][1].mean() / table[fast][1].mean())
             same = seeds > 1 and np.array_equal(table[slow][0], table[fast][0])
-            rows.append([f"{slow} keeps a better network than {fast} (on {monitor})",
-                         "test accuracy kept, slow − fast; epochs trained, slow / fast", seeds,
-                         f"{test['diff']:+.4f} ± {test['std']:.4f}; {ratio:.1f}× the epochs",
-                         # Both keep the same epoch on every seed: no gain, whatever the size.
-                         "the same weights kept on every seed" if same else t_cell(test),
-                         "not reproduced" if same else _report.verdict(test)])
+            rows.append(
+                [
+                    f"{slow} keeps a better network than {fast} (on {monitor})",
+                    "test accuracy kept, slow − fast; epochs trained, slow / fast",
+                    seeds,
+                    f"{test['diff']:+.4f} ± {test['std']:.4f}; {ratio:.1f}× the epochs",
+                    # Both keep the same epoch on every seed: no gain, whatever the size.
+                    "the same weights kept on every seed" if same else t_cell(test),
+                    "not reproduced" if same else _report.verdict(test),
+                ]
+            )
     test = _report.paired_test(on_error["patience 20"][0], on_loss["patience 20"][0])
-    rows.append(["monitoring val_error keeps a better network than val_loss (patience 20)",
-                 "test accuracy kept, error − loss", seeds,
-                 f"{test['diff']:+.4f} ± {test['std']:.4f}", t_cell(test),
-                 _report.verdict(test)])
-    (trained, best), (stop, replayed) = check_replay(ds, _study.pick(args, 3, 30, 60),
-                                                     args.seed)
-    rows.append(["a replayed criterion stops where it stops in fit (GL_5)",
-                 "epochs trained and epoch kept: fit vs replay", 1,
-                 f"{trained}, {best} vs {stop}, {replayed}", "equal",
-                 "reproduced" if (trained, best) == (stop, replayed) else "not reproduced"])
+    rows.append(
+        [
+            "monitoring val_error keeps a better network than val_loss (patience 20)",
+            "test accuracy kept, error − loss",
+            seeds,
+            f"{test['diff']:+.4f} ± {test['std']:.4f}",
+            t_cell(test),
+            _report.verdict(test),
+        ]
+    )
+    (trained, best), (stop, replayed) = check_replay(ds, _study.pick(args, 3, 30, 60), args.seed)
+    rows.append(
+        [
+            "a replayed criterion stops where it stops in fit (GL_5)",
+            "epochs trained and epoch kept: fit vs replay",
+            1,
+            f"{trained}, {best} vs {stop}, {replayed}",
+            "equal",
+            "reproduced" if (trained, best) == (stop, replayed) else "not reproduced",
+        ]
+    )
 
     plt = _report.plt
     figure, axis = plt.subplots(figsize=(7, 4))
     colors = plt.cm.tab10(np.linspace(0, 1, len(CRITERIA)))
     for monitor, table, fill in (("val_error", on_error, "full"), ("val_loss", on_loss, "none")):
         for (name, (accuracy, trained)), color in zip(table.items(), colors):
-            axis.errorbar(trained.mean(), accuracy.mean(),
-                          yerr=accuracy.std(ddof=1) if seeds > 1 else 0, fmt="o", color=color,
-                          fillstyle=fill, capsize=3,
-                          label=name if monitor == "val_error" else None)
-    axis.set(xscale="log", xlabel="epochs trained (mean over seeds)",
-             ylabel="test accuracy kept (mean ± std)",
-             title=f"Each criterion on val_error (filled) and val_loss (open), {seeds} seeds")
+            axis.errorbar(
+                trained.mean(),
+                accuracy.mean(),
+                yerr=accuracy.std(ddof=1) if seeds > 1 else 0,
+                fmt="o",
+                color=color,
+                fillstyle=fill,
+                capsize=3,
+                label=name if monitor == "val_error" else None,
+            )
+    axis.set(
+        xscale="log",
+        xlabel="epochs trained (mean over seeds)",
+        ylabel="test accuracy kept (mean ± std)",
+        title=f"Each criterion on val_error (filled) and val_loss (open), {seeds} seeds",
+    )
     axis.legend(fontsize=7, ncol=2)
     _study.figure(args, figure)
     _study.verdicts(args, rows, title=TITLE)

@@ -99,24 +99,46 @@ def main():
             norms.append(float(np.linalg.norm(ops.convert_to_numpy(bias))))
         traces[kind] = (np.array(losses), np.array(norms))
     _study.table(
-        args, "bias_only",
-        ["normalization", "loss at step 1", "loss at last step", "loss range", "‖b‖ half-way",
-         "‖b‖ at end"],
-        [[label, traces[kind][0][0], traces[kind][0][-1], float(np.ptp(traces[kind][0])),
-          traces[kind][1][len(traces[kind][1]) // 2], traces[kind][1][-1]]
-         for kind, label in (("constant", "x − E[x], E[x] outside the gradient"),
-                             ("batchnorm", "BatchNormalization (inside the gradient)"))],
-        caption=f"Only the bias trains (SGD, lr 0.5, one fixed batch of {batch}, {steps} steps).")
+        args,
+        "bias_only",
+        [
+            "normalization",
+            "loss at step 1",
+            "loss at last step",
+            "loss range",
+            "‖b‖ half-way",
+            "‖b‖ at end",
+        ],
+        [
+            [
+                label,
+                traces[kind][0][0],
+                traces[kind][0][-1],
+                float(np.ptp(traces[kind][0])),
+                traces[kind][1][len(traces[kind][1]) // 2],
+                traces[kind][1][-1],
+            ]
+            for kind, label in (
+                ("constant", "x − E[x], E[x] outside the gradient"),
+                ("batchnorm", "BatchNormalization (inside the gradient)"),
+            )
+        ],
+        caption=f"Only the bias trains (SGD, lr 0.5, one fixed batch of {batch}, {steps} steps).",
+    )
     constant_losses, constant_norms = traces["constant"]
     batchnorm_losses, batchnorm_norms = traces["batchnorm"]
-    grows = (constant_norms[-1] > 10 * max(batchnorm_norms[-1], 1e-6)
-             and constant_norms[-1] > constant_norms[len(constant_norms) // 2])
+    grows = (
+        constant_norms[-1] > 10 * max(batchnorm_norms[-1], 1e-6)
+        and constant_norms[-1] > constant_norms[len(constant_norms) // 2]
+    )
 
     epochs = _study.pick(args, 1, 15, 60)
     rows, hits, biases = [], [], []
-    for kind, use_bias, label in (("constant", True, "bias + mean outside the gradient"),
-                                  ("batchnorm", True, "bias + BatchNormalization"),
-                                  ("batchnorm", False, "no bias + BatchNormalization")):
+    for kind, use_bias, label in (
+        ("constant", True, "bias + mean outside the gradient"),
+        ("batchnorm", True, "bias + BatchNormalization"),
+        ("batchnorm", False, "no bias + BatchNormalization"),
+    ):
         keras.utils.set_random_seed(args.seed)
         model = full_model(dataset, kind, width * 2, use_bias)
         _train.compile(model, keras.optimizers.Adam(1e-2))
@@ -125,41 +147,70 @@ def main():
         logits = model.predict(dataset.x_test, batch_size=1000, verbose=0)
         hits.append(np.argmax(logits, -1) == dataset.y_test)
         layer = model.get_layer("u")
-        biases.append(float(np.abs(ops.convert_to_numpy(layer.bias)).max()) if use_bias
-                      else float("nan"))
+        biases.append(
+            float(np.abs(ops.convert_to_numpy(layer.bias)).max()) if use_bias else float("nan")
+        )
         rows.append([label, model.count_params(), biases[-1], accuracy, nll])
-    _study.table(args, "full_training",
-                 ["model", "parameters", "max abs(b) after training", "test accuracy", "test NLL"],
-                 rows, caption=f"Everything trains (Adam 1e-2, batch 64, {epochs} epochs).")
+    _study.table(
+        args,
+        "full_training",
+        ["model", "parameters", "max abs(b) after training", "test accuracy", "test NLL"],
+        rows,
+        caption=f"Everything trains (Adam 1e-2, batch 64, {epochs} epochs).",
+    )
     difference = hits[2].astype("float64") - hits[1]
-    low, high = _report.bootstrap(lambda index: difference[index].mean(), len(difference),
-                                  seed=args.seed)
-    equal = ("reproduced" if -MARGIN < low and high < MARGIN else
-             "not reproduced" if low > MARGIN or high < -MARGIN else "inconclusive at this size")
+    low, high = _report.bootstrap(
+        lambda index: difference[index].mean(), len(difference), seed=args.seed
+    )
+    equal = (
+        "reproduced"
+        if -MARGIN < low and high < MARGIN
+        else "not reproduced"
+        if low > MARGIN or high < -MARGIN
+        else "inconclusive at this size"
+    )
 
     verdict_rows = [
-        [("with the mean outside the gradient, a bias before it grows without bound while "
-          "the loss stays fixed"),
-         f"‖b‖ after {steps} SGD steps (half-way); loss range", 1,
-         (f"{constant_norms[-1]:.3g} ({constant_norms[len(constant_norms) // 2]:.3g}); "
-          f"{np.ptp(constant_losses):.2e}"),
-         "‖b‖ > 10 × BatchNormalization's and still growing",
-         "reproduced" if grows else "not reproduced"],
-        ["inside BatchNormalization the bias gets no gradient",
-         f"‖b‖ after {steps} SGD steps; loss range", 1,
-         f"{batchnorm_norms[-1]:.2e}; {np.ptp(batchnorm_losses):.2e}",
-         "float rounding: ‖b‖ < 1e-4",
-         "reproduced" if batchnorm_norms[-1] < 1e-4 else "not reproduced"],
-        ["use_bias=False before BatchNormalization loses nothing",
-         (f"test accuracy, no bias − bias ({rows[1][1] - rows[2][1]} parameters fewer; "
-          f"max abs(b) {biases[1]:.1e} after Adam)"), 1, f"{difference.mean():+.4f}",
-         f"[{low:+.4f}, {high:+.4f}] (bootstrap over {len(difference)} test images) vs ±{MARGIN}",
-         equal],
+        [
+            (
+                "with the mean outside the gradient, a bias before it grows without bound while "
+                "the loss stays fixed"
+            ),
+            f"‖b‖ after {steps} SGD steps (half-way); loss range",
+            1,
+            (
+                f"{constant_norms[-1]:.3g} ({constant_norms[len(constant_norms) // 2]:.3g}); "
+                f"{np.ptp(constant_losses):.2e}"
+            ),
+            "‖b‖ > 10 × BatchNormalization's and still growing",
+            "reproduced" if grows else "not reproduced",
+        ],
+        [
+            "inside BatchNormalization the bias gets no gradient",
+            f"‖b‖ after {steps} SGD steps; loss range",
+            1,
+            f"{batchnorm_norms[-1]:.2e}; {np.ptp(batchnorm_losses):.2e}",
+            "float rounding: ‖b‖ < 1e-4",
+            "reproduced" if batchnorm_norms[-1] < 1e-4 else "not reproduced",
+        ],
+        [
+            "use_bias=False before BatchNormalization loses nothing",
+            (
+                f"test accuracy, no bias − bias ({rows[1][1] - rows[2][1]} parameters fewer; "
+                f"max abs(b) {biases[1]:.1e} after Adam)"
+            ),
+            1,
+            f"{difference.mean():+.4f}",
+            f"[{low:+.4f}, {high:+.4f}] (bootstrap over {len(difference)} test images) vs ±{MARGIN}",
+            equal,
+        ],
     ]
 
     figure, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for kind, style, label in (("constant", "-", "mean outside the gradient"),
-                               ("batchnorm", "--", "BatchNormalization")):
+    for kind, style, label in (
+        ("constant", "-", "mean outside the gradient"),
+        ("batchnorm", "--", "BatchNormalization"),
+    ):
         losses, norms = traces[kind]
         axes[0].plot(np.arange(1, steps + 1), norms, style, label=label)
         axes[1].plot(np.arange(1, steps + 1), losses, style, label=label)
@@ -167,10 +218,14 @@ def main():
     axes[1].set(xlabel="SGD step", ylabel="training loss", title="The loss does not move")
     axes[0].legend(fontsize=8)
     _study.figure(args, figure)
-    _study.verdicts(args, verdict_rows, title="Study 6: batch normalization and biases",
-                    note="Deterministic demonstrations on one seed. Under Adam the bias before "
-                    "BatchNormalization is not exactly 0: its gradient is float rounding (~1e-9) "
-                    "and Adam divides it by its own running RMS.")
+    _study.verdicts(
+        args,
+        verdict_rows,
+        title="Study 6: batch normalization and biases",
+        note="Deterministic demonstrations on one seed. Under Adam the bias before "
+        "BatchNormalization is not exactly 0: its gradient is float rounding (~1e-9) "
+        "and Adam divides it by its own running RMS.",
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,7 @@ def grid(args, ds):
     best_ref (the index of λ* in lams).
     """
     # --smoke: the smallest grid that still reaches every verdict (each inconclusive).
-    lams = _study.pick(args, [0.1, 1.0], [0.01, 0.1, 1.0, 10.0],
-                       [0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
+    lams = _study.pick(args, [0.1, 1.0], [0.01, 0.1, 1.0, 10.0], [0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
     batches = _study.pick(args, [16, 32, 64], [32, 128, 512], [32, 64, 128, 256, 512, 1024])
     ref = _study.pick(args, 16, 128, 128)
     # Three seeds of 7 MLPs each at six batch sizes fit the tour's time budget at 50 epochs.
@@ -60,8 +59,11 @@ def grid(args, ds):
     seeds = _study.pick(args, 1, 2, 3)
     n = len(ds.y_train)
     k = len(lams)
-    print(f"{ds.name}, N = {n}: MLP 100-100, Adam 2e-3, summed loss, L2(λ) on the kernels, "
-          f"{epochs} epochs at every batch size; λ ∈ {lams}; {seeds} seed(s).", flush=True)
+    print(
+        f"{ds.name}, N = {n}: MLP 100-100, Adam 2e-3, summed loss, L2(λ) on the kernels, "
+        f"{epochs} epochs at every batch size; λ ∈ {lams}; {seeds} seed(s).",
+        flush=True,
+    )
     err = np.zeros((seeds, len(batches), k))
     scaled = np.zeros((seeds, len(batches)))
     best_ref = None
@@ -78,32 +80,49 @@ def grid(args, ds):
             for j in range(k + 1):
                 t = s * (k + 1) + j
                 reg = kreg.regularizers.L2(lams[j] if j < k else lam_star * n / ref)
-                kreg.regularizers.apply(model, reg,
-                                        exclude=lambda v, t=t: not v.path.startswith(f"net{t}_"))
+                kreg.regularizers.apply(
+                    model, reg, exclude=lambda v, t=t: not v.path.startswith(f"net{t}_")
+                )
             scaled_towers.append(f"net{s * (k + 1) + k}_*")
-        model.compile(optimizer=keras.optimizers.Adam(2e-3),
-                      loss=[sum_loss() for _ in range(seeds * (k + 1))])
-        scaler = kreg.callbacks.RegularizationScaler("minibatch", targets=scaled_towers,
-                                                     batch_size=b, num_examples=n)
-        _train.fit_packed(model, ds.x_train, ds.y_train, batch_size=b, epochs=epochs, verbose=0,
-                          callbacks=[scaler] if best_ref is not None else [])
-        accs = np.reshape([a for a, _ in _train.packed_scores(model, ds.x_test, ds.y_test)],
-                          (seeds, k + 1))
+        model.compile(
+            optimizer=keras.optimizers.Adam(2e-3), loss=[sum_loss() for _ in range(seeds * (k + 1))]
+        )
+        scaler = kreg.callbacks.RegularizationScaler(
+            "minibatch", targets=scaled_towers, batch_size=b, num_examples=n
+        )
+        _train.fit_packed(
+            model,
+            ds.x_train,
+            ds.y_train,
+            batch_size=b,
+            epochs=epochs,
+            verbose=0,
+            callbacks=[scaler] if best_ref is not None else [],
+        )
+        accs = np.reshape(
+            [a for a, _ in _train.packed_scores(model, ds.x_test, ds.y_test)], (seeds, k + 1)
+        )
         err[:, i] = 1 - accs[:, :k]
         scaled[:, i] = 1 - accs[:, k]
         if best_ref is None:
             best_ref = int(err[:, i].mean(0).argmin())
             scaled[:, i] = err[:, i, best_ref]  # at b_ref the scaler gives exactly λ*
         print(f"  batch {b} done", flush=True)
-    return {"lams": lams, "batches": batches, "ref": ref, "seeds": seeds, "err": err,
-            "scaled": scaled, "best_ref": best_ref}
+    return {
+        "lams": lams,
+        "batches": batches,
+        "ref": ref,
+        "seeds": seeds,
+        "err": err,
+        "scaled": scaled,
+        "best_ref": best_ref,
+    }
 
 
 def slopes_of(lams, batches, err):
     """Per seed, the least-squares slope of log(best λ of the grid) against log(b)."""
     logb = np.log(batches)
-    return np.array([np.polyfit(logb, np.log(np.asarray(lams)[e.argmin(1)]), 1)[0]
-                     for e in err])
+    return np.array([np.polyfit(logb, np.log(np.asarray(lams)[e.argmin(1)]), 1)[0] for e in err])
 
 
 def slope_against_rule(slopes):
@@ -112,11 +131,13 @@ def slope_against_rule(slopes):
     if not test["significant"]:
         return f"The slope is consistent with the rule's 1 (against 1: {test['text']})."
     steep = test["diff"] > 0
-    return (f"The slope is {'steeper' if steep else 'shallower'} than the rule's 1 (against "
-            f"1: {test['text']}): over these batch sizes the best λ changes "
-            f"{'faster' if steep else 'slower'} than b, so the scaler's λ*·b/b_ref is too "
-            f"{'small' if steep else 'large'} above b_ref and too "
-            f"{'large' if steep else 'small'} below it.")
+    return (
+        f"The slope is {'steeper' if steep else 'shallower'} than the rule's 1 (against "
+        f"1: {test['text']}): over these batch sizes the best λ changes "
+        f"{'faster' if steep else 'slower'} than b, so the scaler's λ*·b/b_ref is too "
+        f"{'small' if steep else 'large'} above b_ref and too "
+        f"{'large' if steep else 'small'} below it."
+    )
 
 
 def test_cell(test):
@@ -124,8 +145,10 @@ def test_cell(test):
     if test["n"] < 2:
         return "1 seed: no test"
     lo, hi = _report.interval(test)
-    return (f"95% CI [{lo:+.3f}, {hi:+.3f}]; paired t, |t| = {abs(test['t']):.2f} vs "
-            f"{test['t_crit']:.2f}")
+    return (
+        f"95% CI [{lo:+.3f}, {hi:+.3f}]; paired t, |t| = {abs(test['t']):.2f} vs "
+        f"{test['t_crit']:.2f}"
+    )
 
 
 def estimate(values, digits=3):
@@ -145,33 +168,70 @@ def main():
     best_err = err[:, np.arange(len(batches)), best_j]  # [seed, batch]
     sd = (lambda a: a.std(0, ddof=1)) if seeds > 1 else (lambda a: np.zeros(a.shape[1:]))
     _study.table(
-        args, "batch_size",
-        ["batch size", "best λ at this b", "its test error", f"λ*={lam_star:g} reused as is",
-         "± std", "λ* through RegularizationScaler", "± std", "λ per step (scaler)"],
-        [[b, lams[best_j[i]], float(best_err[:, i].mean()), float(err[:, i, best_ref].mean()),
-          float(sd(err[:, :, best_ref])[i]), float(scaled[:, i].mean()), float(sd(scaled)[i]),
-          lam_star * b / ref] for i, b in enumerate(batches)],
+        args,
+        "batch_size",
+        [
+            "batch size",
+            "best λ at this b",
+            "its test error",
+            f"λ*={lam_star:g} reused as is",
+            "± std",
+            "λ* through RegularizationScaler",
+            "± std",
+            "λ per step (scaler)",
+        ],
+        [
+            [
+                b,
+                lams[best_j[i]],
+                float(best_err[:, i].mean()),
+                float(err[:, i, best_ref].mean()),
+                float(sd(err[:, :, best_ref])[i]),
+                float(scaled[:, i].mean()),
+                float(sd(scaled)[i]),
+                lam_star * b / ref,
+            ]
+            for i, b in enumerate(batches)
+        ],
         caption=f"Test error ({len(ds.y_test)} examples), mean of {seeds} seed(s); "
-        f"λ* = {lam_star:g} is the best λ at the reference batch size {ref}.")
+        f"λ* = {lam_star:g} is the best λ at the reference batch size {ref}.",
+    )
 
     rows = []
     slopes = None
     if len(batches) > 2:
         slopes = slopes_of(lams, batches, err)
-        _study.table(args, "slopes", ["seed", "slope of log(best λ) vs log(b)"],
-                     [[seed, float(slope)] for seed, slope in enumerate(slopes)])
+        _study.table(
+            args,
+            "slopes",
+            ["seed", "slope of log(best λ) vs log(b)"],
+            [[seed, float(slope)] for seed, slope in enumerate(slopes)],
+        )
         span = f"b = {batches[0]}…{batches[-1]}"
         zero = _report.paired_test(slopes, np.zeros(seeds))
         one = _report.paired_test(slopes, np.ones(seeds))
-        rows.append(["the best λ of a summed loss grows with the batch size",
-                     f"slope of log(best λ) vs log(b), {span}", seeds, estimate(slopes, 2),
-                     "against 0: " + test_cell(zero), _report.verdict(zero)])
+        rows.append(
+            [
+                "the best λ of a summed loss grows with the batch size",
+                f"slope of log(best λ) vs log(b), {span}",
+                seeds,
+                estimate(slopes, 2),
+                "against 0: " + test_cell(zero),
+                _report.verdict(zero),
+            ]
+        )
         # The rule's own prediction: slope 1. A significant difference either way means the
         # scaler's λ*·b/b_ref is off away from b_ref (too small above it when steeper).
-        rows.append([("… in proportion to b (slope 1), as RegularizationScaler('minibatch') "
-                      "assumes"), f"the same slope, {span}", seeds, estimate(slopes, 2),
-                     "against 1: " + test_cell(one),
-                     "not reproduced" if one["significant"] else "inconclusive at this size"])
+        rows.append(
+            [
+                ("… in proportion to b (slope 1), as RegularizationScaler('minibatch') assumes"),
+                f"the same slope, {span}",
+                seeds,
+                estimate(slopes, 2),
+                "against 1: " + test_cell(one),
+                "not reproduced" if one["significant"] else "inconclusive at this size",
+            ]
+        )
         print(slope_against_rule(slopes), flush=True)
     # Per seed: the mean excess test error over the grid's best, over the other batch sizes;
     # and the same over the batch sizes at least 4× away from b_ref, where λ's balance with
@@ -186,46 +246,92 @@ def main():
         g_scaled = (scaled[:, idx] - best_err[:, idx]).mean(1)
         test = _report.paired_test(g_fixed, g_scaled)
         gaps.append([label, estimate(g_fixed), estimate(g_scaled)])
-        rows.append([f"λ* of b_ref = {ref} through the scaler beats λ* as is ({label})",
-                     "excess test error over the grid's best: as is − scaled", seeds,
-                     estimate(g_fixed - g_scaled), test_cell(test), _report.verdict(test)])
-    _study.table(args, "transfer", ["batch sizes", "excess error, λ* as is",
-                                    "excess error, λ* via scaler"], gaps,
-                 caption="Excess test error over the grid's best λ at each batch size "
-                 "(mean ± std over seeds).")
+        rows.append(
+            [
+                f"λ* of b_ref = {ref} through the scaler beats λ* as is ({label})",
+                "excess test error over the grid's best: as is − scaled",
+                seeds,
+                estimate(g_fixed - g_scaled),
+                test_cell(test),
+                _report.verdict(test),
+            ]
+        )
+    _study.table(
+        args,
+        "transfer",
+        ["batch sizes", "excess error, λ* as is", "excess error, λ* via scaler"],
+        gaps,
+        caption="Excess test error over the grid's best λ at each batch size "
+        "(mean ± std over seeds).",
+    )
 
     plt = _report.plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     if slopes is not None:
         for s in range(seeds):
-            axes[0].plot(batches, np.asarray(lams)[err[s].argmin(1)], "o-", alpha=0.7,
-                         label=f"seed {s}: slope {slopes[s]:.2f}")
-    axes[0].plot(batches, [lam_star * b / ref for b in batches], "k--",
-                 label="the rule: λ*·b/b_ref (slope 1)")
-    axes[0].set(xscale="log", yscale="log", xlabel="batch size b", ylabel="best λ of the grid",
-                title="Best λ of a summed loss against b")
+            axes[0].plot(
+                batches,
+                np.asarray(lams)[err[s].argmin(1)],
+                "o-",
+                alpha=0.7,
+                label=f"seed {s}: slope {slopes[s]:.2f}",
+            )
+    axes[0].plot(
+        batches,
+        [lam_star * b / ref for b in batches],
+        "k--",
+        label="the rule: λ*·b/b_ref (slope 1)",
+    )
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        xlabel="batch size b",
+        ylabel="best λ of the grid",
+        title="Best λ of a summed loss against b",
+    )
     axes[0].legend(fontsize=7)
     ax = axes[1]
-    ax.errorbar(batches, err[:, :, best_ref].mean(0), yerr=sd(err[:, :, best_ref]),
-                fmt="o-", capsize=3, label=f"λ* = {lam_star:g} fixed")
-    ax.errorbar(batches, scaled.mean(0), yerr=sd(scaled), fmt="s-", capsize=3,
-                label="λ* via RegularizationScaler('minibatch')")
+    ax.errorbar(
+        batches,
+        err[:, :, best_ref].mean(0),
+        yerr=sd(err[:, :, best_ref]),
+        fmt="o-",
+        capsize=3,
+        label=f"λ* = {lam_star:g} fixed",
+    )
+    ax.errorbar(
+        batches,
+        scaled.mean(0),
+        yerr=sd(scaled),
+        fmt="s-",
+        capsize=3,
+        label="λ* via RegularizationScaler('minibatch')",
+    )
     ax.plot(batches, best_err.mean(0), "k:", label="best λ of the grid at each b")
     ax.axvline(ref, color="gray", lw=0.8)
-    ax.set(xscale="log", xlabel="batch size b", ylabel=f"test error ({len(ds.y_test)} examples)",
-           title=f"Reusing λ* at other batch sizes ({seeds} seeds)")
+    ax.set(
+        xscale="log",
+        xlabel="batch size b",
+        ylabel=f"test error ({len(ds.y_test)} examples)",
+        title=f"Reusing λ* at other batch sizes ({seeds} seeds)",
+    )
     ax.legend(fontsize=7)
     _study.figure(args, fig)
     _study.verdicts(
-        args, rows, title="7. Scaling λ with the batch size (summed loss)",
-        note=("MNIST-1D, MLP 100-100, Adam 2e-3, summed loss, L2(λ) on the kernels, "
-              f"λ ∈ {lams}, b ∈ {batches}, b_ref = {ref}, {seeds} seeds (towers of one packed "
-              f"model, seed {args.seed}); test errors on {len(ds.y_test)} "
-              + ("fresh examples. " if not args.smoke else "examples. ")
-              + (slope_against_rule(slopes) if slopes is not None and seeds > 1 else "")
-              + " Near its best the test error changes with λ by about the seed noise, so "
-              "reusing a λ that is off by a factor of 4–8 costs little here: the transfer "
-              "test is weaker than the slope test."))
+        args,
+        rows,
+        title="7. Scaling λ with the batch size (summed loss)",
+        note=(
+            "MNIST-1D, MLP 100-100, Adam 2e-3, summed loss, L2(λ) on the kernels, "
+            f"λ ∈ {lams}, b ∈ {batches}, b_ref = {ref}, {seeds} seeds (towers of one packed "
+            f"model, seed {args.seed}); test errors on {len(ds.y_test)} "
+            + ("fresh examples. " if not args.smoke else "examples. ")
+            + (slope_against_rule(slopes) if slopes is not None and seeds > 1 else "")
+            + " Near its best the test error changes with λ by about the seed noise, so "
+            "reusing a λ that is off by a factor of 4–8 costs little here: the transfer "
+            "test is weaker than the slope test."
+        ),
+    )
 
 
 if __name__ == "__main__":

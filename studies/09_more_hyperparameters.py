@@ -59,11 +59,13 @@ def build(ds, l2, rate, stddev):
     x = keras.layers.Flatten()(inputs)
     x = kreg.layers.GaussianNoise(stddev, name="noise")(x)
     for i, h in enumerate(HIDDEN):
-        x = keras.layers.Dense(h, activation="relu", name=f"dense_{i}",
-                               kernel_regularizer=kreg.regularizers.L2(l2))(x)
+        x = keras.layers.Dense(
+            h, activation="relu", name=f"dense_{i}", kernel_regularizer=kreg.regularizers.L2(l2)
+        )(x)
         x = kreg.layers.Dropout(rate, name=f"dropout_{i}")(x)
-    outputs = keras.layers.Dense(ds.num_classes, name="logits",
-                                 kernel_regularizer=kreg.regularizers.L2(l2))(x)
+    outputs = keras.layers.Dense(
+        ds.num_classes, name="logits", kernel_regularizer=kreg.regularizers.L2(l2)
+    )(x)
     return _train.compile(keras.Model(inputs, outputs), keras.optimizers.Adam(LR))
 
 
@@ -106,29 +108,57 @@ def search(args, ds, workdir):
     epochs = _study.pick(args, 2, 6, 25)
 
     def hypermodel(hp):
-        return build(ds, hp.Float("l2", *SPACE["l2"], sampling="log"),
-                     hp.Float("rate", *SPACE["rate"]), hp.Float("stddev", *SPACE["stddev"]))
+        return build(
+            ds,
+            hp.Float("l2", *SPACE["l2"], sampling="log"),
+            hp.Float("rate", *SPACE["rate"]),
+            hp.Float("stddev", *SPACE["stddev"]),
+        )
 
-    print(f"Part A — keras_tuner.RandomSearch, {trials} trials of {epochs} epochs (batch "
-          f"{BATCH}, Adam {LR:g}): λ log-uniform in {SPACE['l2']}, dropout rate in "
-          f"{SPACE['rate']}, input noise σ in {SPACE['stddev']}.", flush=True)
-    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=trials,
-                            seed=args.seed, directory=workdir, project_name="random_search",
-                            overwrite=True)
+    print(
+        f"Part A — keras_tuner.RandomSearch, {trials} trials of {epochs} epochs (batch "
+        f"{BATCH}, Adam {LR:g}): λ log-uniform in {SPACE['l2']}, dropout rate in "
+        f"{SPACE['rate']}, input noise σ in {SPACE['stddev']}.",
+        flush=True,
+    )
+    tuner = kt.RandomSearch(
+        hypermodel,
+        objective="val_accuracy",
+        max_trials=trials,
+        seed=args.seed,
+        directory=workdir,
+        project_name="random_search",
+        overwrite=True,
+    )
     clock = []
     start = time.perf_counter()
-    tuner.search(ds.x_train, ds.y_train, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
-                 batch_size=BATCH, verbose=0, callbacks=[EpochClock(clock)])
+    tuner.search(
+        ds.x_train,
+        ds.y_train,
+        validation_data=(ds.x_val, ds.y_val),
+        epochs=epochs,
+        batch_size=BATCH,
+        verbose=0,
+        callbacks=[EpochClock(clock)],
+    )
     seconds = time.perf_counter() - start
     done = sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
     if any(t.score is None for t in done):
         # keras-tuner logs a failed trial and goes on; a study must not.
-        raise RuntimeError("keras-tuner trials failed (tracebacks above). On the TensorFlow "
-                           "backend keras-tuner imports tensorboard: pip install tensorboard.")
+        raise RuntimeError(
+            "keras-tuner trials failed (tracebacks above). On the TensorFlow "
+            "backend keras-tuner imports tensorboard: pip install tensorboard."
+        )
     hps = [dict(t.hyperparameters.values) for t in done]
     scores = [float(t.score) for t in done]
-    return {"hps": hps, "scores": scores, "clock": clock, "epochs": epochs,
-            "best": int(np.argmax(scores)), "search_s": seconds}
+    return {
+        "hps": hps,
+        "scores": scores,
+        "clock": clock,
+        "epochs": epochs,
+        "best": int(np.argmax(scores)),
+        "search_s": seconds,
+    }
 
 
 # ---------------------------------------------------------- Part B: live strengths
@@ -158,14 +188,24 @@ def live_trials(args, ds, searched):
         model.set_weights(initial)  # the weights include the strengths: assign after
         reset_optimizer(model)
         set_strengths(handles, hp)
-        history = model.fit(ds.x_train, ds.y_train, validation_data=(ds.x_val, ds.y_val),
-                            epochs=epochs, batch_size=BATCH, verbose=0,
-                            callbacks=[EpochClock(clock)])
+        history = model.fit(
+            ds.x_train,
+            ds.y_train,
+            validation_data=(ds.x_val, ds.y_val),
+            epochs=epochs,
+            batch_size=BATCH,
+            verbose=0,
+            callbacks=[EpochClock(clock)],
+        )
         scores.append(max(history.history["val_accuracy"]))
         if i == searched["best"]:
             test_acc, _ = _train.scores(model, ds.x_test, ds.y_test)
-    return {"clock": clock, "scores": scores, "seconds": time.perf_counter() - start,
-            "test_acc": test_acc}
+    return {
+        "clock": clock,
+        "scores": scores,
+        "seconds": time.perf_counter() - start,
+        "test_acc": test_acc,
+    }
 
 
 # ------------------------------------------------------------- Part C: transfer λ
@@ -179,12 +219,14 @@ def lambda_towers(ds, k):
     """
     model = _train.packed(ds, [_train.mlp_tower(ds, hidden=HIDDEN) for _ in range(k)])
     for t in range(k):
-        kreg.regularizers.apply(model, kreg.regularizers.L2(1.0),
-                                exclude=lambda v, t=t: not v.path.startswith(f"net{t}_"))
+        kreg.regularizers.apply(
+            model,
+            kreg.regularizers.L2(1.0),
+            exclude=lambda v, t=t: not v.path.startswith(f"net{t}_"),
+        )
     _train.compile_packed(model, keras.optimizers.Adam(LR))
     handles = kreg.strengths(model)
-    towers = [[h for name, h in handles.items() if name.startswith(f"net{t}_")]
-              for t in range(k)]
+    towers = [[h for name, h in handles.items() if name.startswith(f"net{t}_")] for t in range(k)]
     return model, towers
 
 
@@ -221,8 +263,9 @@ def verdict(savings, alpha=0.05):
         upper = float(savings.mean())
     else:
         p = float(stats.ttest_1samp(savings, 0.0, alternative="greater").pvalue)
-        upper = float(stats.t.interval(0.9, len(savings) - 1, loc=savings.mean(),
-                                       scale=stats.sem(savings))[1])
+        upper = float(
+            stats.t.interval(0.9, len(savings) - 1, loc=savings.mean(), scale=stats.sem(savings))[1]
+        )
     if len(savings) >= 3 and p < alpha and savings.mean() >= 1:
         word = "reproduced"
     elif len(savings) >= 3 and upper < 1:
@@ -240,8 +283,11 @@ def transfer(args, ds):
     n = len(ds.y_train)
     # A multiple of the batch size where possible: no partial batch, no second trace.
     n_src = (n // 4) // BATCH * BATCH or n // 4
-    print(f"Part C — λ transfer from N_s = {n_src} to N = {n} training examples, {seeds} "
-          f"seeds, {k_src} source trials, {k_tgt} new trials, {epochs} epochs.", flush=True)
+    print(
+        f"Part C — λ transfer from N_s = {n_src} to N = {n} training examples, {seeds} "
+        f"seeds, {k_src} source trials, {k_tgt} new trials, {epochs} epochs.",
+        flush=True,
+    )
     keras.utils.set_random_seed(args.seed)
     model, towers = lambda_towers(ds, k_tgt + 2)
     rows, curves, savings, seconds = [], [], [], []
@@ -255,8 +301,14 @@ def transfer(args, ds):
 
         restart(model, towers, lam_src, rng)
         t0 = time.perf_counter()
-        _train.fit_packed(model, ds.x_train[subset], ds.y_train[subset], batch_size=BATCH,
-                          epochs=epochs, verbose=0)
+        _train.fit_packed(
+            model,
+            ds.x_train[subset],
+            ds.y_train[subset],
+            batch_size=BATCH,
+            epochs=epochs,
+            verbose=0,
+        )
         src_s = time.perf_counter() - t0
         val = [a for a, _ in _train.packed_scores(model, ds.x_val, ds.y_val)]
         lam_star = float(lam_src[int(np.argmax(val))])
@@ -264,11 +316,21 @@ def transfer(args, ds):
         # The last tower's λ is the scaler's to set; its base is 1, its schedule λ*·N_s.
         restart(model, towers, list(lam_tgt) + [lam_star], rng)
         scaler = kreg.callbacks.RegularizationScaler(
-            "minibatch", targets=[f"net{k_tgt + 1}_*"], num_examples=n,
-            schedule=lambda step, full=lam_star * n_src: full)
+            "minibatch",
+            targets=[f"net{k_tgt + 1}_*"],
+            num_examples=n,
+            schedule=lambda step, full=lam_star * n_src: full,
+        )
         t0 = time.perf_counter()
-        _train.fit_packed(model, ds.x_train, ds.y_train, batch_size=BATCH, epochs=epochs,
-                          verbose=0, callbacks=[scaler])
+        _train.fit_packed(
+            model,
+            ds.x_train,
+            ds.y_train,
+            batch_size=BATCH,
+            epochs=epochs,
+            verbose=0,
+            callbacks=[scaler],
+        )
         per_trial = (time.perf_counter() - t0) / (k_tgt + 2)
         val = [a for a, _ in _train.packed_scores(model, ds.x_val, ds.y_val)]
         test = [a for a, _ in _train.packed_scores(model, ds.x_test, ds.y_test)]
@@ -281,20 +343,53 @@ def transfer(args, ds):
         seconds.append((reach - 1) * per_trial)
         acc_transfer.append(a_transfer)
         acc_naive.append(a_naive)
-        curves.append(([test[int(np.argmax(val[:k]))] for k in range(1, k_tgt + 1)],
-                       a_transfer, a_naive))
-        rows.append([seed, lam_star, lam_star * n_src / n, a_naive, a_transfer,
-                     max(test[:k_tgt]), reach if reach <= k_tgt else f">{k_tgt}", reach - 1,
-                     per_trial, src_s])
-    _study.table(args, "transfer",
-                 ["seed", "λ* (N_s)", "λ per step via scaler (N)", "test acc, λ* as is",
-                  "test acc, λ* via scaler", f"best of {k_tgt} new trials",
-                  "new trials to reach (−0.01)", "trials saved", "s per trial",
-                  "source search s (all trials)"], rows,
-                 caption="Transferring λ from a quarter of the data to all of it, per seed.")
-    return {"seeds": seeds, "k_tgt": k_tgt, "savings": savings, "seconds": seconds,
-            "censored": censored, "acc_transfer": acc_transfer, "acc_naive": acc_naive,
-            "curves": curves, "n_src": n_src, "n": n}
+        curves.append(
+            ([test[int(np.argmax(val[:k]))] for k in range(1, k_tgt + 1)], a_transfer, a_naive)
+        )
+        rows.append(
+            [
+                seed,
+                lam_star,
+                lam_star * n_src / n,
+                a_naive,
+                a_transfer,
+                max(test[:k_tgt]),
+                reach if reach <= k_tgt else f">{k_tgt}",
+                reach - 1,
+                per_trial,
+                src_s,
+            ]
+        )
+    _study.table(
+        args,
+        "transfer",
+        [
+            "seed",
+            "λ* (N_s)",
+            "λ per step via scaler (N)",
+            "test acc, λ* as is",
+            "test acc, λ* via scaler",
+            f"best of {k_tgt} new trials",
+            "new trials to reach (−0.01)",
+            "trials saved",
+            "s per trial",
+            "source search s (all trials)",
+        ],
+        rows,
+        caption="Transferring λ from a quarter of the data to all of it, per seed.",
+    )
+    return {
+        "seeds": seeds,
+        "k_tgt": k_tgt,
+        "savings": savings,
+        "seconds": seconds,
+        "censored": censored,
+        "acc_transfer": acc_transfer,
+        "acc_naive": acc_naive,
+        "curves": curves,
+        "n_src": n_src,
+        "n": n,
+    }
 
 
 def main():
@@ -308,18 +403,39 @@ def main():
     tuner_cost = [compile_cost(c) for c in searched["clock"]]
     live_cost = [compile_cost(c) for c in live["clock"]]
     _study.table(
-        args, "live_trials",
-        ["trial", "λ", "dropout rate", "noise σ", "val acc (keras-tuner)", "val acc (live)",
-         "fit s (keras-tuner)", "fit s (live)", "first-epoch extra s (keras-tuner)",
-         "first-epoch extra s (live)"],
-        [[i, h["l2"], h["rate"], h["stddev"], s_t, s_l, sum(c_t), sum(c_l), e_t, e_l]
-         for i, (h, s_t, s_l, c_t, c_l, e_t, e_l) in enumerate(zip(
-             hps, searched["scores"], live["scores"], searched["clock"], live["clock"],
-             tuner_cost, live_cost))],
+        args,
+        "live_trials",
+        [
+            "trial",
+            "λ",
+            "dropout rate",
+            "noise σ",
+            "val acc (keras-tuner)",
+            "val acc (live)",
+            "fit s (keras-tuner)",
+            "fit s (live)",
+            "first-epoch extra s (keras-tuner)",
+            "first-epoch extra s (live)",
+        ],
+        [
+            [i, h["l2"], h["rate"], h["stddev"], s_t, s_l, sum(c_t), sum(c_l), e_t, e_l]
+            for i, (h, s_t, s_l, c_t, c_l, e_t, e_l) in enumerate(
+                zip(
+                    hps,
+                    searched["scores"],
+                    live["scores"],
+                    searched["clock"],
+                    live["clock"],
+                    tuner_cost,
+                    live_cost,
+                )
+            )
+        ],
         caption=f"The same {len(hps)} trials: keras-tuner (a new model per trial, "
         f"{searched['search_s']:.1f} s with its checkpoints) vs one model with live strengths "
         f"({live['seconds']:.1f} s). The search's best trial, trained again on the live model: "
-        f"test accuracy {live['test_acc']:.3f}.")
+        f"test accuracy {live['test_acc']:.3f}.",
+    )
     tr = transfer(args, ds)
 
     rows = []
@@ -330,59 +446,99 @@ def main():
         cost_verdict = "inconclusive at this size"  # torch runs the step eagerly: no trace
     else:
         cost_verdict = _report.verdict(test)
-    rows.append([f"live strengths: only the first trial traces ({backend})",
-                 "first-epoch extra seconds per trial after the first: keras-tuner → live",
-                 f"1 ({later} later trials)",
-                 f"{np.nanmean(tuner_cost[1:]):.2f} s → {np.nanmean(live_cost[1:]):.2f} s"
-                 if later else "no later trial",
-                 ("paired t over trials, " + _cell(test)) if later else "no test",
-                 cost_verdict])
+    rows.append(
+        [
+            f"live strengths: only the first trial traces ({backend})",
+            "first-epoch extra seconds per trial after the first: keras-tuner → live",
+            f"1 ({later} later trials)",
+            f"{np.nanmean(tuner_cost[1:]):.2f} s → {np.nanmean(live_cost[1:]):.2f} s"
+            if later
+            else "no later trial",
+            ("paired t over trials, " + _cell(test)) if later else "no test",
+            cost_verdict,
+        ]
+    )
     word, p, upper = verdict(tr["savings"])
     m_s, sd_s = _report.mean_std(tr["savings"])
-    rows.append([("λ from N/4 transferred by RegularizationScaler saves trials of a new "
-                  "search at N"),
-                 (f"trials saved (of {tr['k_tgt']}) until a new search's pick reaches the "
-                  f"transferred run − {TOLERANCE:g}"), tr["seeds"],
-                 f"{m_s:.1f} ± {sd_s:.1f} trials ({np.mean(tr['seconds']):.1f} s)",
-                 (f"one-sided t, p = {p:.3g}; 90% upper bound {upper:.2f}; "
-                  f"{tr['censored']} search(es) never reached it"), word])
+    rows.append(
+        [
+            ("λ from N/4 transferred by RegularizationScaler saves trials of a new search at N"),
+            (
+                f"trials saved (of {tr['k_tgt']}) until a new search's pick reaches the "
+                f"transferred run − {TOLERANCE:g}"
+            ),
+            tr["seeds"],
+            f"{m_s:.1f} ± {sd_s:.1f} trials ({np.mean(tr['seconds']):.1f} s)",
+            (
+                f"one-sided t, p = {p:.3g}; 90% upper bound {upper:.2f}; "
+                f"{tr['censored']} search(es) never reached it"
+            ),
+            word,
+        ]
+    )
     pair = _report.paired_test(tr["acc_transfer"], tr["acc_naive"])
-    rows.append(["the scaled λ (λ*·N_s/N per step) beats λ* as is",
-                 "test accuracy, paired by seed", tr["seeds"],
-                 f"{np.mean(tr['acc_naive']):.3f} → {np.mean(tr['acc_transfer']):.3f}",
-                 _cell(pair), _report.verdict(pair)])
+    rows.append(
+        [
+            "the scaled λ (λ*·N_s/N per step) beats λ* as is",
+            "test accuracy, paired by seed",
+            tr["seeds"],
+            f"{np.mean(tr['acc_naive']):.3f} → {np.mean(tr['acc_transfer']):.3f}",
+            _cell(pair),
+            _report.verdict(pair),
+        ]
+    )
 
     plt = _report.plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     trials = np.arange(len(hps))
-    axes[0].bar(trials - 0.2, [sum(c) for c in searched["clock"]], 0.4,
-                label="keras-tuner: new model per trial")
-    axes[0].bar(trials + 0.2, [sum(c) for c in live["clock"]], 0.4,
-                label="one model, strengths assigned live")
-    axes[0].set(xlabel="trial", ylabel="fit time (s)",
-                title=f"{len(hps)} trials of λ, dropout rate and σ ({backend})")
+    axes[0].bar(
+        trials - 0.2,
+        [sum(c) for c in searched["clock"]],
+        0.4,
+        label="keras-tuner: new model per trial",
+    )
+    axes[0].bar(
+        trials + 0.2,
+        [sum(c) for c in live["clock"]],
+        0.4,
+        label="one model, strengths assigned live",
+    )
+    axes[0].set(
+        xlabel="trial",
+        ylabel="fit time (s)",
+        title=f"{len(hps)} trials of λ, dropout rate and σ ({backend})",
+    )
     axes[0].legend(fontsize=7)
     for i, (curve, a_t, a_n) in enumerate(tr["curves"]):
         color = f"C{i}"
-        axes[1].plot(range(1, tr["k_tgt"] + 1), curve, "o-", color=color, ms=3,
-                     label=f"seed {args.seed + i}")
+        axes[1].plot(
+            range(1, tr["k_tgt"] + 1), curve, "o-", color=color, ms=3, label=f"seed {args.seed + i}"
+        )
         axes[1].axhline(a_t, color=color, ls="--", lw=1)
         axes[1].plot([1], [a_n], "x", color=color)
-    axes[1].set(xlabel="trials of a new search at full size", ylabel="test accuracy of its pick",
-                title="New search (solid) vs λ transferred by the scaler (dashed)")
+    axes[1].set(
+        xlabel="trials of a new search at full size",
+        ylabel="test accuracy of its pick",
+        title="New search (solid) vs λ transferred by the scaler (dashed)",
+    )
     axes[1].legend(fontsize=6, loc="lower right")
     _study.figure(args, fig)
     _study.verdicts(
-        args, rows, title="9. Searching strengths: live strengths and transferring λ",
-        note=(f"MNIST-1D (paper split), MLP {HIDDEN}, Adam {LR:g}, batch {BATCH}. Search: "
-              f"keras_tuner.RandomSearch, {len(hps)} trials of {searched['epochs']} epochs "
-              f"over λ (log-uniform {SPACE['l2']}), dropout rate and σ; the first-epoch extra "
-              "time is the step's trace and compile, paid by every keras-tuner trial and by "
-              f"the first live trial only. Transfer: N_s = {tr['n_src']} → N = {tr['n']}, "
-              f"{tr['k_tgt']} new trials per seed (a search that never reaches the "
-              f"transferred run counts as {tr['k_tgt']} saved, a lower bound); reproduced "
-              "needs p < 0.05 and a mean saving of at least one trial, not reproduced a 90% "
-              "upper bound under one trial, and 3 seeds or more."))
+        args,
+        rows,
+        title="9. Searching strengths: live strengths and transferring λ",
+        note=(
+            f"MNIST-1D (paper split), MLP {HIDDEN}, Adam {LR:g}, batch {BATCH}. Search: "
+            f"keras_tuner.RandomSearch, {len(hps)} trials of {searched['epochs']} epochs "
+            f"over λ (log-uniform {SPACE['l2']}), dropout rate and σ; the first-epoch extra "
+            "time is the step's trace and compile, paid by every keras-tuner trial and by "
+            f"the first live trial only. Transfer: N_s = {tr['n_src']} → N = {tr['n']}, "
+            f"{tr['k_tgt']} new trials per seed (a search that never reaches the "
+            f"transferred run counts as {tr['k_tgt']} saved, a lower bound); reproduced "
+            "needs p < 0.05 and a mean saving of at least one trial, not reproduced a 90% "
+            "upper bound under one trial, and 3 seeds or more."
+        ),
+    )
 
 
 def _cell(test):

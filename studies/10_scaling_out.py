@@ -83,15 +83,18 @@ def build(ds, *, noise=False, l2=L2, seed=0):
     if noise:
         x = kreg.layers.GaussianNoise(0.1, seed=1)(x)
     for i, h in enumerate(HIDDEN):
-        x = keras.layers.Dense(h, activation="relu", name=f"dense_{i}",
-                               kernel_regularizer=kreg.regularizers.L2(l2))(x)
+        x = keras.layers.Dense(
+            h, activation="relu", name=f"dense_{i}", kernel_regularizer=kreg.regularizers.L2(l2)
+        )(x)
         if noise:
             x = kreg.layers.Dropout(0.2, seed=2 + i)(x)
-    outputs = keras.layers.Dense(ds.num_classes, name="logits",
-                                 kernel_regularizer=kreg.regularizers.L2(l2))(x)
+    outputs = keras.layers.Dense(
+        ds.num_classes, name="logits", kernel_regularizer=kreg.regularizers.L2(l2)
+    )(x)
     model = keras.Model(inputs, outputs)
-    optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers.Adam(LR), WEIGHT_DECAY,
-                                                     l1=L1, follow="schedule")
+    optimizer = kreg.optimizers.DecoupledWeightDecay(
+        keras.optimizers.Adam(LR), WEIGHT_DECAY, l1=L1, follow="schedule"
+    )
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -107,9 +110,10 @@ def callbacks(steps):
     import kreg
 
     anneal = keras.optimizers.schedules.CosineDecay(1.0, steps, alpha=0.1)
-    return [kreg.callbacks.RegularizationScaler(keep, schedule=anneal),
-            kreg.callbacks.EarlyStopping(monitor="loss", patience=steps,
-                                         restore_best_weights=True)]
+    return [
+        kreg.callbacks.RegularizationScaler(keep, schedule=anneal),
+        kreg.callbacks.EarlyStopping(monitor="loss", patience=steps, restore_best_weights=True),
+    ]
 
 
 def training_set(ds, ragged=False):
@@ -137,10 +141,12 @@ def uneven_weights(n):
     r, half = n % BATCH, BATCH // 2
     if r:
         if not half < r < BATCH:
-            raise ValueError(f"a last batch of {r} examples: one process alone would get a "
-                             f"step (the job hangs), not a weighted one")
-        weights[n - r:n - r + half] = r / BATCH
-        weights[n - r + half:] = r / (2 * (r - half))
+            raise ValueError(
+                f"a last batch of {r} examples: one process alone would get a "
+                f"step (the job hangs), not a weighted one"
+            )
+        weights[n - r : n - r + half] = r / BATCH
+        weights[n - r + half :] = r / (2 * (r - half))
     return weights
 
 
@@ -150,8 +156,11 @@ def fit(model, ds, epochs, dataset=None, ragged=False, sample_weight=None):
     import keras
 
     x, y = training_set(ds, ragged)
-    data = (dict(x=x, y=y, batch_size=BATCH, sample_weight=sample_weight)
-            if dataset is None else dict(x=dataset))
+    data = (
+        dict(x=x, y=y, batch_size=BATCH, sample_weight=sample_weight)
+        if dataset is None
+        else dict(x=dataset)
+    )
     steps = epochs * -(-len(y) // BATCH)
     model.fit(**data, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks(steps))
     return [keras.ops.convert_to_numpy(w) for w in model.weights]
@@ -182,7 +191,8 @@ def part_jax(args, ds, epochs):
     engines = {
         f"DataParallel ({len(devices)} devices)": dist.DataParallel(devices=devices),
         "ModelParallel (2x4 mesh, kernels sharded)": dist.ModelParallel(
-            layout_map=layout, batch_dim_name="batch"),
+            layout_map=layout, batch_dim_name="batch"
+        ),
     }
     rows = []
     for noise in (False, True):
@@ -193,18 +203,35 @@ def part_jax(args, ds, epochs):
             # The references of the multi-host run with a partial last batch: one device on
             # the same examples, and one device weighting them as the processes do.
             ragged = training_set(ds, ragged=True)[1]
-            np.savez(os.path.join(args.tmp, "one_device_ragged.npz"),
-                     *fit(build(ds), ds, epochs, ragged=True))
-            np.savez(os.path.join(args.tmp, "one_device_uneven.npz"),
-                     *fit(build(ds), ds, epochs, ragged=True,
-                          sample_weight=uneven_weights(len(ragged))))
+            np.savez(
+                os.path.join(args.tmp, "one_device_ragged.npz"),
+                *fit(build(ds), ds, epochs, ragged=True),
+            )
+            np.savez(
+                os.path.join(args.tmp, "one_device_uneven.npz"),
+                *fit(build(ds), ds, epochs, ragged=True, sample_weight=uneven_weights(len(ragged))),
+            )
             bigger = fit(build(ds, l2=L2 * 1.01), ds, epochs)
-            rows.append(["yardstick: one device, L2 strength x1.01", "jax", 1, False,
-                         max_difference(one, bigger)])
+            rows.append(
+                [
+                    "yardstick: one device, L2 strength x1.01",
+                    "jax",
+                    1,
+                    False,
+                    max_difference(one, bigger),
+                ]
+            )
         for name, distribution in engines.items():
             dist.set_distribution(distribution)
-            rows.append([name, "jax", len(devices), noise,
-                         max_difference(one, fit(build(ds, noise=noise), ds, epochs))])
+            rows.append(
+                [
+                    name,
+                    "jax",
+                    len(devices),
+                    noise,
+                    max_difference(one, fit(build(ds, noise=noise), ds, epochs)),
+                ]
+            )
         dist.set_distribution(None)
     return rows
 
@@ -220,8 +247,15 @@ def part_mirrored(args, ds, epochs):
         one = fit(build(ds, noise=noise), ds, epochs)
         with strategy.scope():
             model = build(ds, noise=noise)
-        rows.append(["MirroredStrategy (2 logical CPUs)", "tensorflow", 2, noise,
-                     max_difference(one, fit(model, ds, epochs))])
+        rows.append(
+            [
+                "MirroredStrategy (2 logical CPUs)",
+                "tensorflow",
+                2,
+                noise,
+                max_difference(one, fit(model, ds, epochs)),
+            ]
+        )
     return rows
 
 
@@ -266,8 +300,9 @@ def worker(argv):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         import keras
 
-        keras.distribution.initialize(job_addresses=f"127.0.0.1:{args.port}",
-                                      num_processes=2, process_id=args.process_id)
+        keras.distribution.initialize(
+            job_addresses=f"127.0.0.1:{args.port}", num_processes=2, process_id=args.process_id
+        )
     if args.part == "mirrored":
         import tensorflow as tf
 
@@ -284,7 +319,8 @@ def worker(argv):
     epochs = _report.pick(args, 1, 3, 3)
     # The JAX and MirroredStrategy parts return table rows; a host part, what it was fed.
     result = {"jax": part_jax, "mirrored": part_mirrored, "host": part_host}[args.part](
-        args, ds, epochs)
+        args, ds, epochs
+    )
     name = args.part if args.part != "host" else f"host{args.process_id}"
     with open(os.path.join(args.tmp, f"{name}.json"), "w", encoding="utf-8") as f:
         json.dump({"result": result, "data": str(ds), "epochs": epochs}, f)
@@ -299,22 +335,24 @@ def worker(argv):
 def _command(args, part, tmp, extra=()):
     flags = ["--seed", str(args.seed)]
     flags += ["--smoke"] if args.smoke else ["--quick"] if args.quick else []
-    return [sys.executable, os.path.abspath(__file__), "--part", part, "--tmp", tmp,
-            *flags, *extra]
+    return [sys.executable, os.path.abspath(__file__), "--part", part, "--tmp", tmp, *flags, *extra]
 
 
 def _env(backend, devices):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     if devices:
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                            f" --xla_force_host_platform_device_count={devices}").strip()
+        env["XLA_FLAGS"] = (
+            env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}"
+        ).strip()
     return env
 
 
 def _launch(commands, env, timeout):
     """Run processes side by side; (ok, the tail of the output of the first that failed)."""
-    procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for c in commands]
+    procs = [
+        subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for c in commands
+    ]
     outputs, ok = [], True
     for proc in procs:
         try:
@@ -349,8 +387,7 @@ def describe(sizes):
     counts = {}
     for size in sizes:
         counts[size] = counts.get(size, 0) + 1
-    return " and ".join(f"{n} batch{'es' if n > 1 else ''} of {size}"
-                        for size, n in counts.items())
+    return " and ".join(f"{n} batch{'es' if n > 1 else ''} of {size}" for size, n in counts.items())
 
 
 def multi_host_text(rows, host, uneven, yard):
@@ -364,17 +401,23 @@ def multi_host_text(rows, host, uneven, yard):
         fed = f"were fed {describe(host[0]['shares'])} and {describe(host[1]['shares'])}"
     text = [f"The multi-host processes {fed} per epoch (drop_remainder=True)"]
     if host[0]["shares"] != host[1]["shares"]:
-        text.append(": unequal shares of a batch, which is what the next row shows Keras "
-                    "doing to a partial last batch")
+        text.append(
+            ": unequal shares of a batch, which is what the next row shows Keras "
+            "doing to a partial last batch"
+        )
     elif diff[MULTI_HOST] > TOL:
-        text.append(f", equal halves of every batch, so the data split does not explain "
-                    f"their difference of {diff[MULTI_HOST]:.1e} from one device")
+        text.append(
+            f", equal halves of every batch, so the data split does not explain "
+            f"their difference of {diff[MULTI_HOST]:.1e} from one device"
+        )
     text.append(". ")
     last = [h["shares_ragged"][-1] for h in host]
     if diff[RAGGED_ROW] <= TOL:
-        text.append(f"With a partial last batch of {LAST} the run equals one device too: "
-                    "this Keras splits a partial last batch evenly, so drop_remainder is "
-                    "no longer needed.")
+        text.append(
+            f"With a partial last batch of {LAST} the run equals one device too: "
+            "this Keras splits a partial last batch evenly, so drop_remainder is "
+            "no longer needed."
+        )
         return "".join(text)
     weights = [LAST / (2 * k) for k in last]
     text.append(
@@ -385,21 +428,24 @@ def multi_host_text(rows, host, uneven, yard):
         f"({2 * last[0]} and {2 * last[1]} examples, where one device averages over "
         f"{LAST}): those examples counted {weights[0]:.3g}x and {weights[1]:.3g}x what they "
         f"count on one device, at the last step of every epoch. The weights moved by "
-        f"{diff[RAGGED_ROW]:.1e} from one device's")
+        f"{diff[RAGGED_ROW]:.1e} from one device's"
+    )
     if yard:
         text.append(f" ({diff[RAGGED_ROW] / yard:.0%} of the yardstick)")
     if uneven <= TOL:
-        text.append(f", and one device weighting those examples so gives the multi-host "
-                    f"weights to {uneven:.1e}: the whole difference is Keras' split, not "
-                    f"kreg. Batch with drop_remainder=True, or pad the data to whole global "
-                    f"batches; with {BATCH // 2} or fewer left over, process 0 alone gets a "
-                    f"last step that process 1 never joins, and the job hangs.")
+        text.append(
+            f", and one device weighting those examples so gives the multi-host "
+            f"weights to {uneven:.1e}: the whole difference is Keras' split, not "
+            f"kreg. Batch with drop_remainder=True, or pad the data to whole global "
+            f"batches; with {BATCH // 2} or fewer left over, process 0 alone gets a "
+            f"last step that process 1 never joins, and the job hangs."
+        )
     else:
-        text.append(f"; one device weighting those examples as described is still "
-                    f"{uneven:.1e} away, so the uneven split is not the whole cause.")
+        text.append(
+            f"; one device weighting those examples as described is still "
+            f"{uneven:.1e} away, so the uneven split is not the whole cause."
+        )
     return "".join(text)
-
-
 
 
 def run_engines(args):
@@ -407,6 +453,7 @@ def run_engines(args):
     timeout = _study.pick(args, 180, 300, 900)
     rows, info, host, uneven, skipped = [], {}, [], float("nan"), []
     with tempfile.TemporaryDirectory() as tmp:
+
         def part(name, backend, devices, commands, needs):
             missing = [m for m in needs if not _has(m)]
             if missing:
@@ -415,17 +462,26 @@ def run_engines(args):
             ok, tail = _launch(commands, _env(backend, devices), timeout)
             if not ok:
                 skipped.append(f"{name}: its process failed")
-                print(f"**Skipped: {name}.** Its process failed:\n\n```\n{tail}\n```",
-                      flush=True)
+                print(f"**Skipped: {name}.** Its process failed:\n\n```\n{tail}\n```", flush=True)
             return ok
 
-        if part("keras.distribution on JAX (8 virtual devices)", "jax", 8,
-                [_command(args, "jax", tmp)], ["jax"]):
+        if part(
+            "keras.distribution on JAX (8 virtual devices)",
+            "jax",
+            8,
+            [_command(args, "jax", tmp)],
+            ["jax"],
+        ):
             with open(os.path.join(tmp, "jax.json"), encoding="utf-8") as f:
                 info = json.load(f)
             rows += info["result"]
-        if part("tf.distribute.MirroredStrategy (2 logical CPUs)", "tensorflow", 0,
-                [_command(args, "mirrored", tmp)], ["tensorflow"]):
+        if part(
+            "tf.distribute.MirroredStrategy (2 logical CPUs)",
+            "tensorflow",
+            0,
+            [_command(args, "mirrored", tmp)],
+            ["tensorflow"],
+        ):
             with open(os.path.join(tmp, "mirrored.json"), encoding="utf-8") as f:
                 info = json.load(f)
             rows += info["result"]
@@ -433,20 +489,41 @@ def run_engines(args):
             skipped.append("multi-host: needs the one-device weights of the JAX part")
         else:
             port = free_port()
-            commands = [_command(args, "host", tmp, ["--process-id", str(i), "--port", str(port)])
-                        for i in range(2)]
-            if part("multi-host: 2 processes x 2 virtual devices (gloo)", "jax", 2, commands,
-                    ["jax", "tensorflow"]):
+            commands = [
+                _command(args, "host", tmp, ["--process-id", str(i), "--port", str(port)])
+                for i in range(2)
+            ]
+            if part(
+                "multi-host: 2 processes x 2 virtual devices (gloo)",
+                "jax",
+                2,
+                commands,
+                ["jax", "tensorflow"],
+            ):
+
                 def weights(name):
                     with np.load(os.path.join(tmp, name)) as f:
                         return [f[k] for k in f.files]
 
                 ragged = weights("multi_host_ragged.npz")
-                rows.append([MULTI_HOST, "jax", 4, False,
-                             max_difference(weights("one_device.npz"),
-                                            weights("multi_host.npz"))])
-                rows.append([RAGGED_ROW, "jax", 4, False,
-                             max_difference(weights("one_device_ragged.npz"), ragged)])
+                rows.append(
+                    [
+                        MULTI_HOST,
+                        "jax",
+                        4,
+                        False,
+                        max_difference(weights("one_device.npz"), weights("multi_host.npz")),
+                    ]
+                )
+                rows.append(
+                    [
+                        RAGGED_ROW,
+                        "jax",
+                        4,
+                        False,
+                        max_difference(weights("one_device_ragged.npz"), ragged),
+                    ]
+                )
                 uneven = max_difference(weights("one_device_uneven.npz"), ragged)
                 for i in range(2):
                     with open(os.path.join(tmp, f"host{i}.json"), encoding="utf-8") as f:
@@ -476,24 +553,52 @@ def verdict_rows(table, uneven, epochs, yard):
         if name.startswith("yardstick"):
             continue
         if noise == "yes" and backend == "tensorflow":
-            rows.append([("MirroredStrategy with Dropout + GaussianNoise: each replica draws "
-                          "its own noise (the same law, not the same numbers), as Keras' "
-                          "layers do"),
-                         measure, 1, f"{diff:.1e}", bound,
-                         "reproduced" if diff > TOL else "not reproduced"])
+            rows.append(
+                [
+                    (
+                        "MirroredStrategy with Dropout + GaussianNoise: each replica draws "
+                        "its own noise (the same law, not the same numbers), as Keras' "
+                        "layers do"
+                    ),
+                    measure,
+                    1,
+                    f"{diff:.1e}",
+                    bound,
+                    "reproduced" if diff > TOL else "not reproduced",
+                ]
+            )
         elif name == RAGGED_ROW:
-            rows.append([(f"a partial last batch on 2 hosts: Keras splits it unevenly "
-                          f"({LAST} = {BATCH // 2} + {LAST - BATCH // 2}), which alone moves "
-                          f"the weights by {diff:.2g}"),
-                         ("largest weight difference from one device weighting the examples "
-                          "as the processes do"),
-                         1, f"{uneven:.1e}", bound,
-                         "reproduced" if uneven <= TOL else "not reproduced"])
+            rows.append(
+                [
+                    (
+                        f"a partial last batch on 2 hosts: Keras splits it unevenly "
+                        f"({LAST} = {BATCH // 2} + {LAST - BATCH // 2}), which alone moves "
+                        f"the weights by {diff:.2g}"
+                    ),
+                    (
+                        "largest weight difference from one device weighting the examples "
+                        "as the processes do"
+                    ),
+                    1,
+                    f"{uneven:.1e}",
+                    bound,
+                    "reproduced" if uneven <= TOL else "not reproduced",
+                ]
+            )
         else:
-            rows.append([(f"{name}{' with Dropout + GaussianNoise' if noise == 'yes' else ''}"
-                          f" gives one device's weights ({backend}, {devices} devices)"),
-                         measure, 1, f"{diff:.1e}", bound,
-                         "reproduced" if diff <= TOL else "not reproduced"])
+            rows.append(
+                [
+                    (
+                        f"{name}{' with Dropout + GaussianNoise' if noise == 'yes' else ''}"
+                        f" gives one device's weights ({backend}, {devices} devices)"
+                    ),
+                    measure,
+                    1,
+                    f"{diff:.1e}",
+                    bound,
+                    "reproduced" if diff <= TOL else "not reproduced",
+                ]
+            )
     return rows
 
 
@@ -506,25 +611,52 @@ def main(argv=None):
     if not rows:
         print("No engine ran: " + "; ".join(skipped), flush=True)
         return 1
-    print(f"Data: {info['data']}, cut to whole batches of {BATCH} (the multi-host run: "
-          f"batched with drop_remainder=True). Model: MLP {'-'.join(map(str, HIDDEN))}, kreg "
-          f"L2({L2:g}) on the kernels, DecoupledWeightDecay(Adam({LR:g}), {WEIGHT_DECAY:g}, "
-          f"l1={L1:g}, follow='schedule'), every strength annealed by RegularizationScaler, "
-          f"EarlyStopping(restore_best_weights=True); {info['epochs']} epoch(s) in batch "
-          "order.", flush=True)
-    table = [[name, backend, devices, "yes" if noise else "no", diff,
-              engine_verdict(name, backend, noise, diff, uneven)]
-             for name, backend, devices, noise, diff in rows]
-    _study.table(args, "scaling_out", ["engine", "backend", "devices", "Dropout + GaussianNoise",
-                                       "largest weight difference from one device", "verdict"],
-                 table,
-                 caption=f"Every weight after training, against the same model trained on one "
-                 f"device (equal: at most {TOL:g}).")
+    print(
+        f"Data: {info['data']}, cut to whole batches of {BATCH} (the multi-host run: "
+        f"batched with drop_remainder=True). Model: MLP {'-'.join(map(str, HIDDEN))}, kreg "
+        f"L2({L2:g}) on the kernels, DecoupledWeightDecay(Adam({LR:g}), {WEIGHT_DECAY:g}, "
+        f"l1={L1:g}, follow='schedule'), every strength annealed by RegularizationScaler, "
+        f"EarlyStopping(restore_best_weights=True); {info['epochs']} epoch(s) in batch "
+        "order.",
+        flush=True,
+    )
+    table = [
+        [
+            name,
+            backend,
+            devices,
+            "yes" if noise else "no",
+            diff,
+            engine_verdict(name, backend, noise, diff, uneven),
+        ]
+        for name, backend, devices, noise, diff in rows
+    ]
+    _study.table(
+        args,
+        "scaling_out",
+        [
+            "engine",
+            "backend",
+            "devices",
+            "Dropout + GaussianNoise",
+            "largest weight difference from one device",
+            "verdict",
+        ],
+        table,
+        caption=f"Every weight after training, against the same model trained on one "
+        f"device (equal: at most {TOL:g}).",
+    )
     plt = _report.plt
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(table) + 1.2))
     labels = [f"{r[0]}{' + noise' if r[3] == 'yes' else ''}" for r in table]
-    colors = ["tab:gray" if r[0].startswith("yardstick") else "tab:green"
-              if r[5].startswith("equal") else "tab:orange" for r in table]
+    colors = [
+        "tab:gray"
+        if r[0].startswith("yardstick")
+        else "tab:green"
+        if r[5].startswith("equal")
+        else "tab:orange"
+        for r in table
+    ]
     ax.barh(range(len(table)), [max(r[4], 1e-9) for r in table], color=colors)
     ax.axvline(TOL, color="k", ls="--", lw=1, label=f"float precision bound {TOL:g}")
     ax.set_xscale("log")
@@ -532,26 +664,38 @@ def main(argv=None):
     ax.invert_yaxis()
     ax.set_xlabel("max |w - w_one device| after training")
     ax.legend(fontsize=7)
-    ax.set_title("Largest weight difference from one device (green: equal; orange: differs; "
-                 "grey: a 1% change of λ)", fontsize=8)
+    ax.set_title(
+        "Largest weight difference from one device (green: equal; orange: differs; "
+        "grey: a 1% change of λ)",
+        fontsize=8,
+    )
     _study.figure(args, fig)
     yard = [r[4] for r in table if r[0].startswith("yardstick")]
     yard = yard[0] if yard else None
-    note = ("A distributed step adds the per-device sums in another order, so the weights part "
-            "at the level of float32 rounding (~1e-7) and the gap grows slowly with the steps, "
-            "as any perturbation of training does; a wrong strength on one device would be a "
-            "perturbation of the yardstick's size"
-            + (f" (one device with the L2 strength 1% larger moves the weights by {yard:.2g})"
-               if yard else "")
-            + ". Under keras.distribution on JAX even kreg's Dropout and GaussianNoise draw "
-            "the same numbers as on one device: the random draw has the global batch's shape "
-            "and JAX splits it over the devices.")
+    note = (
+        "A distributed step adds the per-device sums in another order, so the weights part "
+        "at the level of float32 rounding (~1e-7) and the gap grows slowly with the steps, "
+        "as any perturbation of training does; a wrong strength on one device would be a "
+        "perturbation of the yardstick's size"
+        + (
+            f" (one device with the L2 strength 1% larger moves the weights by {yard:.2g})"
+            if yard
+            else ""
+        )
+        + ". Under keras.distribution on JAX even kreg's Dropout and GaussianNoise draw "
+        "the same numbers as on one device: the random draw has the global batch's shape "
+        "and JAX splits it over the devices."
+    )
     if host:
         note += "\n\n" + multi_host_text(rows, host, uneven, yard)
     if skipped:
         note += "\n\nSkipped: " + "; ".join(skipped) + "."
-    _study.verdicts(args, verdict_rows(table, uneven, info["epochs"], yard),
-                    title="10. Scaling out: every engine gives one device's weights", note=note)
+    _study.verdicts(
+        args,
+        verdict_rows(table, uneven, info["epochs"], yard),
+        title="10. Scaling out: every engine gives one device's weights",
+        note=note,
+    )
     return 0
 
 

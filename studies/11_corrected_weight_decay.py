@@ -123,8 +123,9 @@ def gradient_function(model):
             return total(outputs, y)
 
         grad = jax.jit(jax.grad(objective))
-        return lambda x, y: grad([v.value for v in variables],
-                                 [v.value for v in model.non_trainable_variables], x, y)
+        return lambda x, y: grad(
+            [v.value for v in variables], [v.value for v in model.non_trainable_variables], x, y
+        )
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -153,20 +154,27 @@ class Probe:
         self.grad = gradient_function(model)
         self.x, self.y = x, y
         paths = [v.path for v in model.trainable_variables]
-        self.groups = [[j for j, p in enumerate(paths) if p.startswith(f"net{k}_")]
-                       for k in range(towers)]
+        self.groups = [
+            [j for j, p in enumerate(paths) if p.startswith(f"net{k}_")] for k in range(towers)
+        ]
         self.kernels = [[j for j in group if "dense_" in paths[j]] for group in self.groups]
         self.model = model
 
     def __call__(self):
         gradient = np.zeros(len(self.groups))
         for x, y in zip(self.x, self.y):
-            squares = np.array([np.sum(np.square(keras.ops.convert_to_numpy(g), dtype="float64"))
-                                for g in self.grad(x, y)])
+            squares = np.array(
+                [
+                    np.sum(np.square(keras.ops.convert_to_numpy(g), dtype="float64"))
+                    for g in self.grad(x, y)
+                ]
+            )
             gradient += np.sqrt([squares[group].sum() for group in self.groups]) / len(self.x)
         weights = [keras.ops.convert_to_numpy(v.value) for v in self.model.trainable_variables]
-        norm = [math.sqrt(sum(float(np.sum(np.square(weights[j], dtype="float64")))
-                              for j in kernels)) for kernels in self.kernels]
+        norm = [
+            math.sqrt(sum(float(np.sum(np.square(weights[j], dtype="float64"))) for j in kernels))
+            for kernels in self.kernels
+        ]
         return gradient, np.array(norm)
 
 
@@ -176,8 +184,11 @@ def train_arm(args, ds, x_train, y_train, follow, seeds, width, steps, points, p
     model = _train.packed(ds, [tower(width) for _ in range(seeds)])
     schedule = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)
     optimizer = kreg.optimizers.DecoupledWeightDecay(
-        keras.optimizers.Adam(schedule), LAMBDA, follow=follow,
-        exclude=lambda v: "dense_" not in v.path)  # the normalized kernels only
+        keras.optimizers.Adam(schedule),
+        LAMBDA,
+        follow=follow,
+        exclude=lambda v: "dense_" not in v.path,
+    )  # the normalized kernels only
     _train.compile_packed(model, optimizer)
     probe = Probe(model, seeds, *probe_batches)
     # The same batches in both arms: passes of a seeded permutation, cut into `points`
@@ -189,19 +200,30 @@ def train_arm(args, ds, x_train, y_train, follow, seeds, width, steps, points, p
     bounds = np.linspace(0, steps, points + 1).astype(int) * BATCH
     gradient, weight, lr = [], [], []
     for point in range(points):
-        chunk = order[bounds[point]:bounds[point + 1]]
-        _train.fit_packed(model, x_train[chunk], y_train[chunk], batch_size=BATCH, epochs=1,
-                          shuffle=False, verbose=0)
+        chunk = order[bounds[point] : bounds[point + 1]]
+        _train.fit_packed(
+            model,
+            x_train[chunk],
+            y_train[chunk],
+            batch_size=BATCH,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+        )
         g, w = probe()
         gradient.append(g)
         weight.append(w)
         lr.append(float(keras.ops.convert_to_numpy(schedule(bounds[point + 1] // BATCH))))
     test = _train.packed_scores(model, ds.x_test, ds.y_test)
     train = _train.packed_scores(model, x_train, y_train)
-    return {"gradient": np.array(gradient).T, "weight": np.array(weight).T,  # [seed, point]
-            "lr": np.array(lr), "test_error": 1 - np.array([a for a, _ in test]),
-            "train_loss": np.array([nll for _, nll in train]),
-            "decay_late": optimizer.decay_per_step(step=int(0.9 * steps))}
+    return {
+        "gradient": np.array(gradient).T,
+        "weight": np.array(weight).T,  # [seed, point]
+        "lr": np.array(lr),
+        "test_error": 1 - np.array([a for a, _ in test]),
+        "train_loss": np.array([nll for _, nll in train]),
+        "decay_late": optimizer.decay_per_step(step=int(0.9 * steps)),
+    }
 
 
 def rise(gradient):
@@ -232,8 +254,10 @@ def difference_estimate(values, digits=4):
 
 def regime_rows(label, seeds, arms):
     """The verdict rows of one regime."""
-    adamw, corrected = np.log(rise(arms["AdamW"]["gradient"])), np.log(
-        rise(arms["corrected"]["gradient"]))
+    adamw, corrected = (
+        np.log(rise(arms["AdamW"]["gradient"])),
+        np.log(rise(arms["corrected"]["gradient"])),
+    )
     zeros = np.zeros(seeds)
     rises = _report.paired_test(adamw, zeros)
     less = _report.paired_test(adamw, corrected)
@@ -242,26 +266,53 @@ def regime_rows(label, seeds, arms):
     test_error = _report.paired_test(arms["AdamW"]["test_error"], arms["corrected"]["test_error"])
     train_loss = _report.paired_test(arms["AdamW"]["train_loss"], arms["corrected"]["train_loss"])
     measure = "R = grad norm, last 10 % / 45–55 % of training"
-    flat_interval = ("1 seed: no interval" if seeds < 2 else
-                     f"95% CI ×[{math.exp(flat_lo):.3f}, {math.exp(flat_hi):.3f}] vs "
-                     f"×[{math.exp(-FLAT):.3f}, {math.exp(FLAT):.3f}]")
+    flat_interval = (
+        "1 seed: no interval"
+        if seeds < 2
+        else f"95% CI ×[{math.exp(flat_lo):.3f}, {math.exp(flat_hi):.3f}] vs "
+        f"×[{math.exp(-FLAT):.3f}, {math.exp(FLAT):.3f}]"
+    )
     return [
-        [f"AdamW's gradient norm rises at the end ({label})", f"{measure}, AdamW", seeds,
-         ratio_estimate(adamw), ci_text(rises, "ratio") + ", R ≥ 1.05 to count",
-         _report.verdict(rises, min_effect=RISE)],
-        [f"the corrected rule's rises less ({label})", "R_AdamW / R_corrected, paired",
-         seeds, ratio_estimate(adamw - corrected), ci_text(less, "ratio"),
-         _report.verdict(less)],
-        [f"the corrected rule keeps it flat ({label})", f"{measure}, corrected", seeds,
-         ratio_estimate(corrected), flat_interval, _report.equivalence(flat, FLAT)],
-        [f"the corrected rule ends with a lower training loss ({label})",
-         "final training cross-entropy, AdamW − corrected", seeds,
-         difference_estimate(arms["AdamW"]["train_loss"] - arms["corrected"]["train_loss"]),
-         ci_text(train_loss, digits=4), _report.verdict(train_loss)],
-        [f"the corrected rule ends with a lower test error ({label})",
-         "final test error, AdamW − corrected", seeds,
-         difference_estimate(arms["AdamW"]["test_error"] - arms["corrected"]["test_error"]),
-         ci_text(test_error, digits=4), _report.verdict(test_error)],
+        [
+            f"AdamW's gradient norm rises at the end ({label})",
+            f"{measure}, AdamW",
+            seeds,
+            ratio_estimate(adamw),
+            ci_text(rises, "ratio") + ", R ≥ 1.05 to count",
+            _report.verdict(rises, min_effect=RISE),
+        ],
+        [
+            f"the corrected rule's rises less ({label})",
+            "R_AdamW / R_corrected, paired",
+            seeds,
+            ratio_estimate(adamw - corrected),
+            ci_text(less, "ratio"),
+            _report.verdict(less),
+        ],
+        [
+            f"the corrected rule keeps it flat ({label})",
+            f"{measure}, corrected",
+            seeds,
+            ratio_estimate(corrected),
+            flat_interval,
+            _report.equivalence(flat, FLAT),
+        ],
+        [
+            f"the corrected rule ends with a lower training loss ({label})",
+            "final training cross-entropy, AdamW − corrected",
+            seeds,
+            difference_estimate(arms["AdamW"]["train_loss"] - arms["corrected"]["train_loss"]),
+            ci_text(train_loss, digits=4),
+            _report.verdict(train_loss),
+        ],
+        [
+            f"the corrected rule ends with a lower test error ({label})",
+            "final test error, AdamW − corrected",
+            seeds,
+            difference_estimate(arms["AdamW"]["test_error"] - arms["corrected"]["test_error"]),
+            ci_text(test_error, digits=4),
+            _report.verdict(test_error),
+        ],
     ]
 
 
@@ -281,12 +332,17 @@ def main():
         # Fresh sequences from MNIST-1D's generator (another seed; standardized as the
         # paper's set): never fitted, as in the paper's runs.
         x_fresh, y_fresh = _data._mnist1d_arrays(44, fresh_size, 1.0)[:2]
-        regimes[f"{fresh_size} fresh examples"] = (x_fresh.astype("float32"),
-                                                   y_fresh.astype("int64"))
+        regimes[f"{fresh_size} fresh examples"] = (
+            x_fresh.astype("float32"),
+            y_fresh.astype("int64"),
+        )
     regimes[f"MNIST-1D's {len(ds.y_train)} examples"] = (ds.x_train, ds.y_train)
-    print(f"MLP {width}-{width} with LayerNorm after each bias-free Dense, Adam {LEARNING_RATE:g} "
-          f"with cosine decay to 0 over {steps} steps of batch {BATCH}, λ = {LAMBDA:g} on the "
-          f"normalized kernels; {seeds} seed(s); regimes: {', '.join(regimes)}.", flush=True)
+    print(
+        f"MLP {width}-{width} with LayerNorm after each bias-free Dense, Adam {LEARNING_RATE:g} "
+        f"with cosine decay to 0 over {steps} steps of batch {BATCH}, λ = {LAMBDA:g} on the "
+        f"normalized kernels; {seeds} seed(s); regimes: {', '.join(regimes)}.",
+        flush=True,
+    )
 
     results, rows, detail = {}, [], []
     for label, (x_train, y_train) in regimes.items():
@@ -297,42 +353,62 @@ def main():
         probe_batches = (x_train[pick].reshape(shape), y_train[pick].reshape(-1, BATCH))
         arms = {}
         for arm, follow in ARMS.items():
-            arms[arm] = train_arm(args, ds, x_train, y_train, follow, seeds, width, steps,
-                                  points, probe_batches)
+            arms[arm] = train_arm(
+                args, ds, x_train, y_train, follow, seeds, width, steps, points, probe_batches
+            )
             print(f"  {label}, {arm}: done", flush=True)
         results[label] = arms
         rows += regime_rows(label, seeds, arms)
         for arm, r in arms.items():
-            detail.append([label, arm, _report.pm(rise(r["gradient"])),
-                           _report.pm(r["gradient"][:, mid].mean(1)),
-                           _report.pm(r["gradient"][:, end].mean(1)),
-                           _report.pm(r["weight"][:, mid].mean(1), 2),
-                           _report.pm(r["weight"][:, -1], 2),
-                           _report.pm(r["train_loss"], 4), _report.pm(r["test_error"], 4)])
-    _study.table(args, "curves",
-                 ["regime", "rule", "rise R", "grad norm, 45–55 %", "grad norm, last 10 %",
-                  "‖normalized kernels‖, 45–55 %", "‖…‖ at the end", "final train loss",
-                  "final test error"], detail,
-                 caption=f"Mean ± std over {seeds} seed(s) (tower k: the same initial weights "
-                 "and batches in both rules).")
+            detail.append(
+                [
+                    label,
+                    arm,
+                    _report.pm(rise(r["gradient"])),
+                    _report.pm(r["gradient"][:, mid].mean(1)),
+                    _report.pm(r["gradient"][:, end].mean(1)),
+                    _report.pm(r["weight"][:, mid].mean(1), 2),
+                    _report.pm(r["weight"][:, -1], 2),
+                    _report.pm(r["train_loss"], 4),
+                    _report.pm(r["test_error"], 4),
+                ]
+            )
+    _study.table(
+        args,
+        "curves",
+        [
+            "regime",
+            "rule",
+            "rise R",
+            "grad norm, 45–55 %",
+            "grad norm, last 10 %",
+            "‖normalized kernels‖, 45–55 %",
+            "‖…‖ at the end",
+            "final train loss",
+            "final test error",
+        ],
+        detail,
+        caption=f"Mean ± std over {seeds} seed(s) (tower k: the same initial weights "
+        "and batches in both rules).",
+    )
 
     plt = _report.plt
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.5))
     labels = list(results)
     progress = (np.arange(points) + 1) / points
     colours = {"AdamW": "tab:red", "corrected": "tab:blue"}
-    panels = ((axes[0], labels[0], "gradient", f"gradient norm ({probe_count} fixed minibatches)"),
-              (axes[1], labels[0], "weight", "‖normalized kernels‖"),
-              (axes[2], labels[-1], "gradient", f"gradient norm ({probe_count} fixed minibatches)"))
+    panels = (
+        (axes[0], labels[0], "gradient", f"gradient norm ({probe_count} fixed minibatches)"),
+        (axes[1], labels[0], "weight", "‖normalized kernels‖"),
+        (axes[2], labels[-1], "gradient", f"gradient norm ({probe_count} fixed minibatches)"),
+    )
     for ax, label, key, ylabel in panels:
         for arm, r in results[label].items():
             values = r[key]
             ax.plot(progress, values.mean(0), color=colours[arm], label=f"{arm} ({ARMS[arm]})")
-            ax.fill_between(progress, values.min(0), values.max(0), color=colours[arm],
-                            alpha=0.2)
+            ax.fill_between(progress, values.min(0), values.max(0), color=colours[arm], alpha=0.2)
         for span in (mid, end):
-            ax.axvspan(progress[span][0] - 1 / points, progress[span][-1], color="gray",
-                       alpha=0.1)
+            ax.axvspan(progress[span][0] - 1 / points, progress[span][-1], color="gray", alpha=0.1)
         ax.set(xlabel="fraction of training", ylabel=ylabel, title=label)
         lr_axis = ax.twinx()
         lr_axis.plot(progress, results[label]["AdamW"]["lr"], color="gray", ls=":", lw=1)
@@ -343,33 +419,47 @@ def main():
     for i, label in enumerate(labels):
         for j, arm in enumerate(ARMS):
             r = rise(results[label][arm]["gradient"])
-            ax.scatter(np.full(len(r), 2 * i + j) + np.linspace(-0.15, 0.15, len(r)), r,
-                       color=colours[arm], s=14, label=arm if i == 0 else None)
+            ax.scatter(
+                np.full(len(r), 2 * i + j) + np.linspace(-0.15, 0.15, len(r)),
+                r,
+                color=colours[arm],
+                s=14,
+                label=arm if i == 0 else None,
+            )
     ax.axhline(1.0, color="k", lw=0.8)
     ax.axhspan(math.exp(-FLAT), math.exp(FLAT), color="gray", alpha=0.12)
     ax.set_xticks([2 * i + 0.5 for i in range(len(labels))], labels, fontsize=7)
-    ax.set(yscale="log", ylabel="rise R (per seed; band: ±10 %)",
-           title="grad norm: last 10 % / 45–55 %")
+    ax.set(
+        yscale="log",
+        ylabel="rise R (per seed; band: ±10 %)",
+        title="grad norm: last 10 % / 45–55 %",
+    )
     ax.legend(fontsize=7)
     _study.figure(args, fig)
 
     decay_late = {arm: results[labels[0]][arm]["decay_late"] for arm in ARMS}
     _study.verdicts(
-        args, rows, title="11. Corrected weight decay (Defazio et al. 2025)",
-        note=(f"MLP {width}-{width}, each hidden layer Dense(no bias) → LayerNormalization → "
-              f"ReLU; Adam {LEARNING_RATE:g} with CosineDecay to 0 over {steps} steps of batch "
-              f"{BATCH}; kreg.optimizers.DecoupledWeightDecay(adam, {LAMBDA:g}, follow=...) on "
-              "the normalized kernels only (the paper's AdamC corrects the normalized layers; "
-              "the read-out is decayed in neither arm): follow='learning_rate' (AdamW, "
-              f"lr_t·λ per step) vs 'corrected' (λ·lr_t²/lr_max). {seeds} seed(s) (towers of "
-              f"packed models from seed {args.seed}, the same initial weights and batches in "
-              "both rules). Gradient norm: the whole network's, mean over "
-              f"{probe_count} fixed training "
-              f"minibatches of {BATCH}, at {points} points of training. Test errors on "
-              f"{len(ds.y_test)} " + ("fresh " if not args.smoke else "")
-              + "MNIST-1D examples. At 90 % of training the decay per step is "
-              f"{decay_late['AdamW']:.2e} (AdamW) and {decay_late['corrected']:.2e} "
-              "(corrected), against 1e-2 for both at the peak."))
+        args,
+        rows,
+        title="11. Corrected weight decay (Defazio et al. 2025)",
+        note=(
+            f"MLP {width}-{width}, each hidden layer Dense(no bias) → LayerNormalization → "
+            f"ReLU; Adam {LEARNING_RATE:g} with CosineDecay to 0 over {steps} steps of batch "
+            f"{BATCH}; kreg.optimizers.DecoupledWeightDecay(adam, {LAMBDA:g}, follow=...) on "
+            "the normalized kernels only (the paper's AdamC corrects the normalized layers; "
+            "the read-out is decayed in neither arm): follow='learning_rate' (AdamW, "
+            f"lr_t·λ per step) vs 'corrected' (λ·lr_t²/lr_max). {seeds} seed(s) (towers of "
+            f"packed models from seed {args.seed}, the same initial weights and batches in "
+            "both rules). Gradient norm: the whole network's, mean over "
+            f"{probe_count} fixed training "
+            f"minibatches of {BATCH}, at {points} points of training. Test errors on "
+            f"{len(ds.y_test)} "
+            + ("fresh " if not args.smoke else "")
+            + "MNIST-1D examples. At 90 % of training the decay per step is "
+            f"{decay_late['AdamW']:.2e} (AdamW) and {decay_late['corrected']:.2e} "
+            "(corrected), against 1e-2 for both at the peak."
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -56,11 +56,16 @@ METHODS = {"plain": False, "cautious": True}
 def settings(args):
     """Per inner optimizer: (factory of the inner optimizer from a schedule, lr, λ grid)."""
     return {
-        "Adam": (keras.optimizers.Adam, 1e-2,
-                 _study.pick(args, [0.3, 3.0], [0.3, 1.0, 3.0], [0.1, 0.3, 1.0, 3.0, 10.0])),
-        "Lion": (keras.optimizers.Lion, 1e-3,
-                 _study.pick(args, [1.0, 10.0], [1.0, 10.0, 30.0],
-                             [0.3, 1.0, 3.0, 10.0, 30.0, 100.0])),
+        "Adam": (
+            keras.optimizers.Adam,
+            1e-2,
+            _study.pick(args, [0.3, 3.0], [0.3, 1.0, 3.0], [0.1, 0.3, 1.0, 3.0, 10.0]),
+        ),
+        "Lion": (
+            keras.optimizers.Lion,
+            1e-3,
+            _study.pick(args, [1.0, 10.0], [1.0, 10.0, 30.0], [0.3, 1.0, 3.0, 10.0, 30.0, 100.0]),
+        ),
     }
 
 
@@ -70,10 +75,12 @@ def train(args, ds, inner, lr, lams, cautious, seeds, epochs):
     towers = []
     for s in range(seeds):
         for _ in lams:
+
             def tower(inputs, prefix, s=s):
                 # Every tower of seed s starts from the same weights (at every λ, both methods).
                 keras.utils.set_random_seed(args.seed + s)
                 return _train.mlp_tower(ds)(inputs, prefix)
+
             towers.append(tower)
     model = _train.packed(ds, towers)
     steps = epochs * int(np.ceil(len(ds.y_train) / BATCH))
@@ -81,28 +88,41 @@ def train(args, ds, inner, lr, lams, cautious, seeds, epochs):
     # One optimizer for the model: λ = lams[0], scaled per tower by a multiplier on its
     # kernels (a pattern would otherwise select biases too).
     multipliers = {f"^net{t}_.*kernel$": lams[t % k] / lams[0] for t in range(seeds * k)}
-    optimizer = kreg.optimizers.DecoupledWeightDecay(inner(schedule), lams[0],
-                                                     cautious=cautious, multipliers=multipliers)
+    optimizer = kreg.optimizers.DecoupledWeightDecay(
+        inner(schedule), lams[0], cautious=cautious, multipliers=multipliers
+    )
     _train.compile_packed(model, optimizer)
     keras.utils.set_random_seed(args.seed + 1000)  # the same batches for both methods
-    _train.fit_packed(model, ds.x_train, ds.y_train, batch_size=BATCH, epochs=epochs,
-                      verbose=0)
+    _train.fit_packed(model, ds.x_train, ds.y_train, batch_size=BATCH, epochs=epochs, verbose=0)
 
     def shaped(values):
         return np.reshape(values, (seeds, k))
 
-    kernels = [[v for v in model.trainable_variables
-                if v.path.startswith(f"net{t}_") and v.path.endswith("kernel")]
-               for t in range(seeds * k)]
+    kernels = [
+        [
+            v
+            for v in model.trainable_variables
+            if v.path.startswith(f"net{t}_") and v.path.endswith("kernel")
+        ]
+        for t in range(seeds * k)
+    ]
     return {
-        "test_error": shaped([1 - a for a, _ in _train.packed_scores(model, ds.x_test,
-                                                                       ds.y_test)]),
-        "val_error": shaped([1 - a for a, _ in _train.packed_scores(model, ds.x_val,
-                                                                      ds.y_val)]),
-        "train_loss": shaped([nll for _, nll in _train.packed_scores(model, ds.x_train,
-                                                                       ds.y_train)]),
-        "kernel_norm": shaped([np.sqrt(sum(float(np.sum(np.square(
-            keras.ops.convert_to_numpy(v), dtype="float64"))) for v in vs)) for vs in kernels]),
+        "test_error": shaped([1 - a for a, _ in _train.packed_scores(model, ds.x_test, ds.y_test)]),
+        "val_error": shaped([1 - a for a, _ in _train.packed_scores(model, ds.x_val, ds.y_val)]),
+        "train_loss": shaped(
+            [nll for _, nll in _train.packed_scores(model, ds.x_train, ds.y_train)]
+        ),
+        "kernel_norm": shaped(
+            [
+                np.sqrt(
+                    sum(
+                        float(np.sum(np.square(keras.ops.convert_to_numpy(v), dtype="float64")))
+                        for v in vs
+                    )
+                )
+                for vs in kernels
+            ]
+        ),
         "decay_peak": optimizer.decay_per_step(step=0) or 0.0,
     }
 
@@ -111,8 +131,10 @@ def ci_text(test):
     if test["n"] < 2:
         return "1 seed: no test"
     lo, hi = _report.interval(test)
-    return (f"95% CI [{lo:+.4f}, {hi:+.4f}]; paired t, |t| = {abs(test['t']):.2f} vs "
-            f"{test['t_crit']:.2f}")
+    return (
+        f"95% CI [{lo:+.4f}, {hi:+.4f}]; paired t, |t| = {abs(test['t']):.2f} vs "
+        f"{test['t_crit']:.2f}"
+    )
 
 
 def estimate(a, b):
@@ -126,12 +148,17 @@ def main():
     ds = _data.from_args(args, "mnist1d", mnist1d_test_size=20000)
     seeds = _study.pick(args, 1, 2, 10)
     epochs = _study.pick(args, 1, 15, 60)
-    print(f"Data: {ds}. MLP 100-100, cosine decay to 0, batch {BATCH}, {epochs} epochs, "
-          f"{seeds} seed(s).", flush=True)
+    print(
+        f"Data: {ds}. MLP 100-100, cosine decay to 0, batch {BATCH}, {epochs} epochs, "
+        f"{seeds} seed(s).",
+        flush=True,
+    )
     results, rows, detail = {}, [], []
     for name, (inner, lr, lams) in settings(args).items():
-        runs = {method: train(args, ds, inner, lr, lams, cautious, seeds, epochs)
-                for method, cautious in METHODS.items()}
+        runs = {
+            method: train(args, ds, inner, lr, lams, cautious, seeds, epochs)
+            for method, cautious in METHODS.items()
+        }
         print(f"  {name}: done", flush=True)
         results[name] = (lr, lams, runs)
         plain, cautious = runs["plain"], runs["cautious"]
@@ -139,42 +166,75 @@ def main():
         j = best["plain"]
         lam = lams[j]
         for i, value in enumerate(lams):
-            detail.append([name, value, value * lr,
-                           _report.pm(plain["val_error"][:, i]),
-                           _report.pm(cautious["val_error"][:, i]),
-                           _report.pm(plain["test_error"][:, i]),
-                           _report.pm(cautious["test_error"][:, i]),
-                           _report.pm(plain["train_loss"][:, i], 4),
-                           _report.pm(cautious["train_loss"][:, i], 4),
-                           _report.pm(plain["kernel_norm"][:, i], 1),
-                           _report.pm(cautious["kernel_norm"][:, i], 1)])
+            detail.append(
+                [
+                    name,
+                    value,
+                    value * lr,
+                    _report.pm(plain["val_error"][:, i]),
+                    _report.pm(cautious["val_error"][:, i]),
+                    _report.pm(plain["test_error"][:, i]),
+                    _report.pm(cautious["test_error"][:, i]),
+                    _report.pm(plain["train_loss"][:, i], 4),
+                    _report.pm(cautious["train_loss"][:, i], 4),
+                    _report.pm(plain["kernel_norm"][:, i], 1),
+                    _report.pm(cautious["kernel_norm"][:, i], 1),
+                ]
+            )
         loss_test = _report.paired_test(plain["train_loss"][:, j], cautious["train_loss"][:, j])
         error_test = _report.paired_test(plain["test_error"][:, j], cautious["test_error"][:, j])
         jc = best["cautious"]
         tuned = _report.paired_test(plain["test_error"][:, j], cautious["test_error"][:, jc])
         same = f"{name} {lr:g}, λ* = {lam:g} (plain decay's best on validation)"
         rows += [
-            [f"at the same λ cautious decay ends with a lower training loss ({same})",
-             "final training cross-entropy, plain → cautious", seeds,
-             estimate(plain["train_loss"][:, j], cautious["train_loss"][:, j]),
-             ci_text(loss_test), _report.verdict(loss_test)],
-            [f"at the same λ cautious decay ends with a lower test error ({same})",
-             "test error, plain → cautious", seeds,
-             estimate(plain["test_error"][:, j], cautious["test_error"][:, j]),
-             ci_text(error_test), _report.verdict(error_test)],
-            [(f"each at its own best λ, cautious decay has the lower test error ({name} "
-              f"{lr:g}: plain λ = {lam:g}, cautious λ = {lams[jc]:g}, chosen on validation)"),
-             "test error, plain → cautious", seeds,
-             estimate(plain["test_error"][:, j], cautious["test_error"][:, jc]),
-             ci_text(tuned), _report.verdict(tuned)],
+            [
+                f"at the same λ cautious decay ends with a lower training loss ({same})",
+                "final training cross-entropy, plain → cautious",
+                seeds,
+                estimate(plain["train_loss"][:, j], cautious["train_loss"][:, j]),
+                ci_text(loss_test),
+                _report.verdict(loss_test),
+            ],
+            [
+                f"at the same λ cautious decay ends with a lower test error ({same})",
+                "test error, plain → cautious",
+                seeds,
+                estimate(plain["test_error"][:, j], cautious["test_error"][:, j]),
+                ci_text(error_test),
+                _report.verdict(error_test),
+            ],
+            [
+                (
+                    f"each at its own best λ, cautious decay has the lower test error ({name} "
+                    f"{lr:g}: plain λ = {lam:g}, cautious λ = {lams[jc]:g}, chosen on validation)"
+                ),
+                "test error, plain → cautious",
+                seeds,
+                estimate(plain["test_error"][:, j], cautious["test_error"][:, jc]),
+                ci_text(tuned),
+                _report.verdict(tuned),
+            ],
         ]
-    _study.table(args, "grid",
-                 ["inner", "λ", "decay per step at the peak (lr·λ)", "val error, plain",
-                  "val error, cautious", "test error, plain", "test error, cautious",
-                  "train loss, plain", "train loss, cautious", "‖kernels‖, plain",
-                  "‖kernels‖, cautious"], detail,
-                 caption=f"Mean ± std over {seeds} seed(s) at every λ of the grids "
-                 f"(test: {len(ds.y_test)} examples; validation: {len(ds.y_val)}).")
+    _study.table(
+        args,
+        "grid",
+        [
+            "inner",
+            "λ",
+            "decay per step at the peak (lr·λ)",
+            "val error, plain",
+            "val error, cautious",
+            "test error, plain",
+            "test error, cautious",
+            "train loss, plain",
+            "train loss, cautious",
+            "‖kernels‖, plain",
+            "‖kernels‖, cautious",
+        ],
+        detail,
+        caption=f"Mean ± std over {seeds} seed(s) at every λ of the grids "
+        f"(test: {len(ds.y_test)} examples; validation: {len(ds.y_val)}).",
+    )
 
     plt = _report.plt
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -183,13 +243,23 @@ def main():
         for method, r in runs.items():
             colour, fmt = styles[method]
             sd = r["test_error"].std(0, ddof=1) if seeds > 1 else np.zeros(len(lams))
-            ax.errorbar(lams, r["test_error"].mean(0), yerr=sd, fmt=fmt, color=colour,
-                        capsize=3, label=f"{method} (cautious={METHODS[method]})")
+            ax.errorbar(
+                lams,
+                r["test_error"].mean(0),
+                yerr=sd,
+                fmt=fmt,
+                color=colour,
+                capsize=3,
+                label=f"{method} (cautious={METHODS[method]})",
+            )
             j = int(r["val_error"].mean(0).argmin())
             ax.plot(lams[j], r["test_error"].mean(0)[j], "*", color=colour, ms=14, mfc="none")
-        ax.set(xscale="log", xlabel="λ (decay lr_t·λ per step)",
-               ylabel=f"test error ({len(ds.y_test)} examples)",
-               title=f"{name} {lr:g}, MNIST-1D MLP ({seeds} seeds; ☆ best on validation)")
+        ax.set(
+            xscale="log",
+            xlabel="λ (decay lr_t·λ per step)",
+            ylabel=f"test error ({len(ds.y_test)} examples)",
+            title=f"{name} {lr:g}, MNIST-1D MLP ({seeds} seeds; ☆ best on validation)",
+        )
         ax.title.set_fontsize(9)
         ax.set_xticks(lams, [f"{v:g}" for v in lams])
         ax.minorticks_off()
@@ -198,22 +268,39 @@ def main():
     for name, (_lr, lams, runs) in results.items():
         for method, r in runs.items():
             colour, fmt = styles[method]
-            ax.plot(lams, r["train_loss"].mean(0), fmt, color=colour,
-                    alpha=1.0 if name == "Adam" else 0.5, label=f"{name}, {method}")
-    ax.set(xscale="log", yscale="log", xlabel="λ", ylabel="final training cross-entropy",
-           title="training loss at the end")
+            ax.plot(
+                lams,
+                r["train_loss"].mean(0),
+                fmt,
+                color=colour,
+                alpha=1.0 if name == "Adam" else 0.5,
+                label=f"{name}, {method}",
+            )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="λ",
+        ylabel="final training cross-entropy",
+        title="training loss at the end",
+    )
     ax.legend(fontsize=7)
     _study.figure(args, fig)
     _study.verdicts(
-        args, rows, title="12. Cautious weight decay (Chen et al. 2025)",
-        note=(f"MNIST-1D, MLP 100-100 ({len(ds.y_train)} training examples), cosine decay "
-              f"to 0, batch {BATCH}, {epochs} epochs; "
-              "kreg.optimizers.DecoupledWeightDecay(inner, λ, cautious=False/True), decay lr_t·λ per step on the kernels; λ grids: "
-              + "; ".join(f"{name} {lr:g}: {lams}" for name, (lr, lams, _) in results.items())
-              + f". {seeds} seed(s) (seed {args.seed} onwards; every tower of a seed starts "
-              "from the same weights, all see the same batches); test errors on "
-              f"{len(ds.y_test)} " + ("fresh " if not args.smoke else "")
-              + f"MNIST-1D examples; λ chosen on the {len(ds.y_val)} validation examples."))
+        args,
+        rows,
+        title="12. Cautious weight decay (Chen et al. 2025)",
+        note=(
+            f"MNIST-1D, MLP 100-100 ({len(ds.y_train)} training examples), cosine decay "
+            f"to 0, batch {BATCH}, {epochs} epochs; "
+            "kreg.optimizers.DecoupledWeightDecay(inner, λ, cautious=False/True), decay lr_t·λ per step on the kernels; λ grids: "
+            + "; ".join(f"{name} {lr:g}: {lams}" for name, (lr, lams, _) in results.items())
+            + f". {seeds} seed(s) (seed {args.seed} onwards; every tower of a seed starts "
+            "from the same weights, all see the same batches); test errors on "
+            f"{len(ds.y_test)} "
+            + ("fresh " if not args.smoke else "")
+            + f"MNIST-1D examples; λ chosen on the {len(ds.y_val)} validation examples."
+        ),
+    )
 
 
 if __name__ == "__main__":

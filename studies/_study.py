@@ -76,17 +76,18 @@ def parser(description=None):
     group = p.add_mutually_exclusive_group()
     group.add_argument("--smoke", action="store_true", help="seconds: for tests")
     group.add_argument("--quick", action="store_true", help="a small run, minutes")
-    p.add_argument("--out", default=os.path.join("report", "studies"),
-                   help="folder for smoke and quick runs (default ./report/studies)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="default 0: the committed results")
+    p.add_argument(
+        "--out",
+        default=os.path.join("report", "studies"),
+        help="folder for smoke and quick runs (default ./report/studies)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="default 0: the committed results")
     return p
 
 
 def options(name, argv=None, description=None):
     """Parse a study's flags (``argv`` default ``sys.argv[1:]``) -> :class:`Options`."""
-    args = parser(description or f"study {name}").parse_args(
-        sys.argv[1:] if argv is None else argv)
+    args = parser(description or f"study {name}").parse_args(sys.argv[1:] if argv is None else argv)
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     out = os.path.join(args.out, name)
     os.makedirs(out, exist_ok=True)
@@ -119,8 +120,12 @@ def table(args, name, headers, rows, caption=""):
 
 def _commit():
     try:
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -143,18 +148,24 @@ def verdicts(args, rows, title=None, variant=None, note=""):
     rows = [list(row) for row in rows]
     for row in rows:
         if len(row) != len(HEADERS):
-            raise ValueError(f"A verdict row needs {len(HEADERS)} cells ({', '.join(HEADERS)}). "
-                             f"Received: {row!r}")
+            raise ValueError(
+                f"A verdict row needs {len(HEADERS)} cells ({', '.join(HEADERS)}). "
+                f"Received: {row!r}"
+            )
         if str(row[-1]).lower() in VERDICTS:
             row[-1] = str(row[-1]).lower()
     seconds = time.perf_counter() - args.start
     heading = f"### {title or args.name}" + (f" ({variant})" if variant else "")
-    run = (f"{args.mode} run, backend {keras.backend.backend()}, "
-           f"{datetime.date.today().isoformat()}"
-           + (f", commit {_commit()}" if _commit() else "")
-           + f", {seconds / 60:.1f} min; `python studies/{args.name}.py`")
-    text = "\n\n".join(part for part in (heading, markdown(HEADERS, rows), note,
-                                         f"_{run}._") if part) + "\n"
+    run = (
+        f"{args.mode} run, backend {keras.backend.backend()}, "
+        f"{datetime.date.today().isoformat()}"
+        + (f", commit {_commit()}" if _commit() else "")
+        + f", {seconds / 60:.1f} min; `python studies/{args.name}.py`"
+    )
+    text = (
+        "\n\n".join(part for part in (heading, markdown(HEADERS, rows), note, f"_{run}._") if part)
+        + "\n"
+    )
     with open(os.path.join(args.out, "verdicts.md"), "w", encoding="utf-8") as f:
         f.write(text)
     if args.full:

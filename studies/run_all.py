@@ -33,11 +33,13 @@ def main(argv=None):
     modes.add_argument("--quick", action="store_true", help="small runs")
     modes.add_argument("--smoke", action="store_true", help="near-nothing runs, for tests")
     p.add_argument("--only", type=int, nargs="*", help="study numbers (default: all)")
-    p.add_argument("--out", default=os.path.join("report", "studies"),
-                   help="folder for smoke and quick runs (default ./report/studies)")
+    p.add_argument(
+        "--out",
+        default=os.path.join("report", "studies"),
+        help="folder for smoke and quick runs (default ./report/studies)",
+    )
     args = p.parse_args(argv)
-    flags = (["--smoke"] if args.smoke else ["--quick"] if args.quick else []) + [
-        "--out", args.out]
+    flags = (["--smoke"] if args.smoke else ["--quick"] if args.quick else []) + ["--out", args.out]
     selected = [(n, path) for n, path in studies() if not args.only or n in args.only]
     start, results = time.perf_counter(), []
     for i, (_, path) in enumerate(selected, 1):

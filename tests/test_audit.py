@@ -59,9 +59,12 @@ def _pairs(report, severities=("error", "warning", "info")):
 
 
 def _mlp(name="m", reg=None, bias_reg=None, bn=False, activation="relu"):
-    stack = [keras.Input((6,)),
-             Dense(8, activation=activation, kernel_regularizer=reg,
-                   bias_regularizer=bias_reg, name="h")]
+    stack = [
+        keras.Input((6,)),
+        Dense(
+            8, activation=activation, kernel_regularizer=reg, bias_regularizer=bias_reg, name="h"
+        ),
+    ]
     if bn:
         stack.append(layers.BatchNormalization(name="bn"))
     stack.append(Dense(1, name="o"))
@@ -85,14 +88,20 @@ def clean_sgd_l2():
 
 
 def clean_kreg_penalties_sgd():
-    model = keras.Sequential([
-        keras.Input((6,)),
-        Dense(8, activation="relu", name="a",
-              kernel_regularizer=kreg.regularizers.L2(1e-4)),
-        Dense(8, activation="relu", name="b",
-              kernel_regularizer=kreg.regularizers.L1L2(l1=1e-5, l2=1e-4)),
-        Dense(1, name="o"),
-    ], name="m")
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            Dense(8, activation="relu", name="a", kernel_regularizer=kreg.regularizers.L2(1e-4)),
+            Dense(
+                8,
+                activation="relu",
+                name="b",
+                kernel_regularizer=kreg.regularizers.L1L2(l1=1e-5, l2=1e-4),
+            ),
+            Dense(1, name="o"),
+        ],
+        name="m",
+    )
     return model, keras.optimizers.SGD(0.1, nesterov=True, momentum=0.9), {}
 
 
@@ -123,9 +132,15 @@ def clean_kreg_layers():
 
 
 def clean_adamw_excluded_layernorm():
-    model = keras.Sequential([keras.Input((6,)), Dense(8, name="a"),
-                              layers.LayerNormalization(name="ln"), Dense(1, name="o")],
-                             name="m")
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            Dense(8, name="a"),
+            layers.LayerNormalization(name="ln"),
+            Dense(1, name="o"),
+        ],
+        name="m",
+    )
     optimizer = _exclude_non_kernels(keras.optimizers.AdamW(1e-3, weight_decay=0.01), model)
     return model, optimizer, {}
 
@@ -146,9 +161,13 @@ def clean_subclassed():
 
 
 def clean_nested():
-    inner = keras.Sequential([Dense(8, activation="relu", name="a",
-                                    kernel_regularizer=L2(1e-4)),
-                              layers.BatchNormalization(name="bn")], name="inner")
+    inner = keras.Sequential(
+        [
+            Dense(8, activation="relu", name="a", kernel_regularizer=L2(1e-4)),
+            layers.BatchNormalization(name="bn"),
+        ],
+        name="inner",
+    )
     x = keras.Input((6,))
     y = layers.Dropout(0.2, name="drop")(inner(x))
     model = keras.Model(x, Dense(1, name="o")(y), name="outer")
@@ -156,18 +175,21 @@ def clean_nested():
 
 
 def clean_scaled_images_with_noise():
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        layers.Rescaling(1 / 255, name="rescale"),
-        layers.RandomFlip("horizontal", name="flip"),  # XLA-compatible
-        kreg.layers.RandomAffine(rotation=0.05, translation=0.1, name="affine"),
-        kreg.layers.augmentation(translation=0.1, flip="horizontal", noise=0.02),
-        layers.GaussianNoise(0.05, name="noise"),
-        Conv2D(4, 3, use_bias=False, name="c"),
-        layers.BatchNormalization(name="bn"),
-        layers.Flatten(),
-        Dense(2, name="o"),
-    ], name="img")
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            layers.Rescaling(1 / 255, name="rescale"),
+            layers.RandomFlip("horizontal", name="flip"),  # XLA-compatible
+            kreg.layers.RandomAffine(rotation=0.05, translation=0.1, name="affine"),
+            kreg.layers.augmentation(translation=0.1, flip="horizontal", noise=0.02),
+            layers.GaussianNoise(0.05, name="noise"),
+            Conv2D(4, 3, use_bias=False, name="c"),
+            layers.BatchNormalization(name="bn"),
+            layers.Flatten(),
+            Dense(2, name="o"),
+        ],
+        name="img",
+    )
     sample = np.random.RandomState(0).randint(0, 256, (16, 8, 8, 3)).astype("float32")
     return model, _dwd(keras.optimizers.Adam(1e-3)), {"sample": sample}
 
@@ -213,23 +235,36 @@ def clean_mnist1d_tutorial():
 
 def clean_readme_quick_start():
     # README's quick start, with the penalty on the last layer replaced by the decay.
-    model = keras.Sequential([
-        keras.Input((40,)),
-        kreg.layers.GaussianNoise(0.05),
-        Dense(128, activation="relu"),
-        kreg.layers.Dropout(0.5),
-        Dense(10),
-    ], name="quick")
+    model = keras.Sequential(
+        [
+            keras.Input((40,)),
+            kreg.layers.GaussianNoise(0.05),
+            Dense(128, activation="relu"),
+            kreg.layers.Dropout(0.5),
+            Dense(10),
+        ],
+        name="quick",
+    )
     sample = np.random.RandomState(0).rand(64, 40).astype("float32")
     optimizer = _dwd(keras.optimizers.SGD(0.05, momentum=0.9), 5e-4)
     return model, optimizer, {"sample": sample}
 
 
-CLEAN = [clean_mnist1d_tutorial, clean_readme_quick_start, clean_sgd_l2, clean_kreg_penalties_sgd,
-         clean_dwd_adam_cnn, clean_kreg_layers,
-         clean_adamw_excluded_layernorm, clean_subclassed, clean_nested,
-         clean_scaled_images_with_noise, clean_bias_not_cancelled, clean_loss_scale_sgd,
-         clean_embedding]
+CLEAN = [
+    clean_mnist1d_tutorial,
+    clean_readme_quick_start,
+    clean_sgd_l2,
+    clean_kreg_penalties_sgd,
+    clean_dwd_adam_cnn,
+    clean_kreg_layers,
+    clean_adamw_excluded_layernorm,
+    clean_subclassed,
+    clean_nested,
+    clean_scaled_images_with_noise,
+    clean_bias_not_cancelled,
+    clean_loss_scale_sgd,
+    clean_embedding,
+]
 
 
 @pytest.mark.parametrize("make", CLEAN, ids=[f.__name__ for f in CLEAN])
@@ -278,8 +313,10 @@ def test_l2_with_adaptive_optimizer_suggests_the_sgd_equivalent_decay():
     model = _mlp()
     kreg.regularizers.apply(model, kreg.regularizers.L2SP(5e-4))
     report = kreg.audit(model, keras.optimizers.Adam(2e-3))
-    assert _pairs(report) == {("l2-with-adaptive-optimizer", "m/h/kernel"),
-                              ("l2-with-adaptive-optimizer", "m/o/kernel")}
+    assert _pairs(report) == {
+        ("l2-with-adaptive-optimizer", "m/h/kernel"),
+        ("l2-with-adaptive-optimizer", "m/o/kernel"),
+    }
     assert "weight_decay=2e-06, follow=\"schedule\", anchor='initial')" in report.findings[0].fix
 
 
@@ -311,8 +348,9 @@ def test_penalties_on_bias_normalization_and_embedding():
     y = Embedding(20, 4, embeddings_regularizer=L2(1e-4), name="emb")(x)
     y = layers.GlobalAveragePooling1D()(y)
     y = Dense(8, activation="relu", bias_regularizer=L2(1e-4), name="h")(y)
-    y = layers.BatchNormalization(gamma_regularizer=L2(1e-4),
-                                  beta_regularizer=kreg.regularizers.L1(1e-4), name="bn")(y)
+    y = layers.BatchNormalization(
+        gamma_regularizer=L2(1e-4), beta_regularizer=kreg.regularizers.L1(1e-4), name="bn"
+    )(y)
     model = keras.Model(x, Dense(1, name="o")(y), name="m")
     report = kreg.audit(model, keras.optimizers.SGD(0.01))
     assert _pairs(report) == {
@@ -322,8 +360,11 @@ def test_penalties_on_bias_normalization_and_embedding():
         ("penalty-on-normalization", "bn/beta"),
     }
     severity = {f.code: f.severity for f in report.findings}
-    assert severity == {"penalty-on-embedding": "info", "penalty-on-bias": "warning",
-                        "penalty-on-normalization": "warning"}
+    assert severity == {
+        "penalty-on-embedding": "info",
+        "penalty-on-bias": "warning",
+        "penalty-on-normalization": "warning",
+    }
     fixes = {f.path: f.fix for f in report.findings}
     assert fixes["h/bias"] == "keras.layers.Dense(..., bias_regularizer=None)"
     assert fixes["bn/gamma"] == "keras.layers.BatchNormalization(..., gamma_regularizer=None)"
@@ -345,8 +386,7 @@ def test_bias_before_batchnorm_in_functional_and_sequential_models():
     y = layers.BatchNormalization(name="bn2")(y)
     functional = keras.Model(x, Dense(1, name="o")(y), name="f")
     report = kreg.audit(functional, keras.optimizers.SGD(0.01))
-    assert _pairs(report) == {("bias-before-batchnorm", "conv"),
-                              ("bias-before-batchnorm", "dense")}
+    assert _pairs(report) == {("bias-before-batchnorm", "conv"), ("bias-before-batchnorm", "dense")}
     assert {f.severity for f in report.findings} == {"info"}
     fixes = {f.path: f.fix for f in report.findings}
     assert fixes["dense"] == "keras.layers.Dense(6, use_bias=False)"
@@ -371,9 +411,14 @@ def test_bias_before_batchnorm_needs_a_trainable_batchnorm_on_the_bias_axis():
 
 
 def test_dropout_before_batchnorm_keras_kreg_and_nested():
-    inner = keras.Sequential([Dense(6, activation="relu", use_bias=False, name="a"),
-                              layers.Dropout(0.3, name="inner_drop"),
-                              layers.BatchNormalization(name="inner_bn")], name="inner")
+    inner = keras.Sequential(
+        [
+            Dense(6, activation="relu", use_bias=False, name="a"),
+            layers.Dropout(0.3, name="inner_drop"),
+            layers.BatchNormalization(name="inner_bn"),
+        ],
+        name="inner",
+    )
     x = keras.Input((4, 4))
     y = inner(x)
     y = kreg.layers.Dropout(0.2, name="kreg_drop")(y)
@@ -383,8 +428,10 @@ def test_dropout_before_batchnorm_keras_kreg_and_nested():
     y = layers.BatchNormalization(name="bn_after_zero")(y)
     model = keras.Model(x, Dense(1, name="o")(layers.Flatten()(y)), name="m")
     report = kreg.audit(model, keras.optimizers.SGD(0.01))
-    assert _pairs(report) == {("dropout-before-batchnorm", "inner/inner_drop"),
-                              ("dropout-before-batchnorm", "kreg_drop")}
+    assert _pairs(report) == {
+        ("dropout-before-batchnorm", "inner/inner_drop"),
+        ("dropout-before-batchnorm", "kreg_drop"),
+    }
     assert {f.severity for f in report.findings} == {"warning"}
 
 
@@ -400,16 +447,30 @@ def test_noise_on_integer_inputs():
 
 
 def test_noise_on_unscaled_images():
-    model = keras.Sequential([keras.Input((8, 8, 1)), layers.GaussianNoise(1.0, name="gn"),
-                              layers.Flatten(), Dense(1, name="o")], name="m")
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            layers.GaussianNoise(1.0, name="gn"),
+            layers.Flatten(),
+            Dense(1, name="o"),
+        ],
+        name="m",
+    )
     pixels = np.random.RandomState(0).randint(0, 256, (16, 8, 8, 1)).astype("float32")
     report = kreg.audit(model, keras.optimizers.SGD(0.01), sample=pixels)
     assert _pairs(report) == {("noise-on-unscaled-input", "gn")}
     # Without a sample nothing can be said about the scale.
     assert kreg.audit(model, keras.optimizers.SGD(0.01)).findings == []
     # σ in scale with 0-255 pixels (kreg's GaussianNoise accepts σ > 1): nothing to report.
-    model = keras.Sequential([keras.Input((8, 8, 1)), kreg.layers.GaussianNoise(10.0),
-                              layers.Flatten(), Dense(1, name="o")], name="k")
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            kreg.layers.GaussianNoise(10.0),
+            layers.Flatten(),
+            Dense(1, name="o"),
+        ],
+        name="k",
+    )
     assert kreg.audit(model, keras.optimizers.SGD(0.01), sample=pixels).findings == []
 
 
@@ -417,21 +478,30 @@ def test_noise_out_of_scale():
     cases = [(1.0, 0.1, True), (0.001, 1.0, True), (0.1, 1.0, False), (0.5, 1.0, False)]
     for stddev, scale, expected in cases:
         keras.backend.clear_session()
-        model = keras.Sequential([keras.Input((4,)), layers.GaussianNoise(stddev, name="gn"),
-                                  Dense(1, name="o")], name="m")
+        model = keras.Sequential(
+            [keras.Input((4,)), layers.GaussianNoise(stddev, name="gn"), Dense(1, name="o")],
+            name="m",
+        )
         sample = scale * np.random.RandomState(0).randn(256, 4).astype("float32")
         report = kreg.audit(model, keras.optimizers.SGD(0.01), sample=sample)
         assert _pairs(report) == ({("noise-out-of-scale", "gn")} if expected else set()), (
-            stddev, scale)
+            stddev,
+            scale,
+        )
 
 
 def test_kreg_noise_scale_and_relative_noise():
     sample = np.random.RandomState(0).randn(64, 4).astype("float32")
     for relative, expected in ((False, {("noise-out-of-scale", "kn")}), (True, set())):
         keras.backend.clear_session()
-        model = keras.Sequential([keras.Input((4,)),
-                                  kreg.layers.GaussianNoise(5.0, relative=relative, name="kn"),
-                                  Dense(1, name="o")], name="m")
+        model = keras.Sequential(
+            [
+                keras.Input((4,)),
+                kreg.layers.GaussianNoise(5.0, relative=relative, name="kn"),
+                Dense(1, name="o"),
+            ],
+            name="m",
+        )
         report = kreg.audit(model, keras.optimizers.SGD(0.01), sample=sample)
         assert _pairs(report) == expected
     # The live σ is what counts: lowered through kreg.strengths, the finding goes away.
@@ -451,8 +521,10 @@ def test_keras_decay_with_a_schedule_shows_start_peak_and_end():
     (finding,) = report.findings
     assert finding.severity == "info"
     assert "1e-05 at step 0, 2e-05 at its peak, 0 at step 1100" in finding.what
-    assert "DecoupledWeightDecay(keras.optimizers.Adam(learning_rate=schedule), " \
-        "weight_decay=1e-05, follow=\"schedule\")" in finding.fix
+    assert (
+        "DecoupledWeightDecay(keras.optimizers.Adam(learning_rate=schedule), "
+        'weight_decay=1e-05, follow="schedule")' in finding.fix
+    )
 
 
 def test_decay_too_strong():
@@ -481,8 +553,11 @@ class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
 def test_decay_findings_survive_custom_and_callable_learning_rates():
     """A custom schedule without get_config, or a callable learning rate, hides no decay finding."""
     model = _mlp()
-    expected = {("decay-too-strong", "optimizer"), ("decay-on-bias", "m/h/bias"),
-                ("decay-on-bias", "m/o/bias")}
+    expected = {
+        ("decay-too-strong", "optimizer"),
+        ("decay-on-bias", "m/h/bias"),
+        ("decay-on-bias", "m/o/bias"),
+    }
     for learning_rate in (2.0, _WarmUp(), lambda: 2.0):
         report = kreg.audit(model, keras.optimizers.SGD(learning_rate, weight_decay=0.9))
         assert {p for p in _pairs(report) if p[0] != "decay-follows-schedule"} == expected
@@ -493,18 +568,21 @@ def test_decay_too_strong_at_the_peak_of_a_warm_up():
     """follow="schedule" decays by wd·lr_t/lr_0: a warm-up from lr_0 = 1e-5 to 1e-3 makes
     0.05 a decay of 5 per step at the peak (the weights flip sign and explode)."""
     schedule = keras.optimizers.schedules.CosineDecay(
-        1e-5, 1000, warmup_target=1e-3, warmup_steps=20)
+        1e-5, 1000, warmup_target=1e-3, warmup_steps=20
+    )
     report = kreg.audit(_mlp(), _dwd(keras.optimizers.SGD(schedule), 0.05, follow="schedule"))
     (finding,) = report.filter("error")
     assert finding.code == "decay-too-strong" and "5 of each decayed weight" in finding.what
     # the same decay without the warm-up is fine
-    assert not kreg.audit(_mlp(name="n"), _dwd(keras.optimizers.SGD(1e-3), 0.05,
-                                               follow="schedule")).filter("error")
+    assert not kreg.audit(
+        _mlp(name="n"), _dwd(keras.optimizers.SGD(1e-3), 0.05, follow="schedule")
+    ).filter("error")
 
 
 @pytest.mark.skipif(
     "adam_weight_decay" not in inspect.signature(keras.optimizers.Muon).parameters,
-    reason="this Keras' Muon has no adam_weight_decay: it decays every weight alike")
+    reason="this Keras' Muon has no adam_weight_decay: it decays every weight alike",
+)
 def test_muon_decays_by_adam_weight_decay_where_it_steps_with_adam():
     """Muon decays vectors (biases) by adam_weight_decay, matrices by weight_decay."""
     model = _mlp()
@@ -514,12 +592,14 @@ def test_muon_decays_by_adam_weight_decay_where_it_steps_with_adam():
     assert not {code for code, _ in _pairs(report) if code.startswith("decay-on")}
 
 
-@pytest.mark.skipif(not hasattr(keras.optimizers, "MultiOptimizer"),
-                    reason="this Keras has no MultiOptimizer")
+@pytest.mark.skipif(
+    not hasattr(keras.optimizers, "MultiOptimizer"), reason="this Keras has no MultiOptimizer"
+)
 def test_multi_optimizer_is_said_not_to_be_read():
     model = _mlp(reg=L2(1e-4))
     optimizer = keras.optimizers.MultiOptimizer(
-        [(keras.optimizers.AdamW(10.0, weight_decay=0.5), model.layers)])
+        [(keras.optimizers.AdamW(10.0, weight_decay=0.5), model.layers)]
+    )
     assert _pairs(kreg.audit(model, optimizer)) == {("optimizer-not-read", "optimizer")}
 
 
@@ -528,21 +608,22 @@ def test_l2_fix_for_mean_penalties_warm_ups_and_l1():
     model = _mlp(reg=kreg.regularizers.L2(1e-2, normalize="mean"))  # h/kernel: 6x8 = 48
     (finding,) = kreg.audit(model, keras.optimizers.Adam(2e-3)).findings
     assert "normalize='mean'" in finding.what
-    assert "weight_decay=8.33e-07, follow=\"schedule\")" in finding.fix  # 2 * 2e-3 * 1e-2 / 48
-    warm_up = keras.optimizers.schedules.CosineDecay(
-        0.0, 1000, warmup_target=1e-3, warmup_steps=50)
+    assert 'weight_decay=8.33e-07, follow="schedule")' in finding.fix  # 2 * 2e-3 * 1e-2 / 48
+    warm_up = keras.optimizers.schedules.CosineDecay(0.0, 1000, warmup_target=1e-3, warmup_steps=50)
     (finding,) = kreg.audit(_mlp(name="n", reg=L2(5e-4)), keras.optimizers.Adam(warm_up)).findings
-    assert "weight_decay=1e-06, follow=\"schedule\", initial_learning_rate=0.001)" \
-        in finding.fix  # lr_0 = 0
+    assert (
+        'weight_decay=1e-06, follow="schedule", initial_learning_rate=0.001)' in finding.fix
+    )  # lr_0 = 0
     elastic = _mlp(name="e", reg=keras.regularizers.L1L2(l1=1e-3, l2=5e-4))
     (finding,) = kreg.audit(elastic, keras.optimizers.Adam(2e-3)).findings
-    assert "weight_decay=2e-06, follow=\"schedule\", l1=2e-06)" in finding.fix
+    assert 'weight_decay=2e-06, follow="schedule", l1=2e-06)' in finding.fix
 
 
 def test_noise_scale_is_checked_inside_nested_models():
     sample = 1000 * np.random.RandomState(0).randn(64, 8).astype("float32")
     augment = keras.Sequential(
-        [keras.Input((8,)), layers.GaussianNoise(0.1, name="gn")], name="augment")
+        [keras.Input((8,)), layers.GaussianNoise(0.1, name="gn")], name="augment"
+    )
     nested = keras.Sequential([keras.Input((8,)), augment, Dense(1, name="o")], name="outer")
     inputs = keras.Input((8,))
     functional = keras.Model(inputs, Dense(1, name="o")(augment(inputs)), name="f")
@@ -569,45 +650,59 @@ def test_lambda_batch_size():
     model.get_layer("h").kernel_regularizer = None
     report = kreg.audit(model, optimizer, batch_size=32, num_examples=1000)
     findings = {f.path: f for f in report.findings}
-    assert _pairs(report) == {("l2-and-weight-decay", "m/o/kernel"),
-                              ("lambda-batch-size", "m/o/kernel"),
-                              ("lambda-batch-size", "optimizer")}
+    assert _pairs(report) == {
+        ("l2-and-weight-decay", "m/o/kernel"),
+        ("lambda-batch-size", "m/o/kernel"),
+        ("lambda-batch-size", "optimizer"),
+    }
     steps = math.ceil(1000 / 32)
     assert f"{steps} steps per epoch" in findings["m/o/kernel"].what
     assert f"{2e-4 * steps:.3g} per epoch" in findings["m/o/kernel"].what
     assert findings["m/o/kernel"].fix.startswith("l2 = 0.0002 * new_batch_size / 32")
     assert f"{0.1 * 1e-3 * steps:.3g} per epoch" in findings["optimizer"].what
     # kreg's follow="schedule": the decay per step is λ itself, not lr·λ.
-    report = kreg.audit(_mlp(), _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="schedule"),
-                        batch_size=10, num_examples=100)
+    report = kreg.audit(
+        _mlp(),
+        _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="schedule"),
+        batch_size=10,
+        num_examples=100,
+    )
     (finding,) = report.findings
     assert "0.0001 per step × 10 steps per epoch" in finding.what
 
 
 def test_augmentation_layers_that_turn_xla_off():
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        layers.RandomFlip("horizontal", name="flip"),
-        layers.RandomRotation(0.1, name="rot"),
-        layers.RandomZoom(0.2, name="zoom"),
-        layers.Flatten(),
-        Dense(1, name="o"),
-    ], name="aug")
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            layers.RandomFlip("horizontal", name="flip"),
+            layers.RandomRotation(0.1, name="rot"),
+            layers.RandomZoom(0.2, name="zoom"),
+            layers.Flatten(),
+            Dense(1, name="o"),
+        ],
+        name="aug",
+    )
     report = kreg.audit(model, keras.optimizers.SGD(0.01))
-    assert _pairs(report) == {("augmentation-disables-xla", "rot"),
-                              ("augmentation-disables-xla", "zoom")}
+    assert _pairs(report) == {
+        ("augmentation-disables-xla", "rot"),
+        ("augmentation-disables-xla", "zoom"),
+    }
     fixes = {f.path: f.fix for f in report.findings}
     assert fixes["rot"].startswith("kreg.layers.RandomAffine(rotation=")
 
 
 def test_random_affine_with_tensorflows_kernel_turns_xla_off_on_tensorflow():
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        kreg.layers.RandomAffine(rotation=0.1, resampler="affine_transform", name="affine"),
-        kreg.layers.RandomAffine(rotation=0.1, name="gathers"),
-        layers.Flatten(),
-        Dense(1, name="o"),
-    ], name="aug")
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            kreg.layers.RandomAffine(rotation=0.1, resampler="affine_transform", name="affine"),
+            kreg.layers.RandomAffine(rotation=0.1, name="gathers"),
+            layers.Flatten(),
+            Dense(1, name="o"),
+        ],
+        name="aug",
+    )
     report = kreg.audit(model, keras.optimizers.SGD(0.01))
     if BACKEND != "tensorflow":  # affine_transform compiles under XLA there
         assert report.findings == []
@@ -623,9 +718,12 @@ def test_exclusion_by_name_differs_between_backends():
     report = kreg.audit(model, optimizer)
     expected = {("decay-exclusion-backend-dependent", "optimizer")}
     if BACKEND == "tensorflow":  # the TF name is "m/h/bias:0": "bias$" does not match it
-        expected |= {("decay-on-bias", "m/h/bias"), ("decay-on-bias", "m/o/bias"),
-                     ("decay-on-normalization", "m/bn/gamma"),
-                     ("decay-on-normalization", "m/bn/beta")}
+        expected |= {
+            ("decay-on-bias", "m/h/bias"),
+            ("decay-on-bias", "m/o/bias"),
+            ("decay-on-normalization", "m/bn/gamma"),
+            ("decay-on-normalization", "m/bn/beta"),
+        }
     assert _pairs(report) == expected
     finding = report.filter(code="decay-exclusion-backend-dependent")[0]
     assert "on JAX/torch only" in finding.what
@@ -639,6 +737,7 @@ def test_regularizer_set_after_build_is_not_attached():
     report = kreg.audit(model, keras.optimizers.SGD(0.01))
     assert _pairs(report) == {("regularizer-not-attached", "m/h/kernel")}
     assert report.findings[0].severity == "error"
+
     # A custom build() may apply its regularizers its own way: no claim about it.
     class OwnBuild(layers.Dense):
         def build(self, input_shape):
@@ -676,8 +775,10 @@ def test_no_optimizer_and_l2_mode_infos():
     assert _pairs(kreg.audit(model)) == {("no-optimizer", "m")}
     model.compile(optimizer=_dwd(keras.optimizers.Adam(1e-3), 1e-4, mode="l2"), loss="mse")
     report = kreg.audit(model)  # model.optimizer
-    assert _pairs(report) == {("l2-and-weight-decay", "m/h/kernel"),
-                              ("l2-mode-with-adaptive-optimizer", "optimizer")}
+    assert _pairs(report) == {
+        ("l2-and-weight-decay", "m/h/kernel"),
+        ("l2-mode-with-adaptive-optimizer", "optimizer"),
+    }
 
 
 # ------------------------------------------------------------------ fast decay
@@ -712,18 +813,24 @@ def test_decay_too_fast_kreg_decay_by_follow_at_the_schedules_peak():
         assert finding.what == (
             f"DecoupledWeightDecay(follow={follow!r}) removes {per_step:.3g} of each decayed "
             f"weight per step: a weight halves in {_half_life(per_step):.3g} steps where no "
-            "gradient holds it"), label
+            "gradient holds it"
+        ), label
     assert f"{_half_life(0.05):.3g}" == "13.5" and f"{_half_life(7e-4):.3g}" == "990"
     # A warm-up from lr_0 = 1e-5 to 1e-3: follow="schedule" decays 100 × λ at the peak.
     warm_up = keras.optimizers.schedules.CosineDecay(
-        1e-5, 1000, warmup_target=1e-3, warmup_steps=20)
+        1e-5, 1000, warmup_target=1e-3, warmup_steps=20
+    )
     optimizer = _dwd(keras.optimizers.SGD(warm_up), 2e-5, follow="schedule")
     report = kreg.audit(model, optimizer, batch_size=32, num_examples=1000)
     (finding,) = report.filter(code="decay-too-fast")
-    assert "removes 0.002 of each decayed weight per step: a weight halves in 346 steps " \
-        "(10.8 epochs at batch_size=32)" in finding.what  # 346.2 / ceil(1000 / 32)
-    assert finding.fix == ("kreg.optimizers.DecoupledWeightDecay(..., weight_decay=1e-06)"
-                           "  # 1e-4 of each weight per step")
+    assert (
+        "removes 0.002 of each decayed weight per step: a weight halves in 346 steps "
+        "(10.8 epochs at batch_size=32)" in finding.what
+    )  # 346.2 / ceil(1000 / 32)
+    assert finding.fix == (
+        "kreg.optimizers.DecoupledWeightDecay(..., weight_decay=1e-06)"
+        "  # 1e-4 of each weight per step"
+    )
     # Only what it decays counts: a strong λ on nothing is no finding.
     nothing = _dwd(keras.optimizers.Adam(1e-3), 0.5, follow="none", exclude=".*")
     assert kreg.audit(model, nothing).findings == []
@@ -732,16 +839,21 @@ def test_decay_too_fast_kreg_decay_by_follow_at_the_schedules_peak():
 def test_decay_too_fast_keras_builtin_decay_is_lr_times_weight_decay():
     model = _mlp()
     report = kreg.audit(
-        model, _exclude_non_kernels(keras.optimizers.SGD(0.1, weight_decay=0.05), model),
-        batch_size=32, num_examples=1000)
+        model,
+        _exclude_non_kernels(keras.optimizers.SGD(0.1, weight_decay=0.05), model),
+        batch_size=32,
+        num_examples=1000,
+    )
     (finding,) = report.filter(code="decay-too-fast")
     assert finding.severity == "warning"
     assert finding.what == (
         "SGD: learning_rate × weight_decay = 0.1 × 0.05 = 0.005 per step: a weight halves "
-        "in 138 steps (4.32 epochs at batch_size=32) where no gradient holds it")
+        "in 138 steps (4.32 epochs at batch_size=32) where no gradient holds it"
+    )
     assert f"{_half_life(0.1 * 0.05):.3g}" == "138"
-    assert finding.fix == ("keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.001)"
-                           "  # lr·λ = 1e-4 per step")
+    assert finding.fix == (
+        "keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.001)  # lr·λ = 1e-4 per step"
+    )
     for make, fast in [
         (lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.7), True),  # 990 steps
         (lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.69), False),  # 1004 steps
@@ -754,11 +866,14 @@ def test_decay_too_fast_keras_builtin_decay_is_lr_times_weight_decay():
         assert found == ({("decay-too-fast", "optimizer")} if fast else set()), optimizer
     # With a schedule: lr·λ at its peak (a warm-up to 1e-3), not at step 0 (1e-5).
     warm_up = keras.optimizers.schedules.CosineDecay(
-        1e-5, 1000, warmup_target=1e-3, warmup_steps=20)
+        1e-5, 1000, warmup_target=1e-3, warmup_steps=20
+    )
     optimizer = _exclude_non_kernels(keras.optimizers.AdamW(warm_up, weight_decay=0.7), model)
     report = kreg.audit(model, optimizer)
-    assert _pairs(report) == {("decay-too-fast", "optimizer"),
-                              ("decay-follows-schedule", "optimizer")}
+    assert _pairs(report) == {
+        ("decay-too-fast", "optimizer"),
+        ("decay-follows-schedule", "optimizer"),
+    }
     assert "= 0.0007 per step: a weight halves in 990 steps" in report.findings[0].what
     # ≥ 100 % per step stays the error, and is not also "too fast".
     strong = _exclude_non_kernels(keras.optimizers.SGD(1.0, weight_decay=1.0), model)
@@ -772,8 +887,7 @@ class _RMSNorm(layers.Layer):
     """A Llama/Gemma-style norm: its own class with a "scale" vector, no Keras base class."""
 
     def build(self, input_shape):
-        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones",
-                                     name="scale")
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="scale")
 
     def call(self, x):
         mean_square = keras.ops.mean(keras.ops.square(x), axis=-1, keepdims=True)
@@ -781,9 +895,14 @@ class _RMSNorm(layers.Layer):
 
 
 def _normalized_mlp():
-    stack = [keras.Input((6,)), Dense(8, use_bias=False, name="a"), _RMSNorm(name="rms"),
-             layers.LayerNormalization(name="ln"), Dense(8, use_bias=False, name="b"),
-             layers.BatchNormalization(name="bn")]
+    stack = [
+        keras.Input((6,)),
+        Dense(8, use_bias=False, name="a"),
+        _RMSNorm(name="rms"),
+        layers.LayerNormalization(name="ln"),
+        Dense(8, use_bias=False, name="b"),
+        layers.BatchNormalization(name="bn"),
+    ]
     norm_weights = ["rms/scale", "ln/gamma", "ln/beta", "bn/gamma", "bn/beta"]
     if hasattr(layers, "RMSNormalization"):
         stack.append(layers.RMSNormalization(name="keras_rms"))
@@ -813,8 +932,9 @@ def test_decayed_normalization_scales_of_every_norm_under_every_builtin_decay():
     # is reported.
     optimizer = _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate")
     assert kreg.audit(model, optimizer).findings == []
-    optimizer = _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate",
-                     multipliers={"/rms/scale": 1.0})
+    optimizer = _dwd(
+        keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate", multipliers={"/rms/scale": 1.0}
+    )
     assert _pairs(kreg.audit(model, optimizer)) == {("decay-on-normalization", "n/rms/scale")}
     # A penalty on such a scale is a penalty on normalization, too.
     model.get_layer("rms").scale.regularizer = L2(1e-4)
@@ -865,15 +985,21 @@ def test_embedding_notes_only_on_token_embeddings():
     not hold for position tables: every row is used at every step."""
     model = _embedded()
     decayed = _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate")
-    tables = {"embed/token_embedding/embeddings", "embed/position_embedding/embeddings",
-              "learned/embeddings"}
-    assert tables <= {v.path for v in model.trainable_weights
-                      if decayed.weight_decay_multiplier(v) == 1.0}
+    tables = {
+        "embed/token_embedding/embeddings",
+        "embed/position_embedding/embeddings",
+        "learned/embeddings",
+    }
+    assert tables <= {
+        v.path for v in model.trainable_weights if decayed.weight_decay_multiplier(v) == 1.0
+    }
     report = kreg.audit(model, decayed)
     assert _pairs(report) == {("decay-on-embedding", "embed/token_embedding/embeddings")}
     finding = report.findings[0]
-    assert finding.what == ("weight decay 0.0001 from DecoupledWeightDecay acts on token "
-                            "embedding 'embed/token_embedding/embeddings'")
+    assert finding.what == (
+        "weight decay 0.0001 from DecoupledWeightDecay acts on token "
+        "embedding 'embed/token_embedding/embeddings'"
+    )
     assert "exclude=['embed/token_embedding/embeddings$']" in finding.fix
     model = _embedded(name="p")
     kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4))
@@ -882,16 +1008,19 @@ def test_embedding_notes_only_on_token_embeddings():
     assert report.findings[0].fix == "keras.layers.Embedding(..., embeddings_regularizer=None)"
 
 
-@pytest.mark.skipif(not hasattr(layers, "ReversibleEmbedding"),
-                    reason="this Keras has no keras.layers.ReversibleEmbedding")
+@pytest.mark.skipif(
+    not hasattr(layers, "ReversibleEmbedding"),
+    reason="this Keras has no keras.layers.ReversibleEmbedding",
+)
 def test_output_projections_are_no_token_embeddings():
     """An untied output projection (logits = h·W) and a tied table the model also calls with
     reverse=True get a gradient on every row at every step."""
 
     def language_model(tie_weights, reverse=True):
         x = keras.Input((5,), dtype="int32")
-        table = layers.ReversibleEmbedding(20, 4, tie_weights=tie_weights, name="tokens",
-                                           embeddings_initializer="zeros")
+        table = layers.ReversibleEmbedding(
+            20, 4, tie_weights=tie_weights, name="tokens", embeddings_initializer="zeros"
+        )
         h = Dense(4, name="h")(table(x))
         return keras.Model(x, table(h, reverse=True) if reverse else h, name="lm")
 
@@ -901,7 +1030,8 @@ def test_output_projections_are_no_token_embeddings():
     assert kreg.audit(language_model(tie_weights=True), decay).findings == []
     # Tied but only looked up (a backbone, a classifier on it): a token embedding.
     assert _pairs(kreg.audit(language_model(tie_weights=True, reverse=False), decay)) == {
-        ("decay-on-embedding", "tokens/embeddings")}
+        ("decay-on-embedding", "tokens/embeddings")
+    }
     # Penalized and decayed, the tied output projection is a weight like any other.
     model = language_model(tie_weights=True)
     kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4))
@@ -911,8 +1041,10 @@ def test_output_projections_are_no_token_embeddings():
 # ------------------------------------------------------------------ class names in fixes
 
 
-_CLASS_NAME = re.compile(r"\b(keras_hub|keras|kreg)\.(layers|optimizers|regularizers|models)"
-                         r"\.([A-Z]\w*)")
+_CLASS_NAME = re.compile(
+    r"\b(keras_hub|keras|kreg)\.(layers|optimizers|regularizers|models)"
+    r"\.([A-Z]\w*)"
+)
 
 
 def _named_classes(report):
@@ -936,9 +1068,11 @@ def test_fixes_name_only_classes_that_exist_and_are_the_ones_in_use():
     y = layers.BatchNormalization(name="bn")(y)
     model = keras.Model(x, Dense(1, name="o")(y), name="m")
     report = kreg.audit(model, keras.optimizers.SGD(0.01))
-    assert _pairs(report) == {("noise-on-integer-input", "noise"),
-                              ("penalty-on-bias", "wide/bias"),
-                              ("bias-before-batchnorm", "wide")}
+    assert _pairs(report) == {
+        ("noise-on-integer-input", "noise"),
+        ("penalty-on-bias", "wide/bias"),
+        ("bias-before-batchnorm", "wide"),
+    }
     fixes = {f.code: f.fix for f in report.findings}
     assert fixes["bias-before-batchnorm"] == "_WideDense(8, use_bias=False)"
     assert fixes["penalty-on-bias"] == "_WideDense(..., bias_regularizer=None)"
@@ -964,20 +1098,33 @@ def test_keras_hub_norm_scales_are_decayed_under_builtin_decays():
     import keras_hub
 
     model, _, _ = hub.llama()
-    scales = {("decay-on-normalization", v.path) for v in model.trainable_weights
-              if v.path.endswith("layernorm/scale")}
+    scales = {
+        ("decay-on-normalization", v.path)
+        for v in model.trainable_weights
+        if v.path.endswith("layernorm/scale")
+    }
     assert len(scales) == 5  # 2 layers × 2 + the final norm
     for name, make in BUILTIN_DECAYS.items():
         report = kreg.audit(model, make())
         assert _pairs(report, ("warning",)) == scales, name
         assert "'scale'}" in report.findings[0].fix
-    decay = _dwd(keras.optimizers.Adam(1e-3), 1e-4, follow="learning_rate",
-                 multipliers={"layernorm/scale": 1.0})
+    decay = _dwd(
+        keras.optimizers.Adam(1e-3),
+        1e-4,
+        follow="learning_rate",
+        multipliers={"layernorm/scale": 1.0},
+    )
     assert _pairs(kreg.audit(model, decay), ("warning",)) == scales
     # Gemma's norm: keras-hub's RMSNormalization of the Gemma model.
     gemma = keras_hub.models.GemmaBackbone(
-        vocabulary_size=32, num_layers=1, num_query_heads=2, num_key_value_heads=1,
-        hidden_dim=8, intermediate_dim=16, head_dim=4)
+        vocabulary_size=32,
+        num_layers=1,
+        num_query_heads=2,
+        num_key_value_heads=1,
+        hidden_dim=8,
+        intermediate_dim=16,
+        head_dim=4,
+    )
     report = kreg.audit(gemma, keras.optimizers.AdamW(1e-3, weight_decay=0.01))
     assert _pairs(report, ("warning",)) == {
         ("decay-on-normalization", "decoder_block_0/pre_attention_norm/scale"),
@@ -993,7 +1140,8 @@ def test_keras_hub_tied_output_projection_is_no_token_embedding():
     backbone, _, _ = hub.gpt2()
     decay = _dwd(keras.optimizers.AdamW(1e-3, weight_decay=0.0), 0.01, follow="learning_rate")
     assert _pairs(kreg.audit(backbone, decay)) == {
-        ("decay-on-embedding", "token_embedding/embeddings")}
+        ("decay-on-embedding", "token_embedding/embeddings")
+    }
     causal_lm = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
     assert kreg.audit(causal_lm, decay).findings == []
 
@@ -1004,12 +1152,12 @@ def test_keras_hub_classes_are_named_by_their_own_module():
 
     x = keras.Input((5,), dtype="int32")
     table = keras_hub.layers.ReversibleEmbedding(
-        20, 4, embeddings_regularizer=L2(1e-4), name="tokens")
+        20, 4, embeddings_regularizer=L2(1e-4), name="tokens"
+    )
     model = keras.Model(x, Dense(1, name="o")(table(x)), name="m")
     (finding,) = kreg.audit(model, keras.optimizers.SGD(0.01)).findings
     assert finding.code == "penalty-on-embedding"
-    assert finding.fix == ("keras_hub.layers.ReversibleEmbedding(..., "
-                           "embeddings_regularizer=None)")
+    assert finding.fix == ("keras_hub.layers.ReversibleEmbedding(..., embeddings_regularizer=None)")
     if hasattr(layers, "ReversibleEmbedding"):  # Keras' own, in Keras 3.15 (not 3.10)
         assert type(table) is not layers.ReversibleEmbedding
     # A keras-hub layer with no public name is not named at all.
@@ -1052,11 +1200,17 @@ def test_tiny_keras_hub_models_report_only_what_is_true(name):
     # Keras' AdamW decays every bias and normalization parameter (LlamaLayerNorm's scale
     # included): those are the warnings, and only those.
     report = kreg.audit(model, keras.optimizers.AdamW(1e-3, weight_decay=0.01))
-    kinds = {"bias": "decay-on-bias", "gamma": "decay-on-normalization",
-             "beta": "decay-on-normalization", "scale": "decay-on-normalization"}
+    kinds = {
+        "bias": "decay-on-bias",
+        "gamma": "decay-on-normalization",
+        "beta": "decay-on-normalization",
+        "scale": "decay-on-normalization",
+    }
     assert _pairs(report, ("error", "warning")) == {
-        (kinds[v.path.rsplit("/", 1)[-1]], v.path) for v in model.trainable_weights
-        if v.path.rsplit("/", 1)[-1] in kinds}, str(report)
+        (kinds[v.path.rsplit("/", 1)[-1]], v.path)
+        for v in model.trainable_weights
+        if v.path.rsplit("/", 1)[-1] in kinds
+    }, str(report)
     assert _pairs(report, ("info",)) == {("decay-on-embedding", path) for path in tables}
     # An L2 penalty on the kernels and tables (kreg's default selection): under SGD only
     # the token-embedding notes; under Adam the penalty is rescaled on every penalized
@@ -1066,7 +1220,8 @@ def test_tiny_keras_hub_models_report_only_what_is_true(name):
     assert _pairs(report) == {("penalty-on-embedding", path) for path in tables}, str(report)
     report = kreg.audit(model, keras.optimizers.Adam(1e-3))
     assert _pairs(report, ("error", "warning")) == {
-        ("l2-with-adaptive-optimizer", path) for path in penalized - tables}, str(report)
+        ("l2-with-adaptive-optimizer", path) for path in penalized - tables
+    }, str(report)
 
 
 # ------------------------------------------------------------------ report and API
@@ -1084,10 +1239,17 @@ def _all_broken_reports():
     y = layers.Dropout(0.5, name="drop")(y)
     y = layers.BatchNormalization(name="bn")(y)
     model = keras.Model(x, Dense(1)(layers.Flatten()(y)), name="img")
-    yield kreg.audit(model, keras.optimizers.SGD(1.0, weight_decay=1.0),
-                     sample=np.random.RandomState(0).rand(8, 8, 8, 1))
-    yield kreg.audit(_normalized_mlp()[0], keras.optimizers.AdamW(1e-3, weight_decay=1.0),
-                     batch_size=32, num_examples=1000)
+    yield kreg.audit(
+        model,
+        keras.optimizers.SGD(1.0, weight_decay=1.0),
+        sample=np.random.RandomState(0).rand(8, 8, 8, 1),
+    )
+    yield kreg.audit(
+        _normalized_mlp()[0],
+        keras.optimizers.AdamW(1e-3, weight_decay=1.0),
+        batch_size=32,
+        num_examples=1000,
+    )
     yield kreg.audit(_embedded(), _dwd(keras.optimizers.Adam(1e-3), 0.05, follow="schedule"))
 
 
@@ -1106,16 +1268,33 @@ def test_every_finding_is_complete_and_its_fix_is_python():
 
 
 def test_report_table_repr_and_raise_for():
-    model = keras.Sequential([keras.Input((4,)), Dense(2, name="d"),
-                              layers.Dropout(0.5, name="drop"),
-                              layers.BatchNormalization(name="bn")], name="net")
-    report = kreg.audit(model, keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(
-        0.1, 10, 0.5), weight_decay=20.0))
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            Dense(2, name="d"),
+            layers.Dropout(0.5, name="drop"),
+            layers.BatchNormalization(name="bn"),
+        ],
+        name="net",
+    )
+    report = kreg.audit(
+        model,
+        keras.optimizers.SGD(
+            keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5), weight_decay=20.0
+        ),
+    )
     assert isinstance(report, Report) and isinstance(report, kreg.audit.Report)
-    assert repr(report) == ("<kreg.audit.Report of Sequential 'net' with SGD: "
-                            "1 error, 4 warnings, 1 info>")
+    assert repr(report) == (
+        "<kreg.audit.Report of Sequential 'net' with SGD: 1 error, 4 warnings, 1 info>"
+    )
     assert [f.severity for f in report.findings] == [
-        "error", "warning", "warning", "warning", "warning", "info"]
+        "error",
+        "warning",
+        "warning",
+        "warning",
+        "warning",
+        "info",
+    ]
     text = str(report)
     lines = text.splitlines()
     assert lines[0] == "kreg.audit of Sequential 'net' with SGD: 1 error, 4 warnings, 1 info"
@@ -1131,8 +1310,11 @@ def test_report_table_repr_and_raise_for():
     with pytest.raises(AuditError) as info:
         report.raise_for("warning")
     assert len(info.value.findings) == 5
-    with pytest.raises(ValueError, match="Invalid value for argument `severity`: expected one "
-                       "of 'error', 'warning', 'info'. Received: severity='fatal'"):
+    with pytest.raises(
+        ValueError,
+        match="Invalid value for argument `severity`: expected one "
+        "of 'error', 'warning', 'info'. Received: severity='fatal'",
+    ):
         report.raise_for("fatal")
     with pytest.raises(ValueError, match=r"Received: severity=\['error'\]"):  # not a TypeError
         report.raise_for(["error"])
@@ -1144,22 +1326,31 @@ def test_report_table_repr_and_raise_for():
 
 def test_argument_validation():
     model = _mlp()
-    with pytest.raises(ValueError, match="Invalid value for argument `model`: expected a "
-                       "Keras model or layer. Received: model='model'"):
+    with pytest.raises(
+        ValueError,
+        match="Invalid value for argument `model`: expected a "
+        "Keras model or layer. Received: model='model'",
+    ):
         kreg.audit("model")
     with pytest.raises(ValueError, match="expected a built model"):
         kreg.audit(keras.Sequential([Dense(2)]))
-    with pytest.raises(ValueError, match="Invalid value for argument `batch_size`: expected a "
-                       "positive integer or None. Received: batch_size=0"):
+    with pytest.raises(
+        ValueError,
+        match="Invalid value for argument `batch_size`: expected a "
+        "positive integer or None. Received: batch_size=0",
+    ):
         kreg.audit(model, batch_size=0)
     with pytest.raises(ValueError, match="Received: num_examples=1.5"):
         kreg.audit(model, num_examples=1.5)
     with pytest.raises(ValueError, match="Invalid value for argument `optimizer`"):
         kreg.audit(model, optimizer=3)
     x = np.zeros((4, 6), "float32")
-    with pytest.raises(ValueError, match=r"Invalid value for argument `sample`: expected a "
-                       r"batch of model inputs \(as `model\(sample\)` takes; no targets\): "
-                       r"1 array\(s\). Received: 2 arrays"):
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `sample`: expected a "
+        r"batch of model inputs \(as `model\(sample\)` takes; no targets\): "
+        r"1 array\(s\). Received: 2 arrays",
+    ):
         kreg.audit(model, sample=(x, np.zeros((4, 1))))
     # A sample the noise probe cannot use is refused, not skipped silently.
     for bad, received in [
@@ -1186,10 +1377,12 @@ def _save(model, optimizer, path):
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading")
 def test_cli_prints_the_report_and_sets_the_exit_status(tmp_path, capsys):
-    clean = _save(_mlp(reg=kreg.regularizers.L2(1e-4)), keras.optimizers.SGD(0.01),
-                  tmp_path / "clean.keras")
-    broken = _save(_mlp(reg=L2(1e-4)), keras.optimizers.SGD(1.0, weight_decay=2.0),
-                   tmp_path / "broken.keras")
+    clean = _save(
+        _mlp(reg=kreg.regularizers.L2(1e-4)), keras.optimizers.SGD(0.01), tmp_path / "clean.keras"
+    )
+    broken = _save(
+        _mlp(reg=L2(1e-4)), keras.optimizers.SGD(1.0, weight_decay=2.0), tmp_path / "broken.keras"
+    )
     assert cli_main([clean]) == 0
     assert "0 errors, 0 warnings" in capsys.readouterr().out
     assert cli_main([broken, "--batch-size", "10", "--num-examples", "100"]) == 1
@@ -1204,8 +1397,9 @@ def test_cli_prints_the_report_and_sets_the_exit_status(tmp_path, capsys):
 
 
 def test_cli_sample_file(tmp_path, capsys):
-    model = keras.Sequential([keras.Input((4,)), layers.GaussianNoise(1.0, name="gn"),
-                              Dense(1, name="o")], name="m")
+    model = keras.Sequential(
+        [keras.Input((4,)), layers.GaussianNoise(1.0, name="gn"), Dense(1, name="o")], name="m"
+    )
     path = _save(model, keras.optimizers.SGD(0.01), tmp_path / "noise.keras")
     np.save(tmp_path / "x.npy", 0.1 * np.random.RandomState(0).randn(64, 4).astype("float32"))
     assert cli_main([path, "--sample", str(tmp_path / "x.npy"), "--fail-on", "warning"]) == 1
@@ -1224,8 +1418,10 @@ def test_a_failing_check_is_reported_and_the_others_still_run(monkeypatch):
 
     monkeypatch.setattr(module, "CHECKS", (check_that_breaks,) + tuple(module.CHECKS))
     report = kreg.audit(_mlp(reg=L2(1e-4)), keras.optimizers.Adam(1e-3))
-    assert _pairs(report) == {("audit-check-failed", "m"),
-                              ("l2-with-adaptive-optimizer", "m/h/kernel")}
+    assert _pairs(report) == {
+        ("audit-check-failed", "m"),
+        ("l2-with-adaptive-optimizer", "m/h/kernel"),
+    }
     assert "check_that_breaks could not run on this model: RuntimeError: boom" in str(report)
 
 
@@ -1233,8 +1429,9 @@ def test_a_failing_check_is_reported_and_the_others_still_run(monkeypatch):
 @pytest.mark.filterwarnings("ignore:Skipping variable loading")
 def test_python_dash_m_kreg_audit(tmp_path, monkeypatch, capsys):
     # What `python -m kreg.audit broken.keras` runs, in this process (no second TF start).
-    path = _save(_mlp(reg=L2(1e-4)), keras.optimizers.SGD(1.0, weight_decay=2.0),
-                 tmp_path / "broken.keras")
+    path = _save(
+        _mlp(reg=L2(1e-4)), keras.optimizers.SGD(1.0, weight_decay=2.0), tmp_path / "broken.keras"
+    )
     monkeypatch.setattr(sys, "argv", ["python -m kreg.audit", path])
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_module("kreg.audit", run_name="__main__", alter_sys=False)
@@ -1262,7 +1459,8 @@ def _emitted_code_patterns():
                 continue
             name = getattr(node.func, "id", getattr(node.func, "attr", None))
             assert name != "Finding" or path.name == "_codes.py", (
-                f"{path.name} builds a Finding directly: use _codes.finding(code, ...)")
+                f"{path.name} builds a Finding directly: use _codes.finding(code, ...)"
+            )
             if name != "finding" or path.name == "_codes.py":
                 continue
             code = node.args[0]
@@ -1316,9 +1514,12 @@ def test_findings_take_their_severity_from_the_registry_and_need_a_registered_co
     made = finding("no-optimizer", "m")
     assert made.severity == CODES["no-optimizer"].severity == "info"
     assert (made.code, made.path) == ("no-optimizer", "m")
-    with pytest.raises(ValueError, match="Invalid value for argument `code`: expected a "
-                       "finding code registered in kreg/audit/_codes.py. Received: "
-                       "code='l2-everywhere'"):
+    with pytest.raises(
+        ValueError,
+        match="Invalid value for argument `code`: expected a "
+        "finding code registered in kreg/audit/_codes.py. Received: "
+        "code='l2-everywhere'",
+    ):
         finding("l2-everywhere", "m")
     for report in _all_broken_reports():
         for f in report.findings:

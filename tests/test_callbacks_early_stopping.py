@@ -98,13 +98,15 @@ def test_monitor_direction_inferred_as_keras(regression_data):
     ]
     for mode, monitor, expected in cases:
         stopper = EarlyStopping(monitor=monitor, mode=mode)
-        model.fit(x, y, batch_size=16, validation_data=(x, y), callbacks=[stopper],
-                  epochs=1, verbose=0)
+        model.fit(
+            x, y, batch_size=16, validation_data=(x, y), callbacks=[stopper], epochs=1, verbose=0
+        )
         assert stopper.monitor_op == (keras.ops.greater if expected == "max" else keras.ops.less)
         assert stopper.direction == expected
     with pytest.raises(ValueError, match="isn't able to automatically determine"):
-        model.fit(x, y, batch_size=16, callbacks=[EarlyStopping(monitor="unknown")],
-                  epochs=1, verbose=0)
+        model.fit(
+            x, y, batch_size=16, callbacks=[EarlyStopping(monitor="unknown")], epochs=1, verbose=0
+        )
 
 
 def test_unknown_mode_warns_and_falls_back_to_auto():
@@ -139,8 +141,9 @@ def test_reuse_across_fits_starts_fresh(regression_data):
     model = tiny_model()
     stopper = EarlyStopping(monitor="score", mode="min", patience=2)
     for _ in range(2):  # a leaked wait count would stop the second fit at epoch 1
-        history = model.fit(x, y, epochs=6, verbose=0,
-                            callbacks=[Inject([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), stopper])
+        history = model.fit(
+            x, y, epochs=6, verbose=0, callbacks=[Inject([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), stopper]
+        )
         assert history.epoch == [0, 1, 2] and stopper.stopped_epoch == 2
 
 
@@ -277,7 +280,10 @@ def test_verbose_line_names_criterion_and_numbers(capsys):
     stopper = EarlyStopping(criterion="GL", alpha=5.0, verbose=1, restore_best_weights=True)
     drive(stopper, [1.0, 0.8, 0.7, 0.72, 0.75])
     out = capsys.readouterr().out
-    assert "Epoch 5: early stopping (GL: GL(5) = 7.14286 > alpha = 5 (E_va = 0.75, E_opt = 0.7))" in out
+    assert (
+        "Epoch 5: early stopping (GL: GL(5) = 7.14286 > alpha = 5 (E_va = 0.75, E_opt = 0.7))"
+        in out
+    )
     assert "Restoring model weights from the end of the best epoch: 3." in out
 
 
@@ -369,10 +375,12 @@ def test_restore_however_training_ends(regression_data, stop_at, patience, reaso
     x, y = regression_data
     model = tiny_model()
     inject = Inject([3.0, 1.0, 2.0, 2.5, 2.7], stop_at=stop_at)
-    stopper = EarlyStopping(monitor="score", mode="min", patience=patience,
-                            restore_best_weights=True)
-    history = model.fit(x, y, batch_size=8, epochs=5, verbose=0, shuffle=False,
-                        callbacks=[inject, stopper])
+    stopper = EarlyStopping(
+        monitor="score", mode="min", patience=patience, restore_best_weights=True
+    )
+    history = model.fit(
+        x, y, batch_size=8, epochs=5, verbose=0, shuffle=False, callbacks=[inject, stopper]
+    )
     assert len(history.epoch) == epochs_run
     assert stopper.stop_reason == reason and stopper.best_epoch == 1
     assert_weights_equal(model.get_weights(), inject.weights[1])
@@ -395,8 +403,9 @@ def test_missing_monitor_warns_once_per_fit(regression_data):
 def test_missing_monitor_strict_raises(regression_data):
     x, y = regression_data
     with pytest.raises(ValueError, match="conditioned on metric `val_loss` which is not available"):
-        tiny_model().fit(x, y, epochs=1, verbose=0,
-                         callbacks=[EarlyStopping(monitor="val_loss", strict=True)])
+        tiny_model().fit(
+            x, y, epochs=1, verbose=0, callbacks=[EarlyStopping(monitor="val_loss", strict=True)]
+        )
 
 
 # ----------------------------------------------------------- state and resume
@@ -451,22 +460,41 @@ def test_resume_through_backup_and_restore(tmp_path, regression_data):
     keras.utils.set_random_seed(7)
     reference = tiny_model()
     ref_stop = EarlyStopping(**kwargs)
-    reference.fit(x, y, batch_size=8, epochs=8, verbose=0, shuffle=False,
-                  callbacks=[Inject(scores), ref_stop])
+    reference.fit(
+        x, y, batch_size=8, epochs=8, verbose=0, shuffle=False, callbacks=[Inject(scores), ref_stop]
+    )
     assert ref_stop.stopped_epoch == 4 and ref_stop.best_epoch == 1
 
     keras.utils.set_random_seed(7)
     model = tiny_model()
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     with pytest.raises(RuntimeError, match="Interrupting"):
-        model.fit(x, y, batch_size=8, epochs=8, verbose=0, shuffle=False,
-                  callbacks=[backup, Inject(scores), EarlyStopping(**kwargs, backup=backup),
-                             Interrupt(4)])
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=8,
+            verbose=0,
+            shuffle=False,
+            callbacks=[
+                backup,
+                Inject(scores),
+                EarlyStopping(**kwargs, backup=backup),
+                Interrupt(4),
+            ],
+        )
     # A new process: fresh callbacks, the same backup directory.
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     stopper = EarlyStopping(**kwargs, backup=str(tmp_path / "backup"))
-    history = model.fit(x, y, batch_size=8, epochs=8, verbose=0, shuffle=False,
-                        callbacks=[backup, Inject(scores), stopper])
+    history = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=8,
+        verbose=0,
+        shuffle=False,
+        callbacks=[backup, Inject(scores), stopper],
+    )
     assert history.epoch == [4]  # resumed at epoch 4 with wait 2, and stopped there
     assert stopper.stopped_epoch == 4 and stopper.best == 0.8 and stopper.best_epoch == 1
     assert stopper.stop_reason == "patience"
@@ -502,39 +530,78 @@ def test_resume_is_exact_when_stopped_between_early_stopping_and_backup(tmp_path
     model = tiny_model()
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     with pytest.raises(RuntimeError, match="Interrupting"):
-        model.fit(x, y, callbacks=[Inject(scores), EarlyStopping(**kwargs, backup=backup),
-                                   InterruptAtEnd(3), backup], **fit)
+        model.fit(
+            x,
+            y,
+            callbacks=[
+                Inject(scores),
+                EarlyStopping(**kwargs, backup=backup),
+                InterruptAtEnd(3),
+                backup,
+            ],
+            **fit,
+        )
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     stopper = EarlyStopping(**kwargs, backup=backup)
     history = model.fit(x, y, callbacks=[Inject(scores), stopper, backup], **fit)
     assert history.epoch == [3, 4]  # epoch 3 again, then the stop at epoch 4
     assert (stopper.stopped_epoch, stopper.best_epoch, stopper.wait) == (
-        ref_stop.stopped_epoch, ref_stop.best_epoch, ref_stop.wait)
+        ref_stop.stopped_epoch,
+        ref_stop.best_epoch,
+        ref_stop.wait,
+    )
     assert_weights_equal(model.get_weights(), reference.get_weights())
 
 
-def test_resume_stopped_between_backup_and_early_stopping_says_what_to_do(tmp_path, regression_data):
+def test_resume_stopped_between_backup_and_early_stopping_says_what_to_do(
+    tmp_path, regression_data
+):
     x, y = regression_data
     kwargs = dict(monitor="score", mode="min", patience=3)
     fit = dict(batch_size=8, epochs=8, verbose=0, shuffle=False)
     model = tiny_model()
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     with pytest.raises(RuntimeError, match="Interrupting"):
-        model.fit(x, y, callbacks=[Inject([1.0] * 8), backup, InterruptAtEnd(2),
-                                   EarlyStopping(**kwargs, backup=backup)], **fit)
+        model.fit(
+            x,
+            y,
+            callbacks=[
+                Inject([1.0] * 8),
+                backup,
+                InterruptAtEnd(2),
+                EarlyStopping(**kwargs, backup=backup),
+            ],
+            **fit,
+        )
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
-    with pytest.raises(ValueError, match=r"argument `backup`: expected EarlyStopping's state "
-                                         r"saved at the end of epoch 3.*Received: states for "
-                                         r"epochs \[1, 2\].*before its BackupAndRestore"):
-        model.fit(x, y, callbacks=[Inject([1.0] * 8), backup,
-                                   EarlyStopping(**kwargs, backup=backup)], **fit)
+    with pytest.raises(
+        ValueError,
+        match=r"argument `backup`: expected EarlyStopping's state "
+        r"saved at the end of epoch 3.*Received: states for "
+        r"epochs \[1, 2\].*before its BackupAndRestore",
+    ):
+        model.fit(
+            x,
+            y,
+            callbacks=[Inject([1.0] * 8), backup, EarlyStopping(**kwargs, backup=backup)],
+            **fit,
+        )
 
 
 # ------------------------------------------------------ serialization, scopes
 def test_config_round_trip():
-    stopper = EarlyStopping(monitor="val_acc", mode="max", criterion="UP", strips=2,
-                            strip_length=3, min_delta=0.01, min_delta_mode="rel",
-                            stop_on_nonfinite=True, divergence_threshold=0.1, strict=True)
+    stopper = EarlyStopping(
+        monitor="val_acc",
+        mode="max",
+        criterion="UP",
+        strips=2,
+        strip_length=3,
+        min_delta=0.01,
+        min_delta_mode="rel",
+        stop_on_nonfinite=True,
+        divergence_threshold=0.1,
+        strict=True,
+    )
     config = keras.saving.serialize_keras_object(stopper)
     assert config["registered_name"] == "kreg>EarlyStopping"
     clone = keras.saving.deserialize_keras_object(config)
@@ -557,8 +624,9 @@ def test_under_mirrored_strategy(mirrored, regression_data):
     inject = Inject([0.0] * 4)
     kwargs = dict(monitor="loss", patience=1, min_delta=0.5, min_delta_mode="rel")
     stopper = EarlyStopping(**kwargs, restore_best_weights=True)
-    history = model.fit(x, y, batch_size=8, epochs=4, verbose=0, shuffle=False,
-                        callbacks=[inject, stopper])
+    history = model.fit(
+        x, y, batch_size=8, epochs=4, verbose=0, shuffle=False, callbacks=[inject, stopper]
+    )
     # The decision is the one the globally aggregated logs give.
     replay = _replay(history.history["loss"], **kwargs)
     assert stopper.stopped_epoch == replay.stopped_epoch
@@ -577,13 +645,19 @@ def test_under_mirrored_strategy(mirrored, regression_data):
             break
     assert stop is not None and len(losses) == stop + 1
     assert (stopper.stopped_epoch, stopper.best_epoch, stopper.stop_reason) == (
-        stop, best_epoch, "patience")
+        stop,
+        best_epoch,
+        "patience",
+    )
     assert stopper.best == best
 
 
 def test_keras_arguments_are_validated_with_their_names():
     for kwargs, message in (
-        (dict(patience=None), r"argument `patience`: expected an integer >= 0. Received: patience=None"),
+        (
+            dict(patience=None),
+            r"argument `patience`: expected an integer >= 0. Received: patience=None",
+        ),
         (dict(patience=-1), r"argument `patience`"),
         (dict(baseline="0.5"), r"argument `baseline`: expected a finite float or None"),
         (dict(start_from_epoch=1.5), r"argument `start_from_epoch`"),

@@ -33,12 +33,18 @@ def frozen_model(optimizer=None):
     """
     kernel_a = np.ones((3, 2), "float32")
     kernel_a[0, 0] = 1e-9
-    model = keras.Sequential([
-        keras.Input((3,)),
-        keras.layers.Dense(2, kernel_initializer=keras.initializers.Constant(kernel_a),
-                           kernel_regularizer=kreg.regularizers.L2(0.25), name="a"),
-        keras.layers.Dense(2, kernel_initializer=keras.initializers.Constant(2.0), name="b"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(
+                2,
+                kernel_initializer=keras.initializers.Constant(kernel_a),
+                kernel_regularizer=kreg.regularizers.L2(0.25),
+                name="a",
+            ),
+            keras.layers.Dense(2, kernel_initializer=keras.initializers.Constant(2.0), name="b"),
+        ]
+    )
     model.compile(optimizer or keras.optimizers.SGD(0.0), "mse")
     return model
 
@@ -68,9 +74,17 @@ def test_epoch_logs_reach_history_and_csv_logger(tmp_path):
     # b's kernel: 2 at the start, then 3, 0 and 1e-9 at the ends of epochs 0, 1, 2: the
     # logs must be computed from the weights at each epoch end, not once.
     values = [3.0, 0.0, 1e-9]
-    history = model.fit(*zeros(), batch_size=B, epochs=3, verbose=0, callbacks=[
-        SetKernelB(values), RegularizationMonitor(per_layer=True),
-        keras.callbacks.CSVLogger(str(path))])
+    history = model.fit(
+        *zeros(),
+        batch_size=B,
+        epochs=3,
+        verbose=0,
+        callbacks=[
+            SetKernelB(values),
+            RegularizationMonitor(per_layer=True),
+            keras.callbacks.CSVLogger(str(path)),
+        ],
+    )
     logs = history.history
     # NumPy reference: a = ones(3, 2) with one 1e-9 and bias zeros(2), b = c·ones(2, 2) and
     # bias zeros(2), 14 weights.
@@ -90,21 +104,30 @@ def test_epoch_logs_reach_history_and_csv_logger(tmp_path):
     with open(path) as f:
         rows = list(csv.DictReader(f))
     assert [float(r["weight_norm"]) for r in rows] == pytest.approx(
-        [math.sqrt(41), math.sqrt(5), math.sqrt(5 + 4e-18)], rel=1e-6)
+        [math.sqrt(41), math.sqrt(5), math.sqrt(5 + 4e-18)], rel=1e-6
+    )
     assert [float(r["near_zero_fraction"]) for r in rows] == pytest.approx([5 / 14, 9 / 14, 9 / 14])
 
 
 def test_zero_tol_and_per_layer_off():
-    history = frozen_model().fit(*zeros(), batch_size=B, epochs=1, verbose=0,
-                                 callbacks=[RegularizationMonitor(zero_tol=0.0)])
+    history = frozen_model().fit(
+        *zeros(), batch_size=B, epochs=1, verbose=0, callbacks=[RegularizationMonitor(zero_tol=0.0)]
+    )
     assert history.history["near_zero_fraction"] == [0.0]  # nothing is below 0
     assert not any(key.startswith("weight_norm/") for key in history.history)
 
 
 def test_strengths_show_the_values_set_during_training():
-    history = frozen_model().fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=[
-        RegularizationScaler("minibatch", num_examples=N, targets="regularizers"),
-        RegularizationMonitor()])
+    history = frozen_model().fit(
+        *zeros(),
+        batch_size=B,
+        epochs=2,
+        verbose=0,
+        callbacks=[
+            RegularizationScaler("minibatch", num_examples=N, targets="regularizers"),
+            RegularizationMonitor(),
+        ],
+    )
     assert history.history["a.kernel_regularizer.l2"] == pytest.approx([0.025] * 2, rel=1e-6)
 
 
@@ -116,23 +139,35 @@ def test_strengths_show_the_values_set_during_training():
         # "none" ignores the schedule that "schedule" follows (the next case): 1/(wd·S).
         ("none", keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5), 1 / (0.05 * 3)),
         # lr_t = 0.1·0.5^3 after 3 steps: f = lr_t/lr_0 = 0.125.
-        ("schedule", keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5), 1 / (0.05 * 0.125 * 3)),
+        (
+            "schedule",
+            keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5),
+            1 / (0.05 * 0.125 * 3),
+        ),
     ],
 )
 def test_decay_timescale_in_epochs(follow, learning_rate, expected):
-    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(learning_rate), weight_decay=0.05,
-                                     follow=follow)
-    history = frozen_model(optimizer).fit(*zeros(), batch_size=B, epochs=1, verbose=0,
-                                          callbacks=[RegularizationMonitor()])
+    optimizer = DecoupledWeightDecay(
+        keras.optimizers.SGD(learning_rate), weight_decay=0.05, follow=follow
+    )
+    history = frozen_model(optimizer).fit(
+        *zeros(), batch_size=B, epochs=1, verbose=0, callbacks=[RegularizationMonitor()]
+    )
     assert history.history["decay_timescale_epochs"] == pytest.approx([expected], rel=1e-6)
     assert history.history["optimizer.weight_decay"] == pytest.approx([0.05], rel=1e-6)
 
 
 def test_timescale_round_trip_with_the_scaler():
-    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.1), weight_decay=4.0,
-                                     follow="learning_rate")
-    history = frozen_model(optimizer).fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=[
-        RegularizationScaler("timescale"), RegularizationMonitor()])
+    optimizer = DecoupledWeightDecay(
+        keras.optimizers.SGD(0.1), weight_decay=4.0, follow="learning_rate"
+    )
+    history = frozen_model(optimizer).fit(
+        *zeros(),
+        batch_size=B,
+        epochs=2,
+        verbose=0,
+        callbacks=[RegularizationScaler("timescale"), RegularizationMonitor()],
+    )
     assert history.history["decay_timescale_epochs"] == pytest.approx([4.0, 4.0], rel=1e-6)
 
 
@@ -143,10 +178,12 @@ def _generator():
 
 
 def test_steps_counted_when_fit_does_not_know_them():
-    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.1), weight_decay=0.05,
-                                     follow="schedule")
-    history = frozen_model(optimizer).fit(_generator(), epochs=1, verbose=0,
-                                          callbacks=[RegularizationMonitor()])
+    optimizer = DecoupledWeightDecay(
+        keras.optimizers.SGD(0.1), weight_decay=0.05, follow="schedule"
+    )
+    history = frozen_model(optimizer).fit(
+        _generator(), epochs=1, verbose=0, callbacks=[RegularizationMonitor()]
+    )
     assert history.history["decay_timescale_epochs"] == pytest.approx([1 / (0.05 * 3)], rel=1e-6)
 
 
@@ -165,13 +202,21 @@ def test_invalid_zero_tol_and_config_round_trip():
 @tf_only
 def test_all_three_callbacks_under_mirrored_strategy(mirrored):
     with mirrored.scope():
-        optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.0), weight_decay=2.0,
-                                         follow="none")
+        optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.0), weight_decay=2.0, follow="none")
         model = frozen_model(optimizer)
     # The monitor comes before the stopper in the list, so the stopper sees its logs.
     stopper = kreg.callbacks.EarlyStopping(monitor="weight_norm", mode="max", patience=0)
-    history = model.fit(*zeros(), batch_size=B, epochs=3, verbose=0, callbacks=[
-        RegularizationScaler("timescale"), RegularizationMonitor(per_layer=True), stopper])
+    history = model.fit(
+        *zeros(),
+        batch_size=B,
+        epochs=3,
+        verbose=0,
+        callbacks=[
+            RegularizationScaler("timescale"),
+            RegularizationMonitor(per_layer=True),
+            stopper,
+        ],
+    )
     logs = history.history
     # τ = 2 epochs, 3 steps per epoch, follow="none": wd = 1/6 per step.
     assert logs["optimizer.weight_decay"] == pytest.approx([1 / 6, 1 / 6], rel=1e-6)
@@ -189,22 +234,25 @@ def _tensorboard_epochs(log_dir):
 
     events = EventAccumulator(str(log_dir / "train"), size_guidance={"tensors": 0})
     events.Reload()
-    return {tag: [(e.step, make_ndarray(e.tensor_proto).item()) for e in events.Tensors(tag)]
-            for tag in events.Tags()["tensors"]}
+    return {
+        tag: [(e.step, make_ndarray(e.tensor_proto).item()) for e in events.Tensors(tag)]
+        for tag in events.Tags()["tensors"]
+    }
 
 
 @pytest.mark.parametrize("monitor_first", [False, True])
-def test_scalars_reach_tensorboard_csv_logger_and_history_in_either_order(tmp_path,
-                                                                          monitor_first):
+def test_scalars_reach_tensorboard_csv_logger_and_history_in_either_order(tmp_path, monitor_first):
     pytest.importorskip("tensorflow")  # keras.callbacks.TensorBoard writes with tf.summary
     pytest.importorskip("tensorboard")  # and the test reads its event files
     # follow="none" with lr 0: each step multiplies the kernels by 1 - 0.05, and nothing else.
-    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.0), weight_decay=0.05,
-                                     follow="none")
+    optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.0), weight_decay=0.05, follow="none")
     model = frozen_model(optimizer)
     monitor = RegularizationMonitor(per_layer=True)
-    loggers = [keras.callbacks.TensorBoard(str(tmp_path), write_graph=False),
-               keras.callbacks.CSVLogger(str(tmp_path / "log.csv")), keras.callbacks.History()]
+    loggers = [
+        keras.callbacks.TensorBoard(str(tmp_path), write_graph=False),
+        keras.callbacks.CSVLogger(str(tmp_path / "log.csv")),
+        keras.callbacks.History(),
+    ]
     callbacks = [monitor, *loggers] if monitor_first else [*loggers, monitor]
     logs = model.fit(*zeros(), batch_size=B, epochs=2, verbose=0, callbacks=callbacks).history
     shrink = [0.95**3, 0.95**6]  # after 3 and 6 steps
@@ -218,8 +266,10 @@ def test_scalars_reach_tensorboard_csv_logger_and_history_in_either_order(tmp_pa
     # TensorBoard: each key once per epoch, at the History's value in float32.
     scalars = _tensorboard_epochs(tmp_path)
     for key in keys:
-        assert scalars[f"epoch_{key}"] == [(0, np.float32(logs[key][0])),
-                                           (1, np.float32(logs[key][1]))], key
+        assert scalars[f"epoch_{key}"] == [
+            (0, np.float32(logs[key][0])),
+            (1, np.float32(logs[key][1])),
+        ], key
     with open(tmp_path / "log.csv") as f:
         rows = list(csv.DictReader(f))
     for key in keys:
@@ -242,8 +292,18 @@ class Record(keras.callbacks.Callback):
 
 def test_callbacks_before_the_monitor_see_the_weights_before_the_epoch_end_hooks():
     before, after = Record(), Record()
-    history = frozen_model().fit(*zeros(), batch_size=B, epochs=3, verbose=0, callbacks=[
-        before, SetKernelB([3.0, 0.0, 1e-9]), RegularizationMonitor(per_layer=True), after])
+    history = frozen_model().fit(
+        *zeros(),
+        batch_size=B,
+        epochs=3,
+        verbose=0,
+        callbacks=[
+            before,
+            SetKernelB([3.0, 0.0, 1e-9]),
+            RegularizationMonitor(per_layer=True),
+            after,
+        ],
+    )
     # b's kernel is 2, and SetKernelB sets it to 3, 0, 1e-9 between the two computations of
     # each epoch: the monitor and those after it see the new value, those before the old.
     assert before.seen == pytest.approx([4.0, 6.0, 0.0], rel=1e-7)
@@ -257,8 +317,7 @@ def test_hook_ahead_is_removed_after_fit_from_a_callback_list_given_again(tmp_pa
     model = frozen_model()
     csv_logger = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
     monitor = RegularizationMonitor()
-    callbacks = keras.callbacks.CallbackList([csv_logger, monitor], add_history=True,
-                                             model=model)
+    callbacks = keras.callbacks.CallbackList([csv_logger, monitor], add_history=True, model=model)
     for _ in range(2):
         model.fit(*zeros(), batch_size=B, epochs=1, verbose=0, callbacks=callbacks)
         assert callbacks.callbacks == [csv_logger, monitor, model.history]

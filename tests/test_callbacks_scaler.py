@@ -31,11 +31,18 @@ NAME = "d.kernel_regularizer.l2"
 
 def model_with_l2(l2=1.0, loss="mse", optimizer=None):
     """w ← w·(1 − 2·lr·λ_b) per step on zero data: the applied λ_b shows in the weight."""
-    model = keras.Sequential([
-        keras.Input((2,)),
-        keras.layers.Dense(1, use_bias=False, kernel_initializer="ones",
-                           kernel_regularizer=kreg.regularizers.L2(l2), name="d"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(
+                1,
+                use_bias=False,
+                kernel_initializer="ones",
+                kernel_regularizer=kreg.regularizers.L2(l2),
+                name="d",
+            ),
+        ]
+    )
     model.compile(optimizer or keras.optimizers.SGD(0.1), loss)
     return model
 
@@ -67,8 +74,15 @@ class Record(keras.callbacks.Callback):
 
 def fit(model, scaler, epochs=2, n=N, batch_size=B, **kwargs):
     record = Record()
-    history = model.fit(*zeros(n), batch_size=batch_size, epochs=epochs, verbose=0,
-                        shuffle=False, callbacks=[scaler, record], **kwargs)
+    history = model.fit(
+        *zeros(n),
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=0,
+        shuffle=False,
+        callbacks=[scaler, record],
+        **kwargs,
+    )
     return record.values, history
 
 
@@ -81,7 +95,9 @@ def test_rule_functions_exact():
     assert minibatch_value(1.0, 32, 100, "sum") == 0.32
     assert minibatch_value(1.0, 4, 100, "sum") == 0.04
     assert minibatch_value(1.0, 32, 100, "mean") == 0.01
-    assert normalized_value(0.05, 100, 50000, 200) == pytest.approx(1.5811388300841897e-4, rel=1e-15)
+    assert normalized_value(0.05, 100, 50000, 200) == pytest.approx(
+        1.5811388300841897e-4, rel=1e-15
+    )
     assert normalized_value(1.0, 2, 10, 5) == pytest.approx(0.2, rel=1e-15)
     assert timescale_value(10.0, 100) == pytest.approx(1e-3, rel=1e-15)
     assert timescale_value(10.0, 100, 0.01) == pytest.approx(0.1, rel=1e-15)
@@ -104,28 +120,42 @@ def test_loss_reduction_read_from_the_compiled_loss():
 
 
 def test_select_by_name_kind_and_pattern():
-    kinds = {"a.kernel_regularizer.l2": ("regularizer", 1.0),
-             "b.kernel_regularizer.l1": ("regularizer", 1.0), "noise.stddev": ("noise", 0.1),
-             "drop.rate": ("dropout", 0.5), "optimizer.weight_decay": ("weight_decay", 1.0)}
+    kinds = {
+        "a.kernel_regularizer.l2": ("regularizer", 1.0),
+        "b.kernel_regularizer.l1": ("regularizer", 1.0),
+        "noise.stddev": ("noise", 0.1),
+        "drop.rate": ("dropout", 0.5),
+        "optimizer.weight_decay": ("weight_decay", 1.0),
+    }
     found = {}
     for name, (kind, base) in kinds.items():
         state = StrengthState({"x": base}, kind=kind)
         found[name] = Strength(state, "x", name)
     assert list(select(found, None)) == list(found)
-    assert list(select(found, ["regularizers"])) == ["a.kernel_regularizer.l2", "b.kernel_regularizer.l1"]
+    assert list(select(found, ["regularizers"])) == [
+        "a.kernel_regularizer.l2",
+        "b.kernel_regularizer.l1",
+    ]
     assert list(select(found, ["*.l2", "drop.rate"])) == ["a.kernel_regularizer.l2", "drop.rate"]
-    assert list(select(found, ["weight_decay", "noise"])) == ["noise.stddev", "optimizer.weight_decay"]
-    with pytest.raises(ValueError, match="Invalid value for argument `targets`: 'conv.*' matches no"):
+    assert list(select(found, ["weight_decay", "noise"])) == [
+        "noise.stddev",
+        "optimizer.weight_decay",
+    ]
+    with pytest.raises(
+        ValueError, match="Invalid value for argument `targets`: 'conv.*' matches no"
+    ):
         select(found, ["conv.*"])
 
 
 def test_targets_select_kreg_layer_strengths_by_kind():
-    model = keras.Sequential([
-        keras.Input((2,)),
-        kreg.layers.GaussianNoise(0.1, name="noise"),
-        kreg.layers.Dropout(0.5, name="drop"),
-        keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(0.1), name="d"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            kreg.layers.GaussianNoise(0.1, name="noise"),
+            kreg.layers.Dropout(0.5, name="drop"),
+            keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(0.1), name="d"),
+        ]
+    )
     model.compile("sgd", "mse")
     ramp = lambda base, step, epoch, b, n, t: base * (epoch + 1) / 4  # noqa: E731
     scaler = RegularizationScaler(ramp, targets=["noise", "dropout"])
@@ -134,17 +164,20 @@ def test_targets_select_kreg_layer_strengths_by_kind():
     assert history.history["drop.rate"] == pytest.approx([0.125, 0.25], rel=1e-6)
     assert "d.kernel_regularizer.l2" not in history.history
     current = {n: float(s) for n, s in kreg.strengths(model).items()}
-    assert current == pytest.approx({"noise.stddev": 0.05, "drop.rate": 0.25,
-                                     "d.kernel_regularizer.l2": 0.1}, rel=1e-6)
+    assert current == pytest.approx(
+        {"noise.stddev": 0.05, "drop.rate": 0.25, "d.kernel_regularizer.l2": 0.1}, rel=1e-6
+    )
 
 
 def test_targets_none_scales_penalties_but_not_rates_or_sigma():
-    model = keras.Sequential([
-        keras.Input((2,)),
-        kreg.layers.GaussianNoise(0.1, name="noise"),
-        kreg.layers.Dropout(0.5, name="drop"),
-        keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(1.0), name="d"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            kreg.layers.GaussianNoise(0.1, name="noise"),
+            kreg.layers.Dropout(0.5, name="drop"),
+            keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(1.0), name="d"),
+        ]
+    )
     model.compile("sgd", "mse")
     scaler = RegularizationScaler("minibatch", batch_size=B, num_examples=N)
     history = model.fit(*zeros(), batch_size=B, epochs=1, verbose=0, callbacks=[scaler])
@@ -152,12 +185,20 @@ def test_targets_none_scales_penalties_but_not_rates_or_sigma():
     assert "drop.rate" not in history.history and "noise.stddev" not in history.history
     current = {n: float(s) for n, s in kreg.strengths(model).items()}
     assert current["drop.rate"] == 0.5 and current["noise.stddev"] == pytest.approx(0.1)
-    only_rates = keras.Sequential([keras.Input((2,)), kreg.layers.Dropout(0.5, name="drop"),
-                                   keras.layers.Dense(1)])
+    only_rates = keras.Sequential(
+        [keras.Input((2,)), kreg.layers.Dropout(0.5, name="drop"), keras.layers.Dense(1)]
+    )
     only_rates.compile("sgd", "mse")
-    with pytest.raises(ValueError, match="found no penalty strength .* Available: \\['drop.rate'\\]"):
-        only_rates.fit(*zeros(), batch_size=B, epochs=1, verbose=0,
-                       callbacks=[RegularizationScaler("minibatch", batch_size=B, num_examples=N)])
+    with pytest.raises(
+        ValueError, match="found no penalty strength .* Available: \\['drop.rate'\\]"
+    ):
+        only_rates.fit(
+            *zeros(),
+            batch_size=B,
+            epochs=1,
+            verbose=0,
+            callbacks=[RegularizationScaler("minibatch", batch_size=B, num_examples=N)],
+        )
 
 
 # ------------------------------------------------------- rules in training
@@ -206,7 +247,9 @@ def test_normalized_uses_the_actual_batch_size_and_fit_epochs():
     np.testing.assert_allclose(values, [full, full, last] * 2, rtol=1e-6)
     scaler = RegularizationScaler("normalized", batch_size=B, num_examples=N, epochs=5)
     values, _ = fit(model_with_l2(0.5), scaler, epochs=1)
-    np.testing.assert_allclose(values, [0.5 * math.sqrt(4 / 50)] * 2 + [0.5 * math.sqrt(2 / 50)], rtol=1e-6)
+    np.testing.assert_allclose(
+        values, [0.5 * math.sqrt(4 / 50)] * 2 + [0.5 * math.sqrt(2 / 50)], rtol=1e-6
+    )
 
 
 def test_callable_rule_receives_step_epoch_and_sizes():
@@ -216,7 +259,9 @@ def test_callable_rule_receives_step_epoch_and_sizes():
         seen.append((base, step, epoch, batch_size, num_examples, epochs))
         return base * (step + 1) / 100
 
-    values, _ = fit(model_with_l2(2.0), RegularizationScaler(rule, batch_size=B, num_examples=N), epochs=2)
+    values, _ = fit(
+        model_with_l2(2.0), RegularizationScaler(rule, batch_size=B, num_examples=N), epochs=2
+    )
     assert seen == [(2.0, s, s // 3, 2 if s % 3 == 2 else 4, N, 2) for s in range(6)]
     np.testing.assert_allclose(values, [2.0 * (s + 1) / 100 for s in range(6)], rtol=1e-6)
 
@@ -226,17 +271,27 @@ def test_schedule_multiplies_the_rule():
     scaler = RegularizationScaler("minibatch", num_examples=N, schedule=schedule)
     values, _ = fit(model_with_l2(1.0), scaler, epochs=2)
     np.testing.assert_allclose(values, [0.1 * 0.5**s for s in range(6)], rtol=1e-6)
-    scaler = RegularizationScaler("minibatch", num_examples=N, schedule=lambda step: min(1.0, (step + 1) / 4))
+    scaler = RegularizationScaler(
+        "minibatch", num_examples=N, schedule=lambda step: min(1.0, (step + 1) / 4)
+    )
     values, _ = fit(model_with_l2(1.0), scaler, epochs=2)
     np.testing.assert_allclose(values, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1], rtol=1e-6)
 
 
 def test_timescale_sets_decoupled_weight_decay():
-    for follow, expected_wd in [("schedule", 1 / (2.0 * 3)), ("learning_rate", 1 / (2.0 * 3 * 0.1)),
-                                ("corrected", 1 / (2.0 * 3 * 0.1)), ("none", 1 / (2.0 * 3))]:
+    for follow, expected_wd in [
+        ("schedule", 1 / (2.0 * 3)),
+        ("learning_rate", 1 / (2.0 * 3 * 0.1)),
+        ("corrected", 1 / (2.0 * 3 * 0.1)),
+        ("none", 1 / (2.0 * 3)),
+    ]:
         keras.backend.clear_session()
-        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
-            1, use_bias=False, kernel_initializer="ones", name="d")])
+        model = keras.Sequential(
+            [
+                keras.Input((2,)),
+                keras.layers.Dense(1, use_bias=False, kernel_initializer="ones", name="d"),
+            ]
+        )
         optimizer = DecoupledWeightDecay(keras.optimizers.SGD(0.1), weight_decay=2.0, follow=follow)
         model.compile(optimizer, "mse")
         scaler = RegularizationScaler("timescale")  # τ = 2 epochs, 3 steps per epoch
@@ -250,11 +305,21 @@ def test_timescale_sets_decoupled_weight_decay():
 def test_timescale_refuses_other_kinds():
     model = model_with_l2(1.0)
     with pytest.raises(ValueError, match="needs a kreg.optimizers.DecoupledWeightDecay"):
-        model.fit(*zeros(), batch_size=B, epochs=1, verbose=0,
-                  callbacks=[RegularizationScaler("timescale")])
+        model.fit(
+            *zeros(),
+            batch_size=B,
+            epochs=1,
+            verbose=0,
+            callbacks=[RegularizationScaler("timescale")],
+        )
     with pytest.raises(ValueError, match="sets weight decays only"):
-        model.fit(*zeros(), batch_size=B, epochs=1, verbose=0,
-                  callbacks=[RegularizationScaler("timescale", targets="regularizers")])
+        model.fit(
+            *zeros(),
+            batch_size=B,
+            epochs=1,
+            verbose=0,
+            callbacks=[RegularizationScaler("timescale", targets="regularizers")],
+        )
 
 
 # --------------------------------------------------------------- errors
@@ -274,22 +339,33 @@ def test_errors_name_what_could_not_be_determined():
     model = model_with_l2(1.0)
     for rule, kwargs, match in cases:
         with pytest.raises(ValueError, match=match):
-            model.fit(_generator(), epochs=1, verbose=0,
-                      callbacks=[RegularizationScaler(rule, **kwargs)])
+            model.fit(
+                _generator(), epochs=1, verbose=0, callbacks=[RegularizationScaler(rule, **kwargs)]
+            )
 
 
 def test_minibatch_sum_needs_the_batch_size():
     model = model_with_l2(1.0, loss=keras.losses.MeanSquaredError(reduction="sum"))
     with pytest.raises(ValueError, match="could not determine the batch size b"):
-        model.fit(*zeros(), batch_size=B, epochs=1, verbose=0,
-                  callbacks=[RegularizationScaler("minibatch", num_examples=N)])
+        model.fit(
+            *zeros(),
+            batch_size=B,
+            epochs=1,
+            verbose=0,
+            callbacks=[RegularizationScaler("minibatch", num_examples=N)],
+        )
 
 
 def test_unknown_reduction_is_an_error_unless_given():
     loss = keras.losses.MeanSquaredError(reduction="mean_with_sample_weight")
     with pytest.raises(ValueError, match="Pass reduction='sum' or reduction='sum_over_batch_size'"):
-        model_with_l2(1.0, loss=loss).fit(*zeros(), batch_size=B, epochs=1, verbose=0,
-                                          callbacks=[RegularizationScaler("minibatch", num_examples=N)])
+        model_with_l2(1.0, loss=loss).fit(
+            *zeros(),
+            batch_size=B,
+            epochs=1,
+            verbose=0,
+            callbacks=[RegularizationScaler("minibatch", num_examples=N)],
+        )
     scaler = RegularizationScaler("minibatch", num_examples=N, reduction="sum_over_batch_size")
     values, _ = fit(model_with_l2(1.0, loss=loss), scaler, epochs=1)
     np.testing.assert_allclose(values, [0.1] * 3, rtol=1e-7)
@@ -338,33 +414,54 @@ def test_schedule_counts_the_steps_that_ran_on_data_of_unknown_length():
     np.testing.assert_allclose(np.array(used.values) * N, np.arange(1, 10), rtol=1e-6)
     # A resumed fit cannot number its steps without the steps per epoch: said, not guessed.
     with pytest.raises(ValueError, match=r"global step of a resumed fit \(initial_epoch=2\)"):
-        model.fit(_unknown_length(), epochs=3, initial_epoch=2, verbose=0, callbacks=[
-            RegularizationScaler("minibatch", num_examples=N, schedule=lambda step: 1.0)])
+        model.fit(
+            _unknown_length(),
+            epochs=3,
+            initial_epoch=2,
+            verbose=0,
+            callbacks=[
+                RegularizationScaler("minibatch", num_examples=N, schedule=lambda step: 1.0)
+            ],
+        )
 
 
 def test_timescale_counts_updates_under_gradient_accumulation():
     """With gradient_accumulation_steps=k the decay acts once per k steps: S/k updates."""
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
-        1, use_bias=False, kernel_initializer="ones", name="d")])
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="ones", name="d"),
+        ]
+    )
     inner = keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)
     model.compile(kreg.optimizers.DecoupledWeightDecay(inner, 5.0), "mse")  # τ = 5 epochs
-    history = model.fit(*zeros(40), batch_size=B, epochs=5, verbose=0, callbacks=[
-        RegularizationScaler("timescale"), kreg.callbacks.RegularizationMonitor()])
+    history = model.fit(
+        *zeros(40),
+        batch_size=B,
+        epochs=5,
+        verbose=0,
+        callbacks=[RegularizationScaler("timescale"), kreg.callbacks.RegularizationMonitor()],
+    )
     # S = 10 steps, 5 updates per epoch: 1/(τ·5) = 0.04 per update, 25 updates
     assert kernel(model) == pytest.approx(0.96**25, rel=1e-5)
     assert history.history["decay_timescale_epochs"][-1] == pytest.approx(5.0, rel=1e-6)
 
 
 def test_keras_penalties_left_unscaled_are_named():
-    model = keras.Sequential([
-        keras.Input((2,)),
-        keras.layers.Dense(2, kernel_regularizer=kreg.regularizers.L2(1.0), name="a"),
-        keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(1.0), name="b"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(2, kernel_regularizer=kreg.regularizers.L2(1.0), name="a"),
+            keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(1.0), name="b"),
+        ]
+    )
     model.compile(keras.optimizers.AdamW(1e-3, weight_decay=0.1), "mse")
     scaler = RegularizationScaler("minibatch", num_examples=N)
-    with pytest.warns(UserWarning, match=r"leaves \['b.kernel_regularizer', "
-                      r"'AdamW\(weight_decay=0.1\)'\] unscaled"):
+    with pytest.warns(
+        UserWarning,
+        match=r"leaves \['b.kernel_regularizer', "
+        r"'AdamW\(weight_decay=0.1\)'\] unscaled",
+    ):
         model.fit(*zeros(), batch_size=B, epochs=1, verbose=0, callbacks=[scaler])
     assert list(scaler.values) == ["a.kernel_regularizer.l2"]
 
@@ -390,8 +487,9 @@ def test_invalid_arguments():
 
 def test_config_round_trip():
     schedule = keras.optimizers.schedules.CosineDecay(1.0, decay_steps=10)
-    scaler = RegularizationScaler("normalized", targets=["*.l2"], batch_size=8,
-                                  num_examples=80, epochs=3, schedule=schedule)
+    scaler = RegularizationScaler(
+        "normalized", targets=["*.l2"], batch_size=8, num_examples=80, epochs=3, schedule=schedule
+    )
     config = keras.saving.serialize_keras_object(scaler)
     assert config["registered_name"] == "kreg>RegularizationScaler"
     clone = keras.saving.deserialize_keras_object(config)

@@ -33,13 +33,20 @@ def _public():
         obj = getattr(kreg, name)
         if not inspect.ismodule(obj) and name != "__version__":
             names.append((f"kreg.{name}", obj))
-    for module_name in ("kreg.regularizers", "kreg.optimizers", "kreg.layers", "kreg.callbacks",
-                        "kreg.audit"):
+    for module_name in (
+        "kreg.regularizers",
+        "kreg.optimizers",
+        "kreg.layers",
+        "kreg.callbacks",
+        "kreg.audit",
+    ):
         module = importlib.import_module(module_name)
         names += [(f"{module_name}.{name}", getattr(module, name)) for name in module.__all__]
     audit = importlib.import_module("kreg.audit").audit
-    names += [(f"kreg.audit.{name}", getattr(audit, name))  # reachable from the function
-              for name in ("Report", "Finding", "AuditError")]
+    names += [
+        (f"kreg.audit.{name}", getattr(audit, name))  # reachable from the function
+        for name in ("Report", "Finding", "AuditError")
+    ]
     return names
 
 
@@ -58,8 +65,11 @@ def _resolve(path):
 
 
 def _entries():
-    return {path: page for page in PAGES
-            for path in re.findall(r"^::: ([\w.]+)\s*$", page.read_text(), flags=re.M)}
+    return {
+        path: page
+        for page in PAGES
+        for path in re.findall(r"^::: ([\w.]+)\s*$", page.read_text(), flags=re.M)
+    }
 
 
 def test_every_public_name_has_an_api_entry():
@@ -92,8 +102,9 @@ def test_component_pages_examples_run_and_print_what_they_say(page):
 
 def _links(path):
     text = FENCE.sub("", path.read_text())
-    return [target for target in LINK.findall(text)
-            if not re.match(r"^[a-z][a-z0-9+.-]*:|^#", target)]
+    return [
+        target for target in LINK.findall(text) if not re.match(r"^[a-z][a-z0-9+.-]*:|^#", target)
+    ]
 
 
 @pytest.mark.parametrize("page", [README] + PAGES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -129,6 +140,7 @@ def test_the_docs_extra_and_ci_build_the_site_strictly():
 
 
 # --- the pages docs/hooks.py makes --------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def hooks():
@@ -173,7 +185,8 @@ def stand_in(hooks, tmp_path, monkeypatch):
     results.mkdir()
     images.mkdir()
     (results / "99_stand_in.md").write_text(
-        "### 99_stand_in\n\n| claim | verdict |\n|---|---|\n| it holds | reproduced |\n")
+        "### 99_stand_in\n\n| claim | verdict |\n|---|---|\n| it holds | reproduced |\n"
+    )
     (images / "99_stand_in.png").write_bytes(b"")
     monkeypatch.setattr(hooks, "RESULTS", results)
     monkeypatch.setattr(hooks, "IMAGES", images)
@@ -181,8 +194,9 @@ def stand_in(hooks, tmp_path, monkeypatch):
     return lesson
 
 
-def test_a_lesson_page_shows_its_cells_and_what_its_study_shows(hooks, stand_in, tmp_path,
-                                                                  monkeypatch):
+def test_a_lesson_page_shows_its_cells_and_what_its_study_shows(
+    hooks, stand_in, tmp_path, monkeypatch
+):
     source = tmp_path / "99_stand_in.py"
     source.write_text(STAND_IN)
     page = hooks.lesson_markdown(source)
@@ -197,18 +211,24 @@ def test_a_lesson_page_shows_its_cells_and_what_its_study_shows(hooks, stand_in,
 
 
 def test_links_are_rewritten_for_the_site(hooks):
-    readme = ("[a](docs/scaling-out.md) [b](tutorials/03_early_stopping.py) "
-              "![c](docs/img/03_early_stopping.png) [`examples/finetune_keras_hub.py`]"
-              "(examples/finetune_keras_hub.py) [e](https://keras.io) [f](#quick-start) "
-              "[g](benchmarks/README.md)\n\n```text\n[h](tutorials/tour.py)\n```\n")
+    readme = (
+        "[a](docs/scaling-out.md) [b](tutorials/03_early_stopping.py) "
+        "![c](docs/img/03_early_stopping.png) [`examples/finetune_keras_hub.py`]"
+        "(examples/finetune_keras_hub.py) [e](https://keras.io) [f](#quick-start) "
+        "[g](benchmarks/README.md)\n\n```text\n[h](tutorials/tour.py)\n```\n"
+    )
     site = hooks.rewrite_links(readme, README, DOCS / "index.md")
-    assert site == ("[a](scaling-out.md) [b](lessons/03_early_stopping.md) "
-                    "![c](img/03_early_stopping.png) `examples/finetune_keras_hub.py` "
-                    "[e](https://keras.io) [f](#quick-start) [g](benchmarks.md)\n\n"
-                    "```text\n[h](tutorials/tour.py)\n```\n")
-    nested = hooks.rewrite_links("[x](../../tutorials/05_dropout.py) [y](../nowhere.md)",
-                                 DOCS / "components" / "layers.md",
-                                 DOCS / "components" / "layers.md")
+    assert site == (
+        "[a](scaling-out.md) [b](lessons/03_early_stopping.md) "
+        "![c](img/03_early_stopping.png) `examples/finetune_keras_hub.py` "
+        "[e](https://keras.io) [f](#quick-start) [g](benchmarks.md)\n\n"
+        "```text\n[h](tutorials/tour.py)\n```\n"
+    )
+    nested = hooks.rewrite_links(
+        "[x](../../tutorials/05_dropout.py) [y](../nowhere.md)",
+        DOCS / "components" / "layers.md",
+        DOCS / "components" / "layers.md",
+    )
     assert nested == "[x](../lessons/05_dropout.md) [y](../nowhere.md)"  # mkdocs reports y
 
 
@@ -217,8 +237,10 @@ def test_the_audit_codes_table_is_the_one_help_shows(hooks):
 
     table = hooks.audit_codes().splitlines()
     assert table[:2] == ["| code | severity | meaning |", "|---|---|---|"]
-    expected = [f"| `{code}` | {entry.severity} | {entry.summary.replace('``', '`')} |"
-                for code, entry in _codes.CODES.items()]
+    expected = [
+        f"| `{code}` | {entry.severity} | {entry.summary.replace('``', '`')} |"
+        for code, entry in _codes.CODES.items()
+    ]
     assert table[2:] == expected
     for code, entry in _codes.CODES.items():  # the same table as help(kreg.audit)
         assert re.search(rf"^{re.escape(code)} +{entry.severity} +", _codes.table(), flags=re.M)
@@ -239,9 +261,11 @@ def test_docstrings_are_read_as_mkdocstrings_renders_them():
     spec = importlib.util.spec_from_file_location("kreg_docs_griffe", DOCS / "griffe_kreg.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    docstring = ("Intro, see :func:`kreg.strengths` and :meth:`get_state`.\n\nArgs:\n    rate: a float.\n\n"
-                 "Call arguments:\n    inputs: a tensor\n        of any rank.\n\nExample:\n\n>>> 1 + 1\n2\n\n"
-                 "References:\n    Bishop 1995.\n")
+    docstring = (
+        "Intro, see :func:`kreg.strengths` and :meth:`get_state`.\n\nArgs:\n    rate: a float.\n\n"
+        "Call arguments:\n    inputs: a tensor\n        of any rank.\n\nExample:\n\n>>> 1 + 1\n2\n\n"
+        "References:\n    Bishop 1995.\n"
+    )
     text = module.plain_sections(module.indent_examples(docstring))
     assert "Examples:\n    >>> 1 + 1\n    2\n" in text  # indented under its title: a section
     assert "**Call arguments:**\n\n- `inputs`: a tensor\n  of any rank.\n" in text

@@ -44,27 +44,37 @@ def _grad_of_sum(fn, x):
 
 def test_dropout_noise_shape_of_another_rank_is_refused():
     layer = kreg.layers.Dropout(0.5, noise_shape=(None, 1, 1), seed=1)
-    with pytest.raises(ValueError, match=r"argument `noise_shape`: expected one entry per input "
-                       r"axis.*inputs of shape \(2, 3\)\). Received: noise_shape=\(None, 1, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `noise_shape`: expected one entry per input "
+        r"axis.*inputs of shape \(2, 3\)\). Received: noise_shape=\(None, 1, 1\)",
+    ):
         layer(np.ones((2, 3), "float32"), training=True)
     with pytest.raises(ValueError, match=r"`noise_shape`.*Received: noise_shape=\(None, 2\)"):
         kreg.layers.Dropout(0.5, noise_shape=(None, 2))(np.ones((2, 3), "float32"), training=True)
     # A fitting one still broadcasts: each row is all kept (×2) or all dropped.
     y = keras.ops.convert_to_numpy(
-        kreg.layers.Dropout(0.5, noise_shape=(None, 1), seed=3)(np.ones((64, 3), "float32"), training=True)
+        kreg.layers.Dropout(0.5, noise_shape=(None, 1), seed=3)(
+            np.ones((64, 3), "float32"), training=True
+        )
     )
     assert set(np.unique(y)) <= {0.0, 2.0} and all(len(set(row)) == 1 for row in y)
     assert 0 < (y[:, 0] == 0).sum() < 64
 
 
 def test_drop_path_on_a_scalar_is_refused():
-    with pytest.raises(ValueError, match=r"argument `inputs`: expected a tensor with a batch axis "
-                       r"\(rank >= 1\). Received: inputs of shape \(\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `inputs`: expected a tensor with a batch axis "
+        r"\(rank >= 1\). Received: inputs of shape \(\)",
+    ):
         kreg.layers.DropPath(0.5)(np.float32(1.0), training=True)
 
 
 def test_mc_predict_refuses_a_nested_list_of_numbers_naming_x():
-    model = keras.Sequential([keras.Input((3,)), kreg.layers.Dropout(0.5, seed=1), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((3,)), kreg.layers.Dropout(0.5, seed=1), keras.layers.Dense(2)]
+    )
     with pytest.raises(ValueError, match=r"argument `x`: expected an array .*np.asarray\(x\)"):
         kreg.mc_predict(model, [[1.0, 2.0, 3.0]], samples=3)
     mean, _ = kreg.mc_predict(model, np.asarray([[1.0, 2.0, 3.0]]), samples=3)
@@ -77,7 +87,11 @@ def test_mc_predict_under_mirrored_strategy_samples_each_row_once(mirrored):
     # and replica threads would not see the sampling switch.
     with mirrored.scope():
         model = keras.Sequential(
-            [keras.Input((8,)), kreg.layers.Dropout(0.5, seed=1), keras.layers.Dense(2, use_bias=False)]
+            [
+                keras.Input((8,)),
+                kreg.layers.Dropout(0.5, seed=1),
+                keras.layers.Dense(2, use_bias=False),
+            ]
         )
     x = np.random.RandomState(0).uniform(-1, 1, (5, 8)).astype("float32")
     mean, std = kreg.mc_predict(model, x, samples=2000, batch_size=5)
@@ -100,7 +114,9 @@ def test_explicit_multiplier_decays_a_weight_the_defaults_leave_out():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(bias), np.float32(1) - np.float32(0.2))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), np.float32(0.5) * before)
     # `exclude` still wins over a multiplier; without one the bias keeps its default.
-    excluded = DecoupledWeightDecay(keras.optimizers.SGD(0.1), 0.5, exclude="bias", multipliers={"bias": 1.0})
+    excluded = DecoupledWeightDecay(
+        keras.optimizers.SGD(0.1), 0.5, exclude="bias", multipliers={"bias": 1.0}
+    )
     assert excluded.weight_decay_multiplier(bias) == 0.0
     assert DecoupledWeightDecay(keras.optimizers.SGD(0.1), 0.5).weight_decay_multiplier(bias) == 0.0
 
@@ -111,12 +127,16 @@ def test_weight_decay_schedule_returning_nan():
     zeros = [keras.ops.zeros((3, 2)), keras.ops.zeros((2,))]
     # A Python number is checked where it is produced.
     opt = DecoupledWeightDecay(keras.optimizers.SGD(0.1), lambda step: float("nan"))
-    with pytest.raises(ValueError, match=r"argument `weight_decay`: expected a schedule returning "
-                       r"finite floats >= 0. Received: nan from weight_decay=<function"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `weight_decay`: expected a schedule returning "
+        r"finite floats >= 0. Received: nan from weight_decay=<function",
+    ):
         opt.apply(zeros, dense.trainable_variables)
     # A tensor (what a compiled step holds) that is not finite decays nothing that step;
     # the next finite value decays again.
     before = keras.ops.convert_to_numpy(dense.kernel)
+
     def schedule(step):  # inf at step 0, then 0.5
         return keras.ops.where(keras.ops.equal(step, 0), float("inf"), 0.5)
 
@@ -124,7 +144,9 @@ def test_weight_decay_schedule_returning_nan():
     opt.apply(zeros, dense.trainable_variables)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(dense.kernel), before)
     opt.apply(zeros, dense.trainable_variables)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(dense.kernel), np.float32(0.5) * before)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(dense.kernel), np.float32(0.5) * before
+    )
 
 
 def test_relative_gaussian_noise_holds_the_batch_spread_constant_for_the_gradient():
@@ -136,15 +158,23 @@ def test_relative_gaussian_noise_holds_the_batch_spread_constant_for_the_gradien
 
 @pytest.mark.parametrize(
     "masks, images",
-    [((2, 4, 4), (2, 8, 8, 1)), ((2, 8, 4, 1), (2, 8, 8, 1)), ((3, 8, 8), (2, 8, 8, 1)),
-     ((4, 4), (8, 8, 1)), ((2, 8), (2, 8, 8, 1))],
+    [
+        ((2, 4, 4), (2, 8, 8, 1)),
+        ((2, 8, 4, 1), (2, 8, 8, 1)),
+        ((3, 8, 8), (2, 8, 8, 1)),
+        ((4, 4), (8, 8, 1)),
+        ((2, 8), (2, 8, 8, 1)),
+    ],
 )
 def test_segmentation_masks_of_another_size_are_refused_naming_both_shapes(masks, images):
     layer = kreg.layers.RandomAffine(0.1, seed=1)
     data = {"images": np.zeros(images, "float32"), "segmentation_masks": np.zeros(masks, "float32")}
-    with pytest.raises(ValueError, match=rf"argument `segmentation_masks`: .* Received: "
-                       rf"segmentation_masks of shape {re.escape(str(masks))} for images of "
-                       rf"shape {re.escape(str(images))}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"argument `segmentation_masks`: .* Received: "
+        rf"segmentation_masks of shape {re.escape(str(masks))} for images of "
+        rf"shape {re.escape(str(images))}",
+    ):
         layer(data, training=True)
 
 
@@ -152,5 +182,7 @@ def test_segmentation_masks_of_the_images_size_move_with_them():
     layer = kreg.layers.RandomAffine(translation=(0.25, 0.25), seed=1, fill_mode="constant")
     images = np.arange(2 * 8 * 8, dtype="float32").reshape(2, 8, 8, 1)
     out = layer({"images": images, "segmentation_masks": images[..., 0]}, training=True)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out["segmentation_masks"]),
-                                  keras.ops.convert_to_numpy(out["images"])[..., 0])
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(out["segmentation_masks"]),
+        keras.ops.convert_to_numpy(out["images"])[..., 0],
+    )

@@ -47,9 +47,9 @@ def test_muon_steps_with_adam_where_it_decays_by_adam_weight_decay():
         return  # an older Keras: Muon decays every weight by weight_decay
     # What kreg relies on: Adam-stepped weights lose lr·adam_weight_decay, the others lr·wd.
     muon = keras.optimizers.Muon(
-        learning_rate=0.1, weight_decay=0.5, adam_weight_decay=0.2, exclude_layers=["head"])
-    assert _decayed(muon, variables) == pytest.approx([1 - 0.1 * 0.5, 1 - 0.1 * 0.2,
-                                                        1 - 0.1 * 0.2])
+        learning_rate=0.1, weight_decay=0.5, adam_weight_decay=0.2, exclude_layers=["head"]
+    )
+    assert _decayed(muon, variables) == pytest.approx([1 - 0.1 * 0.5, 1 - 0.1 * 0.2, 1 - 0.1 * 0.2])
 
 
 def test_weight_decay_exclusion_pattern_is_the_compiled_var_names():
@@ -70,11 +70,17 @@ def test_excluded_from_builtin_decay_is_what_keras_decays(var_names):
     predicted = [compat.excluded_from_builtin_decay(optimizer, v) for v in variables]
     assert _decayed(optimizer, variables) == [1.0 if p else 0.5 for p in predicted]
     # The backends differ: TensorFlow matches "d/bias:0", JAX and torch "bias".
-    on = {b: compat.excluded_from_builtin_decay(optimizer, d.bias, b)
-          for b in ("tensorflow", "jax")}
-    assert on == {"bias$": {"tensorflow": False, "jax": True},
-                  "^d/": {"tensorflow": True, "jax": False},
-                  "bias": {"tensorflow": True, "jax": True}}[var_names[0]]
+    on = {
+        b: compat.excluded_from_builtin_decay(optimizer, d.bias, b) for b in ("tensorflow", "jax")
+    }
+    assert (
+        on
+        == {
+            "bias$": {"tensorflow": False, "jax": True},
+            "^d/": {"tensorflow": True, "jax": False},
+            "bias": {"tensorflow": True, "jax": True},
+        }[var_names[0]]
+    )
     assert predicted[2] is True  # var_list, on every backend
 
 
@@ -131,8 +137,9 @@ def test_own_trainable_variables_survive_freezing():
 
 def test_scale_for_replicas_is_the_identity_outside_a_strategy():
     value = keras.ops.convert_to_tensor([1.0, 3.0])
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(compat.scale_for_replicas(value)),
-                                  [1.0, 3.0])
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(compat.scale_for_replicas(value)), [1.0, 3.0]
+    )
 
 
 def test_scale_for_replicas_undoes_the_sum_of_the_replicas_gradients(mirrored):
@@ -202,8 +209,9 @@ def test_tensorflow_backend_is_the_module_of_keras_tensorflow_ops():
     assert backend.core.shape(x) == (1, 3)
     images = tf.reshape(tf.range(16.0), (1, 4, 4, 1))
     shift = tf.constant([[1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0]])  # read at (x + 1, y)
-    moved = backend.image.affine_transform(images, shift, "bilinear", "nearest", 0.0,
-                                           data_format="channels_last")
+    moved = backend.image.affine_transform(
+        images, shift, "bilinear", "nearest", 0.0, data_format="channels_last"
+    )
     assert moved.numpy()[0, 0, :, 0].tolist() == [1.0, 2.0, 3.0, 3.0]
 
 
@@ -279,8 +287,9 @@ def test_calling_callback_list_is_the_list_fit_calls_the_hooks_of():
             order.append(logs.get("mark"))
 
     first, find = keras.callbacks.Callback(), Find()
-    history = model.fit(np.zeros((2, 1)), np.zeros((2, 1)), epochs=2, verbose=0,
-                        callbacks=[first, find])
+    history = model.fit(
+        np.zeros((2, 1)), np.zeros((2, 1)), epochs=2, verbose=0, callbacks=[first, find]
+    )
     assert isinstance(find.found, keras.callbacks.CallbackList)
     assert find.found.callbacks[1:] == [first, find, history]
     assert order == ["mark", 1.0, "mark", 1.0]
@@ -363,17 +372,26 @@ def test_own_sublayer_finds_a_sublayer_attribute_on_every_backend():
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="a torch call")
 def test_multiply_in_place_scales_every_tensor_in_place():
-    variables = [keras.Variable(np.full((2,), 2.0, "float32")), keras.Variable(np.ones((1, 2), "float32"))]
+    variables = [
+        keras.Variable(np.full((2,), 2.0, "float32")),
+        keras.Variable(np.ones((1, 2), "float32")),
+    ]
     values = [v.value for v in variables]
     with compat.no_gradient():
         compat.multiply_in_place(values, keras.ops.convert_to_tensor(0.25))
-    assert [keras.ops.convert_to_numpy(v).tolist() for v in variables] == [[0.5, 0.5], [[0.25, 0.25]]]
+    assert [keras.ops.convert_to_numpy(v).tolist() for v in variables] == [
+        [0.5, 0.5],
+        [[0.25, 0.25]],
+    ]
     assert all(v.value is value for v, value in zip(variables, values))  # the same storage
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="a torch call")
 def test_subtract_in_place_subtracts_each_other_tensor_in_place():
-    variables = [keras.Variable(np.full((2,), 2.0, "float32")), keras.Variable(np.ones((1, 2), "float32"))]
+    variables = [
+        keras.Variable(np.full((2,), 2.0, "float32")),
+        keras.Variable(np.ones((1, 2), "float32")),
+    ]
     values = [v.value for v in variables]
     with compat.no_gradient():
         compat.subtract_in_place(values, [keras.ops.ones((2,)), keras.ops.full((1, 2), 0.5)])

@@ -53,7 +53,9 @@ def _swap(monkeypatch, test_module, swaps):
         return isinstance(value, type) and value in swaps
 
     done = set()
-    namespaces = [test_module] + [v for v in vars(test_module).values() if isinstance(v, types.ModuleType)]
+    namespaces = [test_module] + [
+        v for v in vars(test_module).values() if isinstance(v, types.ModuleType)
+    ]
     for namespace in namespaces:
         for name, value in list(vars(namespace).items()):
             if swapped(value):
@@ -74,9 +76,15 @@ def keras_tests(module_name, swaps):
     """Yields (id, marks, run) per test method; run(monkeypatch) runs it with `swaps` in place."""
     short = module_name.rsplit(".", 1)[-1]
     if importlib.util.find_spec(module_name) is None:  # older keras wheels ship no tests
-        yield short, [pytest.mark.skip(reason=f"keras {keras.__version__} does not ship {module_name}")], None
+        yield (
+            short,
+            [pytest.mark.skip(reason=f"keras {keras.__version__} does not ship {module_name}")],
+            None,
+        )
         return
-    with warnings.catch_warnings():  # Keras' own marks (requires_trainable_backend) are unregistered here
+    with (
+        warnings.catch_warnings()
+    ):  # Keras' own marks (requires_trainable_backend) are unregistered here
         warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
         test_module = importlib.import_module(module_name)
     for case in unittest.TestLoader().loadTestsFromModule(test_module):
@@ -85,12 +93,16 @@ def keras_tests(module_name, swaps):
 
             def run(monkeypatch, test=test):
                 _swap(monkeypatch, test_module, swaps)
-                monkeypatch.setattr(unittest.TestCase, "assertRaisesRegex", _type_only_assert_raises_regex)
+                monkeypatch.setattr(
+                    unittest.TestCase, "assertRaisesRegex", _type_only_assert_raises_regex
+                )
                 test.debug()  # raises the test's own failure, or unittest.SkipTest
 
             marks = list(getattr(getattr(type(test), method), "pytestmark", []))
             if method in DELIBERATE:
-                marks.append(pytest.mark.skip(reason=f"kreg differs on purpose: {DELIBERATE[method]}"))
+                marks.append(
+                    pytest.mark.skip(reason=f"kreg differs on purpose: {DELIBERATE[method]}")
+                )
             yield f"{short}::{type(test).__name__}::{method}", marks, run
 
 

@@ -132,12 +132,20 @@ def test_sample_parameters_match_numpy(case):
     from kreg.layers._affine import sample_parameters
 
     if case == "all":
-        ranges = {"rotation": (-0.1, 0.1), "translation": (-0.2, 0.3), "zoom": (-0.1, 0.2),
-                  "shear": (0.0, 0.1)}
+        ranges = {
+            "rotation": (-0.1, 0.1),
+            "translation": (-0.2, 0.3),
+            "zoom": (-0.1, 0.2),
+            "shear": (0.0, 0.1),
+        }
         flip, drawn = "horizontal_and_vertical", [0, 1, 2, 3, 4, 5, 6, 7]
     else:
-        ranges = {"rotation": (0.05, 0.05), "translation": (-0.2, 0.3), "zoom": (0.0, 0.0),
-                  "shear": (-0.3, 0.1)}
+        ranges = {
+            "rotation": (0.05, 0.05),
+            "translation": (-0.2, 0.3),
+            "zoom": (0.0, 0.0),
+            "shear": (-0.3, 0.1),
+        }
         flip, drawn = "vertical", [1, 2, 4, 5, 7]
     got = _np(sample_parameters(64, ranges, flip, keras.random.SeedGenerator(5)))
     u = np.zeros((64, 8))
@@ -245,8 +253,7 @@ def test_nearest_resampling_matches_numpy_for_every_fill_mode(fill_mode):
     np.testing.assert_array_equal(y, expected)
     # 1-D: the first row of each image, read at the first row of src_x.
     y = _np(resample_1d(x[:, 0], src_x[:, 0], "nearest", fill_mode, 0.7))
-    expected = np.stack([[read(x[b, :1], 0, cols[b, 0, j]) for j in range(10)]
-                         for b in range(2)])
+    expected = np.stack([[read(x[b, :1], 0, cols[b, 0, j]) for j in range(10)] for b in range(2)])
     np.testing.assert_array_equal(y, expected)
 
 
@@ -443,7 +450,6 @@ def test_rejects_bad_arguments():
     for shape in [(8, 8), (1, 2, 8, 8, 3)]:
         with pytest.raises(ValueError, match=r"argument `inputs`: expected images of rank 3"):
             kreg.layers.RandomAffine(rotation=0.1)(np.ones(shape, "float32"))
-
 
 
 # ---------------------------------------------- resampler="affine_transform"
@@ -828,7 +834,11 @@ def test_mc_predict_samples_augmentation_layers():
 
 def test_whole_image_translation_and_shift_are_accepted_as_in_keras():
     keras.layers.RandomTranslation(1.0, 1.0)  # Keras accepts a full-size translation
-    assert kreg.layers.RandomAffine(translation=1.0).get_config()["translation"] in (1.0, (-1.0, 1.0), [-1.0, 1.0])
+    assert kreg.layers.RandomAffine(translation=1.0).get_config()["translation"] in (
+        1.0,
+        (-1.0, 1.0),
+        [-1.0, 1.0],
+    )
     kreg.layers.RandomShift1D(shift=1.0)
     with pytest.raises(ValueError, match=r"argument `translation`: .*>= -1.0"):
         kreg.layers.RandomAffine(translation=(-1.5, 0.0))

@@ -38,9 +38,22 @@ def _assert_survivors_scaled(x, y, rate):
     np.testing.assert_allclose(y[kept], x[kept] / (1 - rate), rtol=1e-6)
 
 
-@pytest.mark.parametrize("rate, noise_shape", [(0.0, None), (0.3, None), (0.1, (None, 1, 4)), pytest.param(
-    1.0, None, marks=pytest.mark.skipif(tuple(map(int, keras.__version__.split(".")[:2])) < (3, 14),
-                                        reason="Keras' Dropout takes rate=1.0 from Keras 3.14"))])
+@pytest.mark.parametrize(
+    "rate, noise_shape",
+    [
+        (0.0, None),
+        (0.3, None),
+        (0.1, (None, 1, 4)),
+        pytest.param(
+            1.0,
+            None,
+            marks=pytest.mark.skipif(
+                tuple(map(int, keras.__version__.split(".")[:2])) < (3, 14),
+                reason="Keras' Dropout takes rate=1.0 from Keras 3.14",
+            ),
+        ),
+    ],
+)
 def test_same_outputs_as_keras_for_the_same_seed(rate, noise_shape):
     x = _x((8, 5, 4))
     ours = kreg.layers.Dropout(rate, noise_shape=noise_shape, seed=7)

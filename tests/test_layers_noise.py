@@ -33,7 +33,8 @@ def test_live_stddev_gives_the_same_noise_as_a_python_stddev():
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(layer(x, training=True)),
             keras.ops.convert_to_numpy(theirs(x, training=True)),
-            rtol=0, atol=1e-6,
+            rtol=0,
+            atol=1e-6,
         )
 
 
@@ -83,8 +84,12 @@ def test_relative_noise_scales_with_each_feature_spread():
     rng = np.random.RandomState(0)
     scales = np.array([0.01, 1.0, 100.0], "float32")
     x = (rng.randn(2000, 3) * scales).astype("float32")
-    noise = np.asarray(kreg.layers.GaussianNoise(0.5, seed=0, relative=True)(x, training=True),
-                       "float64") - x
+    noise = (
+        np.asarray(
+            kreg.layers.GaussianNoise(0.5, seed=0, relative=True)(x, training=True), "float64"
+        )
+        - x
+    )
     # NumPy reference: the same draw times σ·(population std of each feature over the batch).
     spread = x.astype("float64").std(axis=0, ddof=0)
     # (noise = output - x loses digits on the wide feature: compare in units of its spread)

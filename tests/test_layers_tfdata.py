@@ -32,7 +32,9 @@ def _in_model(layers, x):
     """``{key: layer(x, training=True)}`` for a dict of layers, on this backend (on JAX in
     one jitted call, as model.fit runs them: JAX's eager dispatch compiles every primitive)."""
     if BACKEND != "jax":
-        return {k: keras.tree.map_structure(_np, lay(x, training=True)) for k, lay in layers.items()}
+        return {
+            k: keras.tree.map_structure(_np, lay(x, training=True)) for k, lay in layers.items()
+        }
     import jax
 
     for layer in layers.values():
@@ -41,7 +43,9 @@ def _in_model(layers, x):
     states = {k: [v.value for v in lay.non_trainable_variables] for k, lay in layers.items()}
 
     def run(states, x):
-        return {k: lay.stateless_call([], states[k], x, training=True)[0] for k, lay in layers.items()}
+        return {
+            k: lay.stateless_call([], states[k], x, training=True)[0] for k, lay in layers.items()
+        }
 
     return keras.tree.map_structure(_np, jax.jit(run)(states, x))
 
@@ -68,16 +72,22 @@ def _images(shape=(8, 12, 16, 3), seed=0):
 PINNED = {
     "rotation and shear": dict(rotation=(0.07, 0.07), shear=(0.2, 0.2)),
     "zoom in, translation": dict(zoom=(-0.25, -0.25), translation=(0.15, 0.15)),
-    "everything, zoom out": dict(rotation=(0.1, 0.1), shear=(-0.1, -0.1), zoom=(0.2, 0.2),
-                                 translation=(-0.3, -0.3)),
+    "everything, zoom out": dict(
+        rotation=(0.1, 0.1), shear=(-0.1, -0.1), zoom=(0.2, 0.2), translation=(-0.3, -0.3)
+    ),
 }
 #: Every transform with two (fill mode, interpolation) pairs; every pair with all at once.
-CASES = [(name, fill, interpolation) for name in PINNED
-         for fill, interpolation in (("reflect", "bilinear"), ("constant", "nearest"))]
-CASES += [("everything, zoom out", fill, interpolation)
-          for fill in ("wrap", "nearest", "reflect", "constant")
-          for interpolation in ("bilinear", "nearest")
-          if (fill, interpolation) not in (("reflect", "bilinear"), ("constant", "nearest"))]
+CASES = [
+    (name, fill, interpolation)
+    for name in PINNED
+    for fill, interpolation in (("reflect", "bilinear"), ("constant", "nearest"))
+]
+CASES += [
+    ("everything, zoom out", fill, interpolation)
+    for fill in ("wrap", "nearest", "reflect", "constant")
+    for interpolation in ("bilinear", "nearest")
+    if (fill, interpolation) not in (("reflect", "bilinear"), ("constant", "nearest"))
+]
 
 
 def test_pinned_transforms_in_tf_data_give_the_in_model_result():
@@ -85,8 +95,13 @@ def test_pinned_transforms_in_tf_data_give_the_in_model_result():
 
     def layer(case, **kwargs):
         name, fill_mode, interpolation = case
-        return kreg.layers.RandomAffine(**PINNED[name], fill_mode=fill_mode, fill_value=0.7,
-                                        interpolation=interpolation, **kwargs)
+        return kreg.layers.RandomAffine(
+            **PINNED[name],
+            fill_mode=fill_mode,
+            fill_value=0.7,
+            interpolation=interpolation,
+            **kwargs,
+        )
 
     # The default (TensorFlow's kernel in tf.data where it reads as the gathers do) and the
     # gathers on TensorFlow ops (TensorFlow's result for the in-model path), in one map.
@@ -95,8 +110,9 @@ def test_pinned_transforms_in_tf_data_give_the_in_model_result():
     expected = _in_model({case: layer(case) for case in CASES}, x)
     for (case, resampler), out in got.items():
         assert np.abs(expected[case] - x).max() > 0.3, case  # the images moved
-        np.testing.assert_allclose(out, expected[case], rtol=0, atol=1e-5,
-                                   err_msg=f"{case}, resampler={resampler}")
+        np.testing.assert_allclose(
+            out, expected[case], rtol=0, atol=1e-5, err_msg=f"{case}, resampler={resampler}"
+        )
 
 
 def test_masks_channels_first_and_single_images_in_tf_data():
@@ -119,11 +135,17 @@ def test_masks_channels_first_and_single_images_in_tf_data():
 
 def test_shift_1d_pinned_in_tf_data_is_the_in_model_result():
     x = np.random.RandomState(0).rand(6, 20, 2).astype("float32")
-    configs = {(fill_mode, interpolation): dict(
-        shift=(0.13, 0.13), scale=(0.2, 0.2), fill_mode=fill_mode, fill_value=-1.0,
-        interpolation=interpolation)
+    configs = {
+        (fill_mode, interpolation): dict(
+            shift=(0.13, 0.13),
+            scale=(0.2, 0.2),
+            fill_mode=fill_mode,
+            fill_value=-1.0,
+            interpolation=interpolation,
+        )
         for fill_mode in ("reflect", "wrap", "nearest", "constant")
-        for interpolation in ("linear", "nearest")}
+        for interpolation in ("linear", "nearest")
+    }
     layers = {key: kreg.layers.RandomShift1D(**kwargs) for key, kwargs in configs.items()}
     got = _in_tf_data(lambda v: {key: layer(v) for key, layer in layers.items()}, x)
     expected = _in_model({k: kreg.layers.RandomShift1D(**kw) for k, kw in configs.items()}, x)
@@ -136,8 +158,12 @@ def test_shift_1d_pinned_in_tf_data_is_the_in_model_result():
 
 # ------------------------------------------------- random ranges: the same distributions
 
-RANGES = {"rotation": (-0.1, 0.1), "translation": (-0.2, 0.3), "zoom": (-0.1, 0.2),
-          "shear": (0.0, 0.1)}
+RANGES = {
+    "rotation": (-0.1, 0.1),
+    "translation": (-0.2, 0.3),
+    "zoom": (-0.1, 0.2),
+    "shear": (0.0, 0.1),
+}
 
 
 def test_parameter_draws_in_tf_data_have_the_in_model_distribution():
@@ -148,8 +174,13 @@ def test_parameter_draws_in_tf_data_have_the_in_model_distribution():
     generator = keras.random.SeedGenerator(3)
     ours = _np(sample_parameters(n, RANGES, flip, generator))
     tf_generator = _tf_graph.seed_generator_for(kreg.layers.RandomAffine(seed=3), ops)
-    theirs = next(iter(tf.data.Dataset.from_tensors(0).map(
-        lambda _: sample_parameters(n, RANGES, flip, tf_generator, ops)))).numpy()
+    theirs = next(
+        iter(
+            tf.data.Dataset.from_tensors(0).map(
+                lambda _: sample_parameters(n, RANGES, flip, tf_generator, ops)
+            )
+        )
+    ).numpy()
     assert theirs.shape == ours.shape == (n, 8)
     for column in range(8):
         # Same law: a two-sample KS test (seeded draws, so the p-value is fixed).
@@ -157,10 +188,10 @@ def test_parameter_draws_in_tf_data_have_the_in_model_distribution():
     low = np.array([-0.2 * np.pi, -0.2, -0.2, 0.9, 0.0, 0.0])
     high = np.array([0.2 * np.pi, 0.3, 0.3, 1.2, 0.1, 0.1])
     for draws in (ours, theirs):  # uniform on [low, high]: mean and sd to 3 % of the width
-        np.testing.assert_allclose(draws[:, :6].mean(0), (low + high) / 2,
-                                   atol=0.03 * (high - low).max())
-        np.testing.assert_allclose(draws[:, :6].std(0), (high - low) / np.sqrt(12),
-                                   rtol=0.05)
+        np.testing.assert_allclose(
+            draws[:, :6].mean(0), (low + high) / 2, atol=0.03 * (high - low).max()
+        )
+        np.testing.assert_allclose(draws[:, :6].std(0), (high - low) / np.sqrt(12), rtol=0.05)
         assert set(np.unique(draws[:, 6:])) == {-1.0, 1.0}
         np.testing.assert_allclose((draws[:, 6:] < 0).mean(0), 0.5, atol=0.03)
 
@@ -171,8 +202,7 @@ def test_shift_1d_shifts_in_tf_data_are_uniform_and_seeded():
     x[:, 25] = 1.0  # an impulse: where it lands measures the draw
 
     def layer():
-        return kreg.layers.RandomShift1D(0.2, fill_mode="constant", interpolation="nearest",
-                                         seed=0)
+        return kreg.layers.RandomShift1D(0.2, fill_mode="constant", interpolation="nearest", seed=0)
 
     got = _in_tf_data(layer(), x, batch=250)
     moved = got.argmax(axis=1) - 25
@@ -181,14 +211,15 @@ def test_shift_1d_shifts_in_tf_data_are_uniform_and_seeded():
     assert abs(moved.std() - np.sqrt((21**2 - 1) / 12)) < 0.5
     np.testing.assert_array_equal(_in_tf_data(layer(), x, batch=250), got)  # seeded
     # Each batch draws anew.
-    assert len({tuple(moved[i:i + 250][:20]) for i in range(0, n, 250)}) == 4
+    assert len({tuple(moved[i : i + 250][:20]) for i in range(0, n, 250)}) == 4
 
 
 def test_flips_in_tf_data_are_exact_independent_coins():
     n = 400
     x = np.broadcast_to(np.arange(16, dtype="float32").reshape(1, 4, 4, 1), (n, 4, 4, 1))
-    got = _in_tf_data(kreg.layers.RandomAffine(flip="horizontal_and_vertical", seed=3), x,
-                      batch=100)
+    got = _in_tf_data(
+        kreg.layers.RandomAffine(flip="horizontal_and_vertical", seed=3), x, batch=100
+    )
     outcomes = [x[0], x[0][:, ::-1], x[0][::-1], x[0][::-1, ::-1]]
     which = np.array([[np.array_equal(img, o) for o in outcomes] for img in got])
     assert np.all(which.sum(axis=1) == 1)
@@ -224,8 +255,9 @@ def test_default_resampler_is_the_native_kernel_in_tf_data_and_gathers_elsewhere
     old = kreg.layers.RandomAffine.from_config({**layer.get_config(), "resampler": "gather"})
     assert old.resampler == "gather"  # configs written before "auto" load unchanged
     if BACKEND == "tensorflow":  # in a tf.function (perhaps XLA-compiled): the gathers
-        graph = tf.function(lambda v: layer(v)).get_concrete_function(
-            tf.TensorSpec((2, 8, 8, 3))).graph
+        graph = (
+            tf.function(lambda v: layer(v)).get_concrete_function(tf.TensorSpec((2, 8, 8, 3))).graph
+        )
         assert kernel not in {op.type for op in graph.get_operations()}
     assert not _tf_graph.in_tf_data()
 
@@ -237,8 +269,9 @@ def test_seeded_tf_data_is_reproducible_and_keeps_the_layer_state_native():
     layer = kreg.layers.RandomAffine(**kwargs)
     np.testing.assert_array_equal(_in_tf_data(layer, x), first)
     # The TensorFlow-side generator is kept outside the layer: its variables stay native.
-    assert all(not isinstance(v.value, tf.Variable) or BACKEND == "tensorflow"
-               for v in layer.variables)
+    assert all(
+        not isinstance(v.value, tf.Variable) or BACKEND == "tensorflow" for v in layer.variables
+    )
 
 
 # ------------------------------------------------- model.fit on the mapped dataset
@@ -250,11 +283,19 @@ def test_model_fit_trains_on_a_dataset_augmented_by_every_layer():
     masks = rs.randint(0, 3, (16, 8, 8)).astype("int32")
     signals = rs.rand(16, 12).astype("float32")
     affine = kreg.layers.RandomAffine(
-        rotation=0.1, translation=0.1, zoom=(-0.1, 0.2), shear=0.1,
-        flip="horizontal_and_vertical", fill_mode="constant", fill_value=0.5,
-        interpolation="nearest", seed=0)
-    augment = kreg.layers.augmentation(rotation=0.05, translation=0.1, flip="horizontal",
-                                       color=0.2, seed=1)
+        rotation=0.1,
+        translation=0.1,
+        zoom=(-0.1, 0.2),
+        shear=0.1,
+        flip="horizontal_and_vertical",
+        fill_mode="constant",
+        fill_value=0.5,
+        interpolation="nearest",
+        seed=0,
+    )
+    augment = kreg.layers.augmentation(
+        rotation=0.05, translation=0.1, flip="horizontal", color=0.2, seed=1
+    )
     shift = kreg.layers.RandomShift1D(0.1, scale=0.1, seed=2)
 
     def augmented(example):
@@ -263,7 +304,8 @@ def test_model_fit_trains_on_a_dataset_augmented_by_every_layer():
         return (images, shift(example["signals"])), moved["segmentation_masks"][:, :1, :1]
 
     dataset = tf.data.Dataset.from_tensor_slices(
-        {"images": images, "masks": masks, "signals": signals}).batch(8)
+        {"images": images, "masks": masks, "signals": signals}
+    ).batch(8)
     dataset = dataset.map(augmented, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
     image_in, signal_in = keras.Input((8, 8, 3)), keras.Input((12,))
     pooled = keras.layers.GlobalAveragePooling2D()(image_in)
@@ -313,8 +355,9 @@ def test_kreg_imports_and_augments_without_tensorflow():
         """
     )
     env = dict(os.environ, KERAS_BACKEND=backend)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
@@ -330,7 +373,6 @@ def test_gaussian_noise_in_tf_data_adds_the_noise_on_every_backend():
     np.testing.assert_allclose(added.std(), 0.5 * x.std(axis=0).mean(), rtol=0.05)
     # At inference the layer is the identity there too.
     np.testing.assert_array_equal(_in_tf_data(noise, x, batch=16), x)
-
 
 
 def test_dropout_in_tf_data_on_another_backend_says_to_put_it_in_the_model():

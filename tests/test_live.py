@@ -185,7 +185,9 @@ def test_assign_validates_with_a_clear_message():
     model = _linear_model(0.01)
     s = kreg.strengths(model)["d.kernel_regularizer.l2"]
     for bad in (-1.0, float("nan"), float("inf"), "0.1", None, True):
-        with pytest.raises(ValueError, match=r"Invalid value for argument `d.kernel_regularizer.l2`"):
+        with pytest.raises(
+            ValueError, match=r"Invalid value for argument `d.kernel_regularizer.l2`"
+        ):
             s.assign(bad)
     assert float(s) == pytest.approx(0.01)
 
@@ -240,7 +242,9 @@ def test_drop_in_attributes_read_exact_floats_and_follow_assignments():
     assert reg.l2 == 0.01  # not float32-rounded, as keras.regularizers.L2(0.01).l2
     layer = kreg.layers.Dropout(0.3, name="dr")
     assert layer.rate == 0.3
-    model = keras.Sequential([keras.Input((4,)), layer, keras.layers.Dense(1, kernel_regularizer=reg, name="d")])
+    model = keras.Sequential(
+        [keras.Input((4,)), layer, keras.layers.Dense(1, kernel_regularizer=reg, name="d")]
+    )
     kreg.strengths(model)["dr.rate"].assign(0.25)
     kreg.strengths(model)["d.kernel_regularizer.l2"].assign(0.5)
     assert layer.rate == 0.25 and reg.l2 == 0.5
@@ -493,7 +497,9 @@ def test_weight_files_load_between_keras_and_kreg_layers(tmp_path, regression_da
         layer.set_weights([w * 1.5 for w in layer.get_weights()])
     keras_model.save_weights(tmp_path / "keras.weights.h5")
     kreg_model.load_weights(tmp_path / "keras.weights.h5")
-    np.testing.assert_array_equal(keras_model.predict(x, verbose=0), kreg_model.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        keras_model.predict(x, verbose=0), kreg_model.predict(x, verbose=0)
+    )
     if live:  # a Keras file has no strengths: the current ones stay
         assert _current(kreg_model) == pytest.approx(_CHANGED)
     other = _persistence_model(keras)

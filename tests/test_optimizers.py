@@ -86,8 +86,7 @@ def make_variables(seed=0):
 def gradients(steps=STEPS, seed=1):
     rng = np.random.RandomState(seed)
     return [
-        [rng.randn(3, 2).astype("float32"), rng.randn(2).astype("float32")]
-        for _ in range(steps)
+        [rng.randn(3, 2).astype("float32"), rng.randn(2).astype("float32")] for _ in range(steps)
     ]
 
 
@@ -112,8 +111,19 @@ def run(optimizer, variables, grads, stateless=None):
     return [np.asarray(keras.ops.convert_to_numpy(v), dtype="float64") for v in variables]
 
 
-def reference(inner, variables, grads, *, wd, follow, schedule=False, l1=0.0,
-              anchor=0.0, mode="decoupled", wd_of_step=None):
+def reference(
+    inner,
+    variables,
+    grads,
+    *,
+    wd,
+    follow,
+    schedule=False,
+    l1=0.0,
+    anchor=0.0,
+    mode="decoupled",
+    wd_of_step=None,
+):
     """Kernel decayed (bias excluded by default); the inner rule applies to both.
 
     ``anchor``: 0.0 (decay toward zero), "initial" or an array for the kernel.
@@ -142,7 +152,9 @@ def zero_input_model(units=2, seed=3, **compile_kwargs):
         [
             keras.Input((3,)),
             keras.layers.Dense(
-                units, use_bias=False, name="dense",
+                units,
+                use_bias=False,
+                name="dense",
                 kernel_initializer=keras.initializers.RandomNormal(seed=seed),
             ),
         ]
@@ -191,14 +203,23 @@ def test_weight_decay_schedule_and_live_scale(inner, kind):
     if kind == "schedule":
         decay = keras.optimizers.schedules.ExponentialDecay(0.2, decay_steps=1, decay_rate=0.8)
     else:
+
         def decay(step):
             return 0.2 * keras.ops.power(0.8, keras.ops.cast(step, "float32"))
+
     opt = DecoupledWeightDecay(INNER[inner](lr_schedule()), decay, follow="learning_rate")
     handle = live_optimizer_strengths(opt)["weight_decay"]
     assert handle.base == 1.0
     handle.assign(0.5)  # a live scale on the schedule
-    expected = reference(inner, variables, grads, wd=None, follow="learning_rate",
-                         schedule=True, wd_of_step=lambda t: 0.5 * 0.2 * 0.8**t)
+    expected = reference(
+        inner,
+        variables,
+        grads,
+        wd=None,
+        follow="learning_rate",
+        schedule=True,
+        wd_of_step=lambda t: 0.5 * 0.2 * 0.8**t,
+    )
     got = run(opt, variables, grads)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
@@ -222,8 +243,9 @@ def test_learning_rate_rule_reproduces_keras_sgd_weight_decay(momentum):
         keras.optimizers.SGD(lr_schedule(), momentum=momentum), 0.05, follow="learning_rate"
     )
     builtin = keras.optimizers.SGD(lr_schedule(), momentum=momentum, weight_decay=0.05)
-    np.testing.assert_allclose(run(opt, ours, grads)[0], run(builtin, keras_vars, grads)[0],
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        run(opt, ours, grads)[0], run(builtin, keras_vars, grads)[0], rtol=0, atol=1e-6
+    )
 
 
 class PlainSGD(keras.optimizers.Optimizer):
@@ -251,8 +273,13 @@ def test_learning_rate_rule_reproduces_builtin_decay_of_other_optimizers():
         inner = make(0.05, weight_decay=0.0) if name == "adamw" else make(0.05)
         opt = DecoupledWeightDecay(inner, 0.1, follow="learning_rate")
         builtin = make(0.05, weight_decay=0.1)
-        np.testing.assert_allclose(run(opt, ours, grads)[0], run(builtin, keras_vars, grads)[0],
-                                   rtol=0, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            run(opt, ours, grads)[0],
+            run(builtin, keras_vars, grads)[0],
+            rtol=0,
+            atol=1e-6,
+            err_msg=name,
+        )
 
 
 def test_learning_rate_rule_reproduces_keras_adamw():
@@ -260,8 +287,9 @@ def test_learning_rate_rule_reproduces_keras_adamw():
     ours, keras_vars = make_variables()[:1], make_variables()[:1]
     opt = DecoupledWeightDecay(keras.optimizers.Adam(0.05), 0.1, follow="learning_rate")
     builtin = keras.optimizers.AdamW(0.05, weight_decay=0.1)
-    np.testing.assert_allclose(run(opt, ours, grads)[0], run(builtin, keras_vars, grads)[0],
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        run(opt, ours, grads)[0], run(builtin, keras_vars, grads)[0], rtol=0, atol=1e-6
+    )
 
 
 def test_default_takes_the_steps_of_keras_and_torch_adamw():
@@ -338,8 +366,9 @@ def test_l1_threshold_follows_the_learning_rate(follow):
     opt = DecoupledWeightDecay(
         keras.optimizers.SGD(lr_schedule(), momentum=0.9), 0.05, l1=0.02, follow=follow
     )
-    expected = reference("sgd_momentum", variables, grads, wd=0.05, follow=follow,
-                         schedule=True, l1=0.02)
+    expected = reference(
+        "sgd_momentum", variables, grads, wd=0.05, follow=follow, schedule=True, l1=0.02
+    )
     got = run(opt, variables, grads)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=0, atol=1e-6)
@@ -348,8 +377,9 @@ def test_l1_threshold_follows_the_learning_rate(follow):
 def test_l1_threshold_is_scaled_by_the_multiplier():
     # Threshold l1·m = 0.1·0.5: one zero-gradient step shrinks by 0.05, small ones to 0.
     variables = [keras.Variable(np.array([[0.3, -0.05], [0.02, -0.4]], "float32"), name="kernel")]
-    opt = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.0, l1=0.1, follow="none",
-                               multipliers={"kernel": 0.5})
+    opt = DecoupledWeightDecay(
+        keras.optimizers.SGD(LR), 0.0, l1=0.1, follow="none", multipliers={"kernel": 0.5}
+    )
     got = run(opt, variables, [[np.zeros((2, 2), "float32")]])
     np.testing.assert_allclose(got[0], [[0.25, 0.0], [0.0, -0.35]], rtol=0, atol=1e-7)
 
@@ -364,8 +394,9 @@ def test_anchor_decays_toward_reference(anchor):
     else:
         target = ref_anchor = "initial"
     # L1 shrinks toward the anchor as well.
-    expected = reference("adam", variables, grads, wd=2.0, follow="learning_rate", l1=0.1,
-                         anchor=ref_anchor)
+    expected = reference(
+        "adam", variables, grads, wd=2.0, follow="learning_rate", l1=0.1, anchor=ref_anchor
+    )
     opt = DecoupledWeightDecay(keras.optimizers.Adam(LR), 2.0, l1=0.1, anchor=target)
     got = run(opt, variables, grads)
     for g, e in zip(got, expected):
@@ -375,8 +406,9 @@ def test_anchor_decays_toward_reference(anchor):
 def test_mode_l2_matches_numpy_and_ignores_follow():
     variables = make_variables()
     grads = gradients()
-    expected = reference("adam", variables, grads, wd=0.3, follow="schedule",
-                         schedule=True, mode="l2")
+    expected = reference(
+        "adam", variables, grads, wd=0.3, follow="schedule", schedule=True, mode="l2"
+    )
     opt = DecoupledWeightDecay(keras.optimizers.Adam(lr_schedule()), 0.3, mode="l2")
     got = run(opt, variables, grads)
     for g, e in zip(got, expected):
@@ -387,8 +419,9 @@ def test_mode_l2_with_initial_anchor_matches_numpy():
     # mode="l2" adds λ·(θ − θ₀) to the gradient: toward the initial weights, not zero.
     variables = make_variables()
     grads = gradients()
-    expected = reference("adam", variables, grads, wd=0.3, follow="schedule",
-                         anchor="initial", mode="l2")
+    expected = reference(
+        "adam", variables, grads, wd=0.3, follow="schedule", anchor="initial", mode="l2"
+    )
     opt = DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.3, mode="l2", anchor="initial")
     got = run(opt, variables, grads)
     for g, e in zip(got, expected):
@@ -449,7 +482,9 @@ def test_jitted_stateless_apply_returns_new_values_and_leaves_variables_alone():
     variables = make_variables()
     before = [v.numpy().copy() for v in variables]
     opt = DecoupledWeightDecay(
-        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(LR)), 0.5, l1=0.01,
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(LR)),
+        0.5,
+        l1=0.01,
         follow="none",
     )
     opt.build(variables)
@@ -473,11 +508,16 @@ def _twin_models(regularizer=None, seed=7):
             [
                 keras.Input((4,)),
                 keras.layers.Dense(
-                    3, activation="tanh", kernel_regularizer=reg, name="hidden",
+                    3,
+                    activation="tanh",
+                    kernel_regularizer=reg,
+                    name="hidden",
                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
                 ),
                 keras.layers.Dense(
-                    1, kernel_regularizer=reg, name="out",
+                    1,
+                    kernel_regularizer=reg,
+                    name="out",
                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
                 ),
             ]
@@ -540,8 +580,14 @@ def test_live_change_by_callback_mid_fit(jit_compile):
     assert set(kreg.strengths(model)) == {"optimizer.weight_decay", "optimizer.l1"}
     before = kernel(model)
     x, y = zero_data()
-    model.fit(x, y, batch_size=4, epochs=2, verbose=0,
-              callbacks=[_SetStrength("optimizer.weight_decay", 5.0)])
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=2,
+        verbose=0,
+        callbacks=[_SetStrength("optimizer.weight_decay", 5.0)],
+    )
     # lr·λ = 0.1 per step for two steps, then 0.5.
     np.testing.assert_allclose(kernel(model), before * 0.9**2 * 0.5**2, rtol=1e-6)
     assert float(kreg.strengths(model)["optimizer.weight_decay"]) == pytest.approx(5.0)
@@ -553,8 +599,9 @@ def test_live_l1_change_mid_fit():
     )
     before = kernel(model)
     x, y = zero_data()
-    model.fit(x, y, batch_size=4, epochs=2, verbose=0,
-              callbacks=[_SetStrength("optimizer.l1", 0.01)])
+    model.fit(
+        x, y, batch_size=4, epochs=2, verbose=0, callbacks=[_SetStrength("optimizer.l1", 0.01)]
+    )
     np.testing.assert_allclose(kernel(model), soft(before, 0.02), rtol=0, atol=1e-7)
 
 
@@ -572,8 +619,14 @@ def test_mixed_float16_with_loss_scale_optimizer(nesting):
             model = zero_input_model(optimizer=opt, auto_scale_loss=False)
         before = kernel(model)
         x, y = zero_data()
-        model.fit(x, y, batch_size=4, epochs=2, verbose=0,
-                  callbacks=[_SetStrength("optimizer.weight_decay", 5.0)])
+        model.fit(
+            x,
+            y,
+            batch_size=4,
+            epochs=2,
+            verbose=0,
+            callbacks=[_SetStrength("optimizer.weight_decay", 5.0)],
+        )
         np.testing.assert_allclose(kernel(model), before * 0.9**2 * 0.5**2, rtol=1e-6)
     finally:
         keras.config.set_dtype_policy("float32")
@@ -611,7 +664,10 @@ def test_mirrored_strategy_matches_one_device(mirrored, regression_data, mode):
         with strategy.scope():
             model, _ = _twin_models()
             opt = DecoupledWeightDecay(
-                keras.optimizers.SGD(0.05, momentum=0.9), 0.1, l1=0.001, anchor="initial",
+                keras.optimizers.SGD(0.05, momentum=0.9),
+                0.1,
+                l1=0.001,
+                anchor="initial",
                 mode=mode,
             )
             model.compile(opt, "mse")
@@ -700,12 +756,19 @@ def test_save_load_restores_state_and_next_steps(tmp_path, regression_data, vari
     x, y = regression_data
     model, _ = _twin_models()
     weight_decay = (
-        0.1 if variant == "float"
+        0.1
+        if variant == "float"
         else keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.7)
     )
     inner = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.01, 50))
-    opt = DecoupledWeightDecay(inner, weight_decay, l1=0.001, anchor="initial",
-                               multipliers={"out": 0.5}, exclude=["hidden/bias"])
+    opt = DecoupledWeightDecay(
+        inner,
+        weight_decay,
+        l1=0.001,
+        anchor="initial",
+        multipliers={"out": 0.5},
+        exclude=["hidden/bias"],
+    )
     model.compile(opt, "mse")
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     kreg.strengths(model)["optimizer.weight_decay"].assign(0.3)
@@ -752,8 +815,9 @@ def test_selection_by_path_exclude_and_multipliers():
     }
     kernel_var = model.get_layer("dense").kernel
     by_var = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.1, exclude=[kernel_var])
-    by_fn = DecoupledWeightDecay(keras.optimizers.SGD(LR), 0.1,
-                                 exclude=lambda v: "/dense/" in v.path)
+    by_fn = DecoupledWeightDecay(
+        keras.optimizers.SGD(LR), 0.1, exclude=lambda v: "/dense/" in v.path
+    )
     assert by_var.weight_decay_multiplier(kernel_var) == 0.0
     assert by_fn.weight_decay_multiplier(kernel_var) == 0.0
     assert by_var.get_config()["exclude"] == [r"(?:^|/)dense/kernel$"]
@@ -773,12 +837,16 @@ def test_interface_attributes_and_config_round_trip():
     opt = DecoupledWeightDecay(inner, 0.02, l1=0.001, follow="learning_rate")
     assert opt.inner_optimizer is inner
     assert (opt.follow, opt.mode, opt.l1, opt.weight_decay) == (
-        "learning_rate", "decoupled", 0.001, 0.02
+        "learning_rate",
+        "decoupled",
+        0.001,
+        0.02,
     )
     assert opt.initial_learning_rate == pytest.approx(LR)
     strengths = live_optimizer_strengths(opt)
     assert {k: (s.kind, s.base) for k, s in strengths.items()} == {
-        "weight_decay": ("weight_decay", 0.02), "l1": ("l1", 0.001)
+        "weight_decay": ("weight_decay", 0.02),
+        "l1": ("l1", 0.001),
     }
     config = opt.get_config()
     clone = DecoupledWeightDecay.from_config(config)
@@ -790,12 +858,18 @@ def test_interface_attributes_and_config_round_trip():
 
 
 BAD_INPUTS = [
-    ({"weight_decay": -0.1}, r"`weight_decay`: expected a finite float >= 0. Received: weight_decay=-0.1"),
+    (
+        {"weight_decay": -0.1},
+        r"`weight_decay`: expected a finite float >= 0. Received: weight_decay=-0.1",
+    ),
     ({"weight_decay": "big"}, r"argument `weight_decay`.*Received: weight_decay='big'"),
     ({"follow": "lr"}, r"argument `follow`: expected one of 'learning_rate'.*follow='lr'"),
     # tensorflow-addons' style: read once, when the step is traced.
-    ({"weight_decay": lambda: 0.01}, r"argument `weight_decay`: .*callable without arguments"
-                                      r".*Received: weight_decay=<function"),
+    (
+        {"weight_decay": lambda: 0.01},
+        r"argument `weight_decay`: .*callable without arguments"
+        r".*Received: weight_decay=<function",
+    ),
     ({"weight_decay": lambda a, b: 0.01}, r"argument `weight_decay`: .*one argument"),
     ({"mode": "l1"}, r"argument `mode`: expected one of 'decoupled', 'l2'.*mode='l1'"),
     ({"l1": -1.0}, r"argument `l1`: expected a finite float >= 0. Received: l1=-1.0"),
@@ -854,12 +928,16 @@ def test_muon_is_accepted_only_without_its_own_decays():
     # 0.1); later ones add it with default 0.004.
     own_adam_decay = hasattr(keras.optimizers.Muon(), "adam_weight_decay")
     if own_adam_decay:
-        with pytest.raises(ValueError, match=r"weight_decay and adam_weight_decay.*"
-                           r"Received: optimizer=Muon\(adam_weight_decay=0.004\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"weight_decay and adam_weight_decay.*"
+            r"Received: optimizer=Muon\(adam_weight_decay=0.004\)",
+        ):
             DecoupledWeightDecay(keras.optimizers.Muon(weight_decay=0.0), 0.1)
     default_decay = keras.optimizers.Muon().weight_decay
-    with pytest.raises(ValueError,
-                       match=rf"Received: optimizer=Muon\(weight_decay={default_decay}\)"):
+    with pytest.raises(
+        ValueError, match=rf"Received: optimizer=Muon\(weight_decay={default_decay}\)"
+    ):
         DecoupledWeightDecay(keras.optimizers.Muon(), 0.1)
     if not own_adam_decay and keras.backend.backend() == "tensorflow":
         return  # Keras 3.10's Muon.apply fails on TensorFlow by itself (variable.path)
@@ -874,8 +952,9 @@ def test_muon_is_accepted_only_without_its_own_decays():
     np.testing.assert_array_equal(embedding.embeddings.numpy(), np.float32(0.9) * before)
 
 
-@pytest.mark.skipif(not hasattr(keras.optimizers, "ScheduleFreeAdamW"),
-                    reason="Keras without ScheduleFreeAdamW")
+@pytest.mark.skipif(
+    not hasattr(keras.optimizers, "ScheduleFreeAdamW"), reason="Keras without ScheduleFreeAdamW"
+)
 def test_schedule_free_adamw_is_refused():
     with pytest.raises(ValueError, match=r"ScheduleFreeAdamW rebuilds them from its own"):
         DecoupledWeightDecay(keras.optimizers.ScheduleFreeAdamW(), 0.1)
@@ -886,8 +965,11 @@ def test_apply_with_fewer_gradients_than_variables_is_refused():
     opt = DecoupledWeightDecay(keras.optimizers.SGD(LR), 1.0)
     opt.build(variables)
     before = [keras.ops.convert_to_numpy(v).copy() for v in variables]
-    with pytest.raises(ValueError, match=r"argument `grads`: expected one gradient \(or None\) "
-                       r"per variable, 2 in all. Received: 1 gradients"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `grads`: expected one gradient \(or None\) "
+        r"per variable, 2 in all. Received: 1 gradients",
+    ):
         opt.apply([np.zeros((3, 2), "float32")], variables)
     with pytest.raises(ValueError, match=r"Received: 1 gradients"):
         opt.apply([np.zeros((3, 2), "float32")])  # the built variables
@@ -937,7 +1019,9 @@ def test_excluded_variables_stay_excluded_after_save_and_load(tmp_path, regressi
     assert loaded.optimizer.weight_decay_multiplier(loaded.get_layer("a").kernel) == 1.0
     assert len(loaded.optimizer.variables) == len(opt.variables)
     for mine, theirs in zip(opt.variables, loaded.optimizer.variables):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs)
+        )
 
 
 # --------------------------------------------------------------------------- cautious decay
@@ -1041,17 +1125,29 @@ def test_cautious_decay_in_fit(regression_data, setup):
     if setup == "accumulation":  # two micro-batches per update: the full-batch gradient
         inner = keras.optimizers.Adam(0.05, gradient_accumulation_steps=2)
         batch = len(x) // 2
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
-        1, use_bias=False, name="d", kernel_initializer=keras.initializers.RandomNormal(seed=5))])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(
+                1,
+                use_bias=False,
+                name="d",
+                kernel_initializer=keras.initializers.RandomNormal(seed=5),
+            ),
+        ]
+    )
     start = model.get_weights()[0].astype("float64")
-    model.compile(optimizer=DecoupledWeightDecay(inner, 2.0, cautious=True), loss="mse",
-                  **compile_kwargs)
+    model.compile(
+        optimizer=DecoupledWeightDecay(inner, 2.0, cautious=True), loss="mse", **compile_kwargs
+    )
     model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=False, verbose=0)
-    expected = _cautious_fit_reference(x.astype("float64"), y.astype("float64"), start,
-                                       0.05, 2.0, epochs)
+    expected = _cautious_fit_reference(
+        x.astype("float64"), y.astype("float64"), start, 0.05, 2.0, epochs
+    )
     np.testing.assert_allclose(model.get_weights()[0], expected, rtol=1e-5, atol=1e-6)
-    plain = _cautious_fit_reference(x.astype("float64"), y.astype("float64"), start,
-                                    0.05, 2.0, epochs, cautious=False)
+    plain = _cautious_fit_reference(
+        x.astype("float64"), y.astype("float64"), start, 0.05, 2.0, epochs, cautious=False
+    )
     assert np.abs(expected - plain).max() > 1e-3  # the mask matters here
 
 
@@ -1065,7 +1161,8 @@ def test_cautious_decay_is_refused_with_mode_l2():
 
 def _warmup_cosine():
     return keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=6, warmup_target=0.1, warmup_steps=3)
+        0.0, decay_steps=6, warmup_target=0.1, warmup_steps=3
+    )
 
 
 def timm_corrected_reference(inner, variables, grads, schedule, wd):
@@ -1077,8 +1174,9 @@ def timm_corrected_reference(inner, variables, grads, schedule, wd):
     for t, g in enumerate(grads):
         lr = float(schedule(t))
         thetas[0] = thetas[0] * (1.0 - wd * lr**2 / max_lr)
-        thetas = [s.step(th, np.asarray(gi, "float64"), lr, t)
-                  for s, th, gi in zip(states, thetas, g)]
+        thetas = [
+            s.step(th, np.asarray(gi, "float64"), lr, t) for s, th, gi in zip(states, thetas, g)
+        ]
     return thetas
 
 
@@ -1099,8 +1197,9 @@ def test_corrected_decay_is_timm_s_over_a_warmup_cosine_schedule(inner):
 
 def test_corrected_decay_with_a_constant_learning_rate_is_the_learning_rate_rule():
     variables, grads = make_variables(), gradients()
-    corrected = run(DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.5, follow="corrected"),
-                    variables, grads)
+    corrected = run(
+        DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.5, follow="corrected"), variables, grads
+    )
     plain = run(DecoupledWeightDecay(keras.optimizers.Adam(LR), 0.5), make_variables(), grads)
     for a, b in zip(corrected, plain):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
@@ -1109,13 +1208,24 @@ def test_corrected_decay_with_a_constant_learning_rate_is_the_learning_rate_rule
 # ------------------------------------------------------------------ one answer: decay_per_step
 
 
-@pytest.mark.parametrize("follow, expected", [
-    ("learning_rate", 0.5 * 0.02), ("schedule", 0.5 * 0.02 / 0.04),
-    ("corrected", 0.5 * 0.02**2 / 0.08), ("none", 0.5)])
+@pytest.mark.parametrize(
+    "follow, expected",
+    [
+        ("learning_rate", 0.5 * 0.02),
+        ("schedule", 0.5 * 0.02 / 0.04),
+        ("corrected", 0.5 * 0.02**2 / 0.08),
+        ("none", 0.5),
+    ],
+)
 def test_decay_per_step_is_lambda_times_follow_times_multiplier(follow, expected):
-    opt = DecoupledWeightDecay(keras.optimizers.SGD(0.02), 0.5, follow=follow,
-                               initial_learning_rate=0.04, peak_learning_rate=0.08,
-                               multipliers={"kernel": 0.25})
+    opt = DecoupledWeightDecay(
+        keras.optimizers.SGD(0.02),
+        0.5,
+        follow=follow,
+        initial_learning_rate=0.04,
+        peak_learning_rate=0.08,
+        multipliers={"kernel": 0.25},
+    )
     kernel = make_variables()[0]
     assert opt.decay_per_step() == pytest.approx(expected, rel=1e-6)
     assert opt.decay_per_step(kernel) == pytest.approx(0.25 * expected, rel=1e-6)
@@ -1127,8 +1237,9 @@ def test_monitor_scaler_and_audit_read_the_decay_from_decay_per_step(monkeypatch
     monkeypatch.setattr(DecoupledWeightDecay, "decay_per_step", lambda self, *a, **k: 0.5)
     model = zero_input_model(optimizer=DecoupledWeightDecay(keras.optimizers.SGD(LR), 1.0))
     x, y = zero_data(8)
-    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0,
-                        callbacks=[kreg.callbacks.RegularizationMonitor()])
+    history = model.fit(
+        x, y, batch_size=4, epochs=1, verbose=0, callbacks=[kreg.callbacks.RegularizationMonitor()]
+    )
     assert history.history["decay_timescale_epochs"] == [pytest.approx(1 / (0.5 * 2))]
     report = kreg.audit(model)
     assert [f.code for f in report.findings if f.code.startswith("decay-too")] == ["decay-too-fast"]

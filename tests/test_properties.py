@@ -155,7 +155,10 @@ def test_regularizers_apply_arguments(exclude, default_exclude):
 @given(value=ANY_VALUE)
 def test_strength_assign(value):
     model = keras.Sequential(
-        [keras.Input((2,)), keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(0.1), name="d")]
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(0.1), name="d"),
+        ]
     )
     handle = kreg.strengths(model)["d.kernel_regularizer.l2"]
     if _outcome(lambda: handle.assign(value), "d.kernel_regularizer.l2") is REFUSED:
@@ -175,34 +178,65 @@ _LAYER_ARGUMENTS = {
     "Dropout": ("rate", lambda v: kreg.layers.Dropout(v)),
     "Dropout.seed": ("seed", lambda v: kreg.layers.Dropout(0.5, seed=v)),
     "Dropout.mc": ("mc", lambda v: kreg.layers.Dropout(0.5, mc=v)),
-    "Dropout.noise_shape": ("noise_shape", lambda v: kreg.layers.Dropout(0.5, noise_shape=(None, v))),
+    "Dropout.noise_shape": (
+        "noise_shape",
+        lambda v: kreg.layers.Dropout(0.5, noise_shape=(None, v)),
+    ),
     "DropPath": ("rate", lambda v: kreg.layers.DropPath(v)),
     "DropBlock2D.rate": ("rate", lambda v: kreg.layers.DropBlock2D(v, 3)),
     "DropBlock2D.block_size": ("block_size", lambda v: kreg.layers.DropBlock2D(0.1, v)),
-    "DropBlock2D.data_format": ("data_format", lambda v: kreg.layers.DropBlock2D(0.1, 3, data_format=v)),
+    "DropBlock2D.data_format": (
+        "data_format",
+        lambda v: kreg.layers.DropBlock2D(0.1, 3, data_format=v),
+    ),
     "RandomAffine.rotation": ("rotation", lambda v: kreg.layers.RandomAffine(rotation=v)),
     "RandomAffine.translation": ("translation", lambda v: kreg.layers.RandomAffine(translation=v)),
     "RandomAffine.zoom": ("zoom", lambda v: kreg.layers.RandomAffine(zoom=v)),
     "RandomAffine.shear": ("shear", lambda v: kreg.layers.RandomAffine(shear=v)),
     "RandomAffine.flip": ("flip", lambda v: kreg.layers.RandomAffine(flip=v)),
     "RandomAffine.fill_mode": ("fill_mode", lambda v: kreg.layers.RandomAffine(0.1, fill_mode=v)),
-    "RandomAffine.fill_value": ("fill_value", lambda v: kreg.layers.RandomAffine(0.1, fill_value=v)),
-    "RandomAffine.interpolation": ("interpolation", lambda v: kreg.layers.RandomAffine(0.1, interpolation=v)),
+    "RandomAffine.fill_value": (
+        "fill_value",
+        lambda v: kreg.layers.RandomAffine(0.1, fill_value=v),
+    ),
+    "RandomAffine.interpolation": (
+        "interpolation",
+        lambda v: kreg.layers.RandomAffine(0.1, interpolation=v),
+    ),
     "RandomAffine.range": ("rotation", lambda v: kreg.layers.RandomAffine(rotation=(-0.1, v))),
     "RandomShift1D.shift": ("shift", lambda v: kreg.layers.RandomShift1D(v)),
     "RandomShift1D.scale": ("scale", lambda v: kreg.layers.RandomShift1D(0.1, scale=v)),
     "RandomShift1D.fill_mode": ("fill_mode", lambda v: kreg.layers.RandomShift1D(0.1, fill_mode=v)),
-    "RandomShift1D.interpolation": ("interpolation", lambda v: kreg.layers.RandomShift1D(0.1, interpolation=v)),
+    "RandomShift1D.interpolation": (
+        "interpolation",
+        lambda v: kreg.layers.RandomShift1D(0.1, interpolation=v),
+    ),
     "augmentation.noise": ("noise", lambda v: kreg.layers.augmentation(noise=v)),
     "augmentation.color": ("color", lambda v: kreg.layers.augmentation(color=v)),
     "augmentation.seed": ("seed", lambda v: kreg.layers.augmentation(noise=0.1, seed=v)),
     "augmentation.translation": ("translation", lambda v: kreg.layers.augmentation(translation=v)),
-    "augmentation.value_range": ("value_range", lambda v: kreg.layers.augmentation(noise=0.1, value_range=(0, v))),
+    "augmentation.value_range": (
+        "value_range",
+        lambda v: kreg.layers.augmentation(noise=0.1, value_range=(0, v)),
+    ),
 }
 
 CHOICES = st.sampled_from(
-    ["horizontal", "vertical", "horizontal_and_vertical", "reflect", "wrap", "constant",
-     "nearest", "bilinear", "linear", "channels_last", "channels_first", "HORIZONTAL", ""]
+    [
+        "horizontal",
+        "vertical",
+        "horizontal_and_vertical",
+        "reflect",
+        "wrap",
+        "constant",
+        "nearest",
+        "bilinear",
+        "linear",
+        "channels_last",
+        "channels_first",
+        "HORIZONTAL",
+        "",
+    ]
 )
 
 
@@ -226,10 +260,12 @@ _INPUTS = {
     "RandomAffine": ((6, 6, 2), lambda: kreg.layers.RandomAffine(0.2, 0.1, seed=1)),
     "RandomShift1D": ((8, 2), lambda: kreg.layers.RandomShift1D(0.2, seed=1)),
     "RandomAffine.nearest": (
-        (6, 6, 2), lambda: kreg.layers.RandomAffine(0.2, 0.1, interpolation="nearest", seed=1)
+        (6, 6, 2),
+        lambda: kreg.layers.RandomAffine(0.2, 0.1, interpolation="nearest", seed=1),
     ),
     "RandomShift1D.nearest": (
-        (8, 2), lambda: kreg.layers.RandomShift1D(0.2, interpolation="nearest", seed=1)
+        (8, 2),
+        lambda: kreg.layers.RandomShift1D(0.2, interpolation="nearest", seed=1),
     ),
     "GaussianNoise.relative": ((4,), lambda: kreg.layers.GaussianNoise(0.5, relative=True, seed=1)),
 }
@@ -255,7 +291,9 @@ def test_layer_calls_keep_shape_dtype_and_finiteness(which, batch, dtype, traini
     values = keras.ops.convert_to_numpy(keras.ops.cast(y, "float32"))
     assert np.all(np.isfinite(values))
     if not training:
-        np.testing.assert_array_equal(values, keras.ops.convert_to_numpy(keras.ops.cast(x, "float32")))
+        np.testing.assert_array_equal(
+            values, keras.ops.convert_to_numpy(keras.ops.cast(x, "float32"))
+        )
 
 
 # --------------------------------------------------------------------- optimizers
@@ -263,12 +301,31 @@ def test_layer_calls_keep_shape_dtype_and_finiteness(which, batch, dtype, traini
 @given(
     value=st.one_of(
         ANY_VALUE,
-        st.sampled_from(["schedule", "learning_rate", "timescale", "none", "decoupled", "l2",
-                         "initial", "bias", "("]),
+        st.sampled_from(
+            [
+                "schedule",
+                "learning_rate",
+                "timescale",
+                "none",
+                "decoupled",
+                "l2",
+                "initial",
+                "bias",
+                "(",
+            ]
+        ),
     ),
     argument=st.sampled_from(
-        ["weight_decay", "l1", "initial_learning_rate", "multipliers", "follow", "mode",
-         "anchor", "exclude"]
+        [
+            "weight_decay",
+            "l1",
+            "initial_learning_rate",
+            "multipliers",
+            "follow",
+            "mode",
+            "anchor",
+            "exclude",
+        ]
     ),
 )
 def test_decoupled_weight_decay_arguments(value, argument):
@@ -288,7 +345,9 @@ def test_decoupled_weight_decay_arguments(value, argument):
     dense = keras.layers.Dense(2)
     dense.build((None, 3))
     step = _outcome(
-        lambda: opt.apply([keras.ops.zeros((3, 2)), keras.ops.zeros((2,))], dense.trainable_variables),
+        lambda: opt.apply(
+            [keras.ops.zeros((3, 2)), keras.ops.zeros((2,))], dense.trainable_variables
+        ),
         argument,
     )
     if step is not REFUSED:
@@ -296,13 +355,29 @@ def test_decoupled_weight_decay_arguments(value, argument):
 
 
 def _optimizer_classes():
-    names = ["SGD", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta",
-             "Adafactor", "Ftrl", "Lamb", "Lion", "Muon", "ScheduleFreeAdamW"]
+    names = [
+        "SGD",
+        "Adam",
+        "AdamW",
+        "Adamax",
+        "Nadam",
+        "RMSprop",
+        "Adagrad",
+        "Adadelta",
+        "Adafactor",
+        "Ftrl",
+        "Lamb",
+        "Lion",
+        "Muon",
+        "ScheduleFreeAdamW",
+    ]
     return [n for n in names if hasattr(keras.optimizers, n)]
 
 
 def _own_decay(optimizer):
-    return max(float(getattr(optimizer, a, None) or 0.0) for a in ("weight_decay", "adam_weight_decay"))
+    return max(
+        float(getattr(optimizer, a, None) or 0.0) for a in ("weight_decay", "adam_weight_decay")
+    )
 
 
 @pytest.mark.parametrize("name", _optimizer_classes())
@@ -320,9 +395,15 @@ def test_every_keras_optimizer_is_wrapped_with_one_decay_or_refused(name, own):
             if attr in cls.__init__.__code__.co_varnames:
                 kwargs[attr] = 0.0
     inner = cls(**kwargs)
-    if name == "Muon" and keras.backend.backend() == "tensorflow" and not hasattr(inner, "adam_weight_decay"):
+    if (
+        name == "Muon"
+        and keras.backend.backend() == "tensorflow"
+        and not hasattr(inner, "adam_weight_decay")
+    ):
         pytest.skip("Keras 3.10's Muon.apply fails on TensorFlow by itself")
-    opt = _outcome(lambda: kreg.optimizers.DecoupledWeightDecay(inner, 0.1, follow="none"), "optimizer")
+    opt = _outcome(
+        lambda: kreg.optimizers.DecoupledWeightDecay(inner, 0.1, follow="none"), "optimizer"
+    )
     if opt is REFUSED:
         assert _own_decay(inner) > 0 or name == "ScheduleFreeAdamW"
         return
@@ -334,7 +415,10 @@ def test_every_keras_optimizer_is_wrapped_with_one_decay_or_refused(name, own):
     reference = keras.Variable(np.float32(0.9) * theta, name="kernel")
     cls(**kwargs).apply([keras.ops.convert_to_tensor(grad)], [reference])
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(wrapped), keras.ops.convert_to_numpy(reference), rtol=1e-6, atol=1e-7
+        keras.ops.convert_to_numpy(wrapped),
+        keras.ops.convert_to_numpy(reference),
+        rtol=1e-6,
+        atol=1e-7,
     )
 
 
@@ -343,9 +427,24 @@ def test_every_keras_optimizer_is_wrapped_with_one_decay_or_refused(name, own):
 @given(
     value=ANY_VALUE,
     argument=st.sampled_from(
-        ["patience", "min_delta", "baseline", "restore_best_weights", "verbose", "start_from_epoch",
-         "mode", "criterion", "alpha", "strips", "strip_length", "min_delta_mode",
-         "stop_on_nonfinite", "divergence_threshold", "strict", "monitor"]
+        [
+            "patience",
+            "min_delta",
+            "baseline",
+            "restore_best_weights",
+            "verbose",
+            "start_from_epoch",
+            "mode",
+            "criterion",
+            "alpha",
+            "strips",
+            "strip_length",
+            "min_delta_mode",
+            "stop_on_nonfinite",
+            "divergence_threshold",
+            "strict",
+            "monitor",
+        ]
     ),
 )
 def test_early_stopping_arguments(value, argument):
@@ -357,10 +456,34 @@ def test_early_stopping_arguments(value, argument):
 
 @SETTINGS
 @given(
-    value=st.one_of(ANY_VALUE, st.sampled_from(["minibatch", "dataset", "sqrt", "linear", "mean",
-                                                 "sum", "l2", "weight_decay", "dropout"])),
-    argument=st.sampled_from(["rule", "targets", "reduction", "schedule", "batch_size",
-                              "num_examples", "epochs", "verbose"]),
+    value=st.one_of(
+        ANY_VALUE,
+        st.sampled_from(
+            [
+                "minibatch",
+                "dataset",
+                "sqrt",
+                "linear",
+                "mean",
+                "sum",
+                "l2",
+                "weight_decay",
+                "dropout",
+            ]
+        ),
+    ),
+    argument=st.sampled_from(
+        [
+            "rule",
+            "targets",
+            "reduction",
+            "schedule",
+            "batch_size",
+            "num_examples",
+            "epochs",
+            "verbose",
+        ]
+    ),
 )
 def test_regularization_scaler_arguments(value, argument):
     kwargs = {"rule": "minibatch", argument: value}
@@ -382,7 +505,9 @@ def test_regularization_monitor_arguments(value, argument):
 @SETTINGS
 @given(value=ANY_VALUE, argument=st.sampled_from(["samples", "batch_size"]))
 def test_mc_predict_arguments(value, argument):
-    model = keras.Sequential([keras.Input((3,)), kreg.layers.Dropout(0.5, seed=1), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((3,)), kreg.layers.Dropout(0.5, seed=1), keras.layers.Dense(2)]
+    )
     x = np.ones((4, 3), "float32")
     kwargs = {"samples": 3, argument: value}
     result = _outcome(lambda: kreg.mc_predict(model, x, **kwargs), argument)
@@ -417,9 +542,12 @@ _UNIT = st.floats(0, 1, width=32, allow_subnormal=False)
 @given(
     batch_size=st.sampled_from([1, 3, 8]),
     values=st.fixed_dictionaries(
-        {"noise.stddev": _UNIT, "d.kernel_regularizer.l2": _UNIT,
-         "drop.rate": st.floats(0, 0.875, width=32, allow_subnormal=False),
-         "optimizer.weight_decay": st.floats(0, 0.5, width=32, allow_subnormal=False)}
+        {
+            "noise.stddev": _UNIT,
+            "d.kernel_regularizer.l2": _UNIT,
+            "drop.rate": st.floats(0, 0.875, width=32, allow_subnormal=False),
+            "optimizer.weight_decay": st.floats(0, 0.5, width=32, allow_subnormal=False),
+        }
     ),
     route=st.sampled_from(["weights", "keras", "state_tree"]),
 )

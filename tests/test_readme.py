@@ -51,7 +51,7 @@ def _decayed_once(optimizer):
 
 def test_weight_decay_example_matches_the_peers_it_names():
     page = DOCS / "components" / "optimizers.md"
-    (block,) = [b for b in _python_blocks(page) if "follow=\"schedule\"" in b]
+    (block,) = [b for b in _python_blocks(page) if 'follow="schedule"' in b]
     namespace = {"keras": keras, "kreg": kreg}
     exec(compile(block, str(page), "exec"), namespace)
     keras_adamw = keras.optimizers.AdamW(1e-3, weight_decay=0.05)

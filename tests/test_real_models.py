@@ -79,7 +79,8 @@ TOWARD_START = r"attention|mha|query|key|value|dense|mlp|ffn|feedforward|stack1"
 def _attach(model):
     l2 = kreg.regularizers.apply(model, kreg.regularizers.L2(1e-4), exclude=TOWARD_START)
     l2sp = kreg.regularizers.apply(
-        model, kreg.regularizers.L2SP(1e-3),
+        model,
+        kreg.regularizers.L2SP(1e-3),
         exclude=lambda variable: variable.path in l2,
     )
     return l2, l2sp
@@ -100,7 +101,9 @@ def test_fine_tune_save_load_and_train_on_keeps_every_penalty_and_strength(name,
     # penalized kernels: true, and all the audit has to say.
     report = kreg.audit(model)
     assert {f.code for f in report.findings if f.severity in ("error", "warning")} <= {
-        "l2-with-adaptive-optimizer", "l2-and-weight-decay"}, str(report)
+        "l2-with-adaptive-optimizer",
+        "l2-and-weight-decay",
+    }, str(report)
     strengths = kreg.strengths(model)  # live before the first step: one trace
     _fit(model, inputs, targets)
     penalty = next(k for k in strengths if k.endswith(".l2"))
@@ -145,7 +148,8 @@ def test_fine_tune_save_load_and_train_on_keeps_every_penalty_and_strength(name,
     assert list(_penalties(rebuilt).values()) == list(_penalties(loaded).values())
     # In model order (a task built again here names its backbone "..._1").
     assert list(_strength_values(rebuilt).values()) == [
-        v for k, v in _strength_values(loaded).items() if not k.startswith("optimizer.")]
+        v for k, v in _strength_values(loaded).items() if not k.startswith("optimizer.")
+    ]
 
 
 class _SetPenalties(keras.callbacks.Callback):
@@ -168,23 +172,31 @@ class _StrengthsAtStart(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize("name", ["llama", "bert_classifier"])
-def test_backup_and_restore_resumes_with_the_strengths_set_before_the_interruption(
-    name, tmp_path
-):
+def test_backup_and_restore_resumes_with_the_strengths_set_before_the_interruption(name, tmp_path):
     backup = str(tmp_path / "backup")
     model, inputs, targets = _build(name)
     _attach(model)
     _compile(model, name)
     kreg.strengths(model)
     with pytest.raises(RuntimeError, match="interrupted"):
-        model.fit(inputs, targets, epochs=2, verbose=0, callbacks=[
-            _SetPenalties(), keras.callbacks.BackupAndRestore(backup), _Interrupt()])
+        model.fit(
+            inputs,
+            targets,
+            epochs=2,
+            verbose=0,
+            callbacks=[_SetPenalties(), keras.callbacks.BackupAndRestore(backup), _Interrupt()],
+        )
     resumed, _, _ = _build(name)  # a new process builds the model anew
     _attach(resumed)
     _compile(resumed, name)
     seen = _StrengthsAtStart()
-    resumed.fit(inputs, targets, epochs=2, verbose=0, callbacks=[
-        keras.callbacks.BackupAndRestore(backup), seen])
+    resumed.fit(
+        inputs,
+        targets,
+        epochs=2,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(backup), seen],
+    )
     penalties = {k: v for k, v in seen.seen.items() if k.endswith(".l2")}
     assert penalties and set(penalties.values()) == {0.125}
 
@@ -192,7 +204,8 @@ def test_backup_and_restore_resumes_with_the_strengths_set_before_the_interrupti
 def _dropouts(model):
     """The model's Keras Dropout layers that draw (rate > 0), nested ones included."""
     return [
-        layer for _, layer in walk_layers(model)
+        layer
+        for _, layer in walk_layers(model)
         if isinstance(layer, keras.layers.Dropout) and layer.rate > 0
     ]
 

@@ -67,7 +67,9 @@ def test_normalize_mean_does_not_grow_with_width():
     assert _np(reg(small)) == pytest.approx(0.1, rel=1e-6)  # 0.1 · mean(1²)
     assert _np(reg(wide)) == pytest.approx(0.1, rel=1e-6)
     assert _np(R.L2(0.1)(wide)) == pytest.approx(1000.0, rel=1e-6)  # "sum" grows: 0.1 · 10⁴
-    assert R.L2(0.1, normalize="mean").get_config() == pytest.approx({"l2": 0.1, "normalize": "mean"})
+    assert R.L2(0.1, normalize="mean").get_config() == pytest.approx(
+        {"l2": 0.1, "normalize": "mean"}
+    )
 
 
 def test_l2sp_against_numpy_and_reference_checks():
@@ -78,7 +80,9 @@ def test_l2sp_against_numpy_and_reference_checks():
     assert _np(reg(ref)) == 0.0
     with pytest.raises(ValueError, match="L2SP has no reference weights. Attach it with"):
         R.L2SP(0.4)(W)
-    with pytest.raises(ValueError, match=r"expected \(5, 7\). Received: a weight of shape \(7, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"expected \(5, 7\). Received: a weight of shape \(7, 5\)"
+    ):
         reg(W.T)
     with pytest.raises(ValueError, match="Invalid value for argument `reference`: expected finite"):
         R.L2SP(0.4, reference=[np.nan])
@@ -88,14 +92,20 @@ def test_l2sp_against_numpy_and_reference_checks():
 
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "0.1", True, [0.1]])
 def test_bad_strengths_are_rejected(bad):
-    with pytest.raises(ValueError, match=r"Invalid value for argument `l2`: expected a finite float >= 0. Received: l2="):
+    with pytest.raises(
+        ValueError,
+        match=r"Invalid value for argument `l2`: expected a finite float >= 0. Received: l2=",
+    ):
         R.L2(bad)
     with pytest.raises(ValueError, match=r"Invalid value for argument `l1`"):
         R.L1L2(l1=bad)
 
 
 def test_bad_normalize_is_rejected():
-    with pytest.raises(ValueError, match=r"argument `normalize`: expected one of 'sum', 'mean'. Received: normalize='max'"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `normalize`: expected one of 'sum', 'mean'. Received: normalize='max'",
+    ):
         R.L2(0.1, normalize="max")
 
 
@@ -210,7 +220,9 @@ def test_apply_gives_each_weight_its_own_live_strength():
     R.apply(model, R.L1L2(0.0, 1e-3))
     names = sorted(kreg.strengths(model))
     assert names == sorted(
-        f"{layer}.kernel_regularizer.{k}" for layer in ("a", "emb_proj", "out") for k in ("l1", "l2")
+        f"{layer}.kernel_regularizer.{k}"
+        for layer in ("a", "emb_proj", "out")
+        for k in ("l1", "l2")
     )
     assert model.get_layer("a").kernel.regularizer is model.get_layer("a").kernel_regularizer
     assert model.get_layer("a").kernel.regularizer is not model.get_layer("out").kernel.regularizer
@@ -264,7 +276,10 @@ def test_apply_after_fit_is_included_in_the_next_fit_and_live(regression_data, j
 
 def test_apply_bad_input():
     unbuilt = keras.Sequential([keras.layers.Dense(2)], name="fresh")
-    with pytest.raises(ValueError, match=r"argument `model`: expected a built model .* Received: an unbuilt Sequential 'fresh'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"argument `model`: expected a built model .* Received: an unbuilt Sequential 'fresh'$",
+    ):
         R.apply(unbuilt, R.L2(0.1))
     with pytest.raises(ValueError, match="argument `model`: expected a Keras model or layer"):
         R.apply(object(), R.L2(0.1))
@@ -273,7 +288,9 @@ def test_apply_bad_input():
         R.apply(model, R.L2)
     with pytest.raises(ValueError, match=r"argument `exclude`: expected None, a callable"):
         R.apply(model, R.L2(0.1), exclude=3)
-    with pytest.raises(ValueError, match=r"argument `exclude`: expected regex strings or variables"):
+    with pytest.raises(
+        ValueError, match=r"argument `exclude`: expected regex strings or variables"
+    ):
         R.apply(model, R.L2(0.1), exclude=["a", 3])
     with pytest.raises(ValueError, match=r"argument `exclude`: expected valid regular expressions"):
         R.apply(model, R.L2(0.1), exclude="(")
@@ -386,10 +403,14 @@ def test_mixed_precision_fit(regression_data):
         assert all(_np(v).dtype == np.float32 for v in model.losses)
         # The penalties are the float32 ones of the trained weights (NumPy reference).
         a, _, b, b_bias = [w.astype("float64") for w in model.get_weights()]
-        expected = [0.05 * (a**2).sum(), 0.01 * np.abs(b).sum() + 0.05 * (b**2).sum(),
-                    0.1 * (b_bias**2).sum()]
-        np.testing.assert_allclose(sorted(_np(v) for v in model.losses), sorted(expected),
-                                   rtol=1e-5)
+        expected = [
+            0.05 * (a**2).sum(),
+            0.01 * np.abs(b).sum() + 0.05 * (b**2).sum(),
+            0.1 * (b_bias**2).sum(),
+        ]
+        np.testing.assert_allclose(
+            sorted(_np(v) for v in model.losses), sorted(expected), rtol=1e-5
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

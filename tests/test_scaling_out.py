@@ -109,7 +109,7 @@ MODEL = textwrap.dedent('''
         return max(float(np.max(np.abs(u - v))) for u, v in zip(a, b))
 ''')
 
-SINGLE_HOST = textwrap.dedent('''
+SINGLE_HOST = textwrap.dedent("""
     import json, sys
     from model import *
 
@@ -142,9 +142,9 @@ SINGLE_HOST = textwrap.dedent('''
                 assert "model" in str(kernel.sharding.spec), kernel.sharding
             result[name + ("_noise" if noise else "")] = max_difference(one, fit(model))
     print("RESULT " + json.dumps(result))
-''')
+""")
 
-MULTI_HOST = textwrap.dedent('''
+MULTI_HOST = textwrap.dedent("""
     import sys
     import jax
 
@@ -167,19 +167,22 @@ MULTI_HOST = textwrap.dedent('''
     if process_id == 0:
         np.savez(out, *weights)
         np.savez(out_ragged, *ragged)
-''')
+""")
 
 
 def _scripts(folder):
-    for name, text in (("model", MODEL), ("single_host", SINGLE_HOST),
-                       ("multi_host", MULTI_HOST)):
+    for name, text in (("model", MODEL), ("single_host", SINGLE_HOST), ("multi_host", MULTI_HOST)):
         (folder / f"{name}.py").write_text(text)
 
 
 def _env(devices):
-    return dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2",
-                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    return dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+        PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
+    )
 
 
 def _check(proc, out):
@@ -197,12 +200,17 @@ def single_host(tmp_path_factory):
     pytest.importorskip("jax")
     folder = tmp_path_factory.mktemp("scaling_out")
     _scripts(folder)
-    proc = subprocess.run([sys.executable, "single_host.py", str(folder / "one.npz"),
-                           str(folder / "one_uneven.npz")], cwd=folder, env=_env(8),
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    proc = subprocess.run(
+        [sys.executable, "single_host.py", str(folder / "one.npz"), str(folder / "one_uneven.npz")],
+        cwd=folder,
+        env=_env(8),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     _check(proc, proc.stdout + proc.stderr)
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
-    return folder, json.loads(line[len("RESULT "):])
+    return folder, json.loads(line[len("RESULT ") :])
 
 
 @jax_only
@@ -229,11 +237,24 @@ def multi_host(single_host):
     pytest.importorskip("tensorflow")
     folder, _ = single_host
     port = _free_port()
-    procs = [subprocess.Popen([sys.executable, "multi_host.py", str(port), str(i),
-                               str(folder / "multi_host.npz"),
-                               str(folder / "multi_host_ragged.npz")],
-                              cwd=folder, env=_env(2), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "multi_host.py",
+                str(port),
+                str(i),
+                str(folder / "multi_host.npz"),
+                str(folder / "multi_host_ragged.npz"),
+            ],
+            cwd=folder,
+            env=_env(2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outputs = []
     try:
         for proc in procs:

@@ -24,9 +24,14 @@ def test_multipliers_before_and_after_build_and_rows_with_gradients():
 
     decayed = selection.build([dense.kernel, dense.bias], "initial", make_anchor)
     assert decayed == [dense.kernel] and anchors == ["dense/kernel"]
-    assert selection.chosen(dense.kernel) == (0.5, "θ₀") and selection.chosen(dense.bias) == (0.0, None)
+    assert selection.chosen(dense.kernel) == (0.5, "θ₀") and selection.chosen(dense.bias) == (
+        0.0,
+        None,
+    )
     grads = [np.ones((3, 2)), np.ones(2)]
-    assert [v.path for v, _, _ in selection.rows(grads, [dense.kernel, dense.bias])] == ["dense/kernel"]
+    assert [v.path for v, _, _ in selection.rows(grads, [dense.kernel, dense.bias])] == [
+        "dense/kernel"
+    ]
     assert selection.rows([None, np.ones(2)], [dense.kernel, dense.bias]) == []
     assert selection.config() == [["dense/kernel", 0.5], ["dense/bias", 0.0]]
 

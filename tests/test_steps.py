@@ -9,7 +9,9 @@ from kreg import _decay, _steps
 
 def test_transforms_per_mode():
     assert [(t.stage, t.function, t.strength) for t in _steps.transforms("decoupled", False)] == [
-        ("before", _decay.decay, "weight_decay"), ("after", _decay.soft_threshold, "l1")]
+        ("before", _decay.decay, "weight_decay"),
+        ("after", _decay.soft_threshold, "l1"),
+    ]
     cautious = _steps.transforms("decoupled", True)
     assert cautious[0].function is _decay.cautious_decay and cautious[0].reads_before
     l2 = _steps.transforms("l2", False)
@@ -35,7 +37,9 @@ def test_gradient_scale_multiplies_by_the_loss_scale_inside():
     scaled = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=8.0)
     scaled.build([keras.Variable(np.ones(2, "float32"))])
     assert float(_steps.gradient_scale(scaled, 0.5)) == 4.0
-    assert float(_steps.gradient_scale(keras.optimizers.SGD(0.1, loss_scale_factor=4.0), 0.5)) == 2.0
+    assert (
+        float(_steps.gradient_scale(keras.optimizers.SGD(0.1, loss_scale_factor=4.0), 0.5)) == 2.0
+    )
 
 
 def test_scheduled_checks_numbers_and_zeroes_non_finite_tensors():

@@ -30,10 +30,15 @@ def test_beyond_float32_is_refused_with_the_limit(make):
 
 def test_assign_beyond_float32_is_refused():
     model = keras.Sequential(
-        [keras.Input((2,)), keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(0.1), name="d")]
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(1, kernel_regularizer=kreg.regularizers.L2(0.1), name="d"),
+        ]
     )
     handle = kreg.strengths(model)["d.kernel_regularizer.l2"]
-    with pytest.raises(ValueError, match=r"`d.kernel_regularizer.l2`: expected a float that float32"):
+    with pytest.raises(
+        ValueError, match=r"`d.kernel_regularizer.l2`: expected a float that float32"
+    ):
         handle.assign(BIG)
     assert float(handle) == pytest.approx(0.1)
     handle.assign(3.0e38)  # the largest values float32 holds are fine
@@ -42,7 +47,9 @@ def test_assign_beyond_float32_is_refused():
 
 @pytest.mark.parametrize("seed", [-3, 2**32, 2**70, 1.5, "1", True])
 def test_bad_seeds_are_refused_before_keras_sees_them(seed):
-    with pytest.raises(ValueError, match=r"argument `seed`: expected None or an integer in \[0, 2\*\*32"):
+    with pytest.raises(
+        ValueError, match=r"argument `seed`: expected None or an integer in \[0, 2\*\*32"
+    ):
         kreg.layers.Dropout(0.5, seed=seed)
 
 

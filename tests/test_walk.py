@@ -15,13 +15,22 @@ from kreg._walk import (
 
 def _model():
     inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="a")], name="inner")
-    return keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(
-        1, name="b", kernel_regularizer=kreg.regularizers.L2(0.1))], name="outer")
+    return keras.Sequential(
+        [
+            keras.Input((3,)),
+            inner,
+            keras.layers.Dense(1, name="b", kernel_regularizer=kreg.regularizers.L2(0.1)),
+        ],
+        name="outer",
+    )
 
 
 def test_walk_layers_gives_paths_parents_first_and_skips_strength_states():
-    prefixes = [prefix for prefix, layer in walk_layers(_model())
-                if not isinstance(layer, keras.layers.InputLayer)]
+    prefixes = [
+        prefix
+        for prefix, layer in walk_layers(_model())
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
     assert prefixes == ["outer", "inner", "inner/a", "b"]  # not b's kernel_regularizer
 
 

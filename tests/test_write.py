@@ -16,8 +16,11 @@ def test_writes_each_transform_with_its_multiplier_and_constraint():
     anchored = keras.Variable(np.full((2,), 3.0, "float32"), name="anchored")
     writer = Writer("write")
     writer.build([kernel, clipped, anchored])
-    rows = [(kernel, 1.0, None, None), (clipped, 0.5, None, None),
-            (anchored, 1.0, np.ones(2, "float32"), None)]
+    rows = [
+        (kernel, 1.0, None, None),
+        (clipped, 0.5, None, None),
+        (anchored, 1.0, np.ones(2, "float32"), None),
+    ]
     writer.write(_decay.decay, keras.ops.convert_to_tensor(0.25), rows)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(kernel), np.full((2, 2), 1.5))
     # (1 − 0.25·0.5)·θ, then the constraint, as after the inner update.

@@ -191,10 +191,12 @@ as if alone, and a row costs one compilation instead of one per λ.
 
 learning_rates = _lesson.pick(options, smoke=[1e-2], quick=[3e-3, 3e-2], full=[3e-3, 1e-2, 3e-2])
 lambdas = {
-    "Adam + L2": _lesson.pick(options, smoke=[1e-3], quick=[1e-4, 1e-3, 1e-2],
-                              full=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
-    "decoupled": _lesson.pick(options, smoke=[1e-2], quick=[1e-3, 1e-2, 3e-2],
-                              full=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2]),
+    "Adam + L2": _lesson.pick(
+        options, smoke=[1e-3], quick=[1e-4, 1e-3, 1e-2], full=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+    ),
+    "decoupled": _lesson.pick(
+        options, smoke=[1e-2], quick=[1e-3, 1e-2, 3e-2], full=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+    ),
 }
 grid_epochs = _lesson.pick(options, smoke=1, quick=10, full=60)
 batch_size = 128
@@ -208,23 +210,36 @@ def test_errors(method, learning_rate):
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     if method == "Adam + L2":
         for k, lam in enumerate(lambdas[method]):  # network k's kernels: L2(λ_k / 2)
-            kreg.regularizers.apply(model, kreg.regularizers.L2(lam / 2),
-                                    exclude=lambda v, k=k: not v.path.startswith(f"net{k}_"))
+            kreg.regularizers.apply(
+                model,
+                kreg.regularizers.L2(lam / 2),
+                exclude=lambda v, k=k: not v.path.startswith(f"net{k}_"),
+            )
         optimizer = keras.optimizers.Adam(schedule)
     else:  # λ = 1, multiplied by λ_k on network k's kernels
         optimizer = kreg.optimizers.DecoupledWeightDecay(
-            keras.optimizers.Adam(schedule), 1.0, follow="schedule",
+            keras.optimizers.Adam(schedule),
+            1.0,
+            follow="schedule",
             multipliers={f"^net{k}_.*kernel$": lam for k, lam in enumerate(lambdas[method])},
         )
     _train.compile_packed(model, optimizer)
-    _train.fit_packed(model, dataset.x_train, dataset.y_train, batch_size=batch_size,
-                      epochs=grid_epochs, verbose=0)
-    return [1 - accuracy for accuracy, _ in _train.packed_scores(model, dataset.x_test,
-                                                                  dataset.y_test)]
+    _train.fit_packed(
+        model,
+        dataset.x_train,
+        dataset.y_train,
+        batch_size=batch_size,
+        epochs=grid_epochs,
+        verbose=0,
+    )
+    return [
+        1 - accuracy for accuracy, _ in _train.packed_scores(model, dataset.x_test, dataset.y_test)
+    ]
 
 
-errors = {method: np.array([test_errors(method, lr) for lr in learning_rates])
-          for method in lambdas}
+errors = {
+    method: np.array([test_errors(method, lr) for lr in learning_rates]) for method in lambdas
+}
 
 figure, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 for axis, (method, grid) in zip(axes, errors.items()):
@@ -239,8 +254,11 @@ _lesson.table(
     options,
     "best_lambda",
     ["method", "learning rate", "best λ", "its test error"],
-    [[method, lr, lambdas[method][int(row.argmin())], float(row.min())]
-     for method, grid in errors.items() for lr, row in zip(learning_rates, grid)],
+    [
+        [method, lr, lambdas[method][int(row.argmin())], float(row.min())]
+        for method, grid in errors.items()
+        for lr, row in zip(learning_rates, grid)
+    ],
 )
 
 """

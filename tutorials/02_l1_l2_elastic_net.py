@@ -84,8 +84,11 @@ def build_model():
 def kernels(model):
     """Every kernel weight (the regularized ones) as one flat array."""
     return np.concatenate(
-        [keras.ops.convert_to_numpy(v).ravel() for v in model.trainable_weights
-         if v.path.endswith("kernel")]
+        [
+            keras.ops.convert_to_numpy(v).ravel()
+            for v in model.trainable_weights
+            if v.path.endswith("kernel")
+        ]
     )
 
 
@@ -97,8 +100,10 @@ proximal models get no penalty and the wrapped optimizer instead.
 """
 
 epochs = _lesson.pick(options, smoke=1, quick=10, full=100)
-runs = {name: (penalty, lambda: keras.optimizers.SGD(learning_rate))
-        for name, penalty in penalties.items()}
+runs = {
+    name: (penalty, lambda: keras.optimizers.SGD(learning_rate))
+    for name, penalty in penalties.items()
+}
 runs.update({name: (None, make) for name, make in proximal_optimizers.items()})
 
 weights, rows = {}, []
@@ -114,8 +119,15 @@ for name, (penalty, make_optimizer) in runs.items():
     model.fit(dataset.x_train, dataset.y_train, batch_size=100, epochs=epochs, verbose=0)
     accuracy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)[1]
     weights[name] = w = kernels(model)
-    rows.append([name, accuracy, float(np.mean(w == 0.0)), float(np.mean(np.abs(w) < 1e-3)),
-                 float(np.mean(np.abs(w)))])
+    rows.append(
+        [
+            name,
+            accuracy,
+            float(np.mean(w == 0.0)),
+            float(np.mean(np.abs(w) < 1e-3)),
+            float(np.mean(np.abs(w))),
+        ]
+    )
 
 _lesson.table(
     options,

@@ -85,8 +85,10 @@ history = model.fit(
 )
 trained = len(history.history["loss"])
 test_accuracy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)[1]
-print(f"GL_5 trained {trained} epochs, kept epoch {stopping.best_epoch + 1}, "
-      f"test accuracy {test_accuracy:.3f}")
+print(
+    f"GL_5 trained {trained} epochs, kept epoch {stopping.best_epoch + 1}, "
+    f"test accuracy {test_accuracy:.3f}"
+)
 
 """
 ## Every criterion on one learning curve
@@ -144,19 +146,30 @@ def criteria_table(monitor):
     for name, kwargs in criteria.items():
         stop, kept = replay(logs, monitor, **kwargs)
         stops[name] = (stop, kept)
-        rows.append([name, max_epochs if stop is None else stop + 1, kept + 1,
-                     logs["test_accuracy"][kept]])
+        rows.append(
+            [name, max_epochs if stop is None else stop + 1, kept + 1, logs["test_accuracy"][kept]]
+        )
     rows.append(["(no stopping)", max_epochs, max_epochs, logs["test_accuracy"][-1]])
     return rows, stops
 
 
 rows, stops = criteria_table("val_loss")
-_lesson.table(options, "criteria",
-              ["criterion", "epochs trained", "weights kept (epoch)", "test accuracy kept"],
-              rows)
-print("replay of GL_5:", stops["GL_5"][0] + 1 if stops["GL_5"][0] is not None else None,
-      "epochs, kept", stops["GL_5"][1] + 1, "| in fit:", trained, "epochs, kept",
-      stopping.best_epoch + 1)
+_lesson.table(
+    options,
+    "criteria",
+    ["criterion", "epochs trained", "weights kept (epoch)", "test accuracy kept"],
+    rows,
+)
+print(
+    "replay of GL_5:",
+    stops["GL_5"][0] + 1 if stops["GL_5"][0] is not None else None,
+    "epochs, kept",
+    stops["GL_5"][1] + 1,
+    "| in fit:",
+    trained,
+    "epochs, kept",
+    stopping.best_epoch + 1,
+)
 
 """
 The replayed GL_5 trains as many epochs and keeps the same epoch as the real one above
@@ -177,8 +190,11 @@ for (name, (stop, kept)), color in zip(stops.items(), colors):
 loss_axis.set(ylabel="cross-entropy", title="Where each criterion stops (dashed)")
 loss_axis.set_ylim(0, min(max(logs["val_loss"].max(), 1.0), 4 * logs["val_loss"].min() + 0.5))
 loss_axis.legend(fontsize=6, ncol=3)
-accuracy_axis.set(xlabel="epoch", ylabel="test accuracy",
-                  title="Test accuracy of the weights each criterion keeps (dots)")
+accuracy_axis.set(
+    xlabel="epoch",
+    ylabel="test accuracy",
+    title="Test accuracy of the weights each criterion keeps (dots)",
+)
 _lesson.figure(options, figure, "learning_curves")
 
 """
@@ -192,9 +208,12 @@ accuracy. Prechelt monitored the classification error; the same criteria on
 """
 
 rows, _ = criteria_table("val_error")
-_lesson.table(options, "criteria_val_error",
-              ["criterion", "epochs trained", "weights kept (epoch)", "test accuracy kept"],
-              rows)
+_lesson.table(
+    options,
+    "criteria_val_error",
+    ["criterion", "epochs trained", "weights kept (epoch)", "test accuracy kept"],
+    rows,
+)
 
 """
 In `fit`, a small callback listed before `EarlyStopping` can add `error` and `val_error`

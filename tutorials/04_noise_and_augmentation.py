@@ -87,8 +87,12 @@ the signal. We train one MLP per σ (Adam, batch 100), all from the same initial
 and measure each on the test set, where no noise is added.
 """
 
-noise_levels = _lesson.pick(options, smoke=[0.5], quick=[0.0, 0.25, 0.5, 1.0, 2.0],
-                            full=[0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
+noise_levels = _lesson.pick(
+    options,
+    smoke=[0.5],
+    quick=[0.0, 0.25, 0.5, 1.0, 2.0],
+    full=[0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0],
+)
 epochs = _lesson.pick(options, smoke=1, quick=10, full=150)
 
 noise_rows = []
@@ -104,8 +108,13 @@ for noise_stddev in noise_levels:
     _, test_accuracy = model.evaluate(sequences.x_test, sequences.y_test, verbose=0)
     noise_rows.append([noise_stddev, test_accuracy])
 
-_lesson.table(options, "noise", ["σ", "test accuracy"], noise_rows,
-              caption=f"One seed, {epochs} epochs per σ.")
+_lesson.table(
+    options,
+    "noise",
+    ["σ", "test accuracy"],
+    noise_rows,
+    caption=f"One seed, {epochs} epochs per σ.",
+)
 
 """
 Read the table from the bottom: once σ is as large as the signal, accuracy falls steeply,
@@ -122,8 +131,11 @@ is a layer placed before the network; `kreg.layers.augmentation(color=...)` wrap
 `RandomBrightness` and `RandomContrast`.
 """
 
-images = sequences if sequences.kind == "image" else _data.load(
-    "digits", seed=options.seed, smoke=options.smoke)
+images = (
+    sequences
+    if sequences.kind == "image"
+    else _data.load("digits", seed=options.seed, smoke=options.smoke)
+)
 
 augmentations = {
     "translation": lambda: kreg.layers.RandomAffine(translation=0.2, fill_mode="constant"),
@@ -174,8 +186,9 @@ def make_cnn(augmentation_layers):
 
 
 every_training = ["none", *augmentations]  # --smoke (for tests): one network
-trainings = _lesson.pick(options, smoke=every_training[1:2], quick=every_training,
-                         full=every_training)
+trainings = _lesson.pick(
+    options, smoke=every_training[1:2], quick=every_training, full=every_training
+)
 epochs = _lesson.pick(options, smoke=1, quick=10, full=150)
 augmentation_rows = []
 for trained_with in trainings:
@@ -192,8 +205,13 @@ for trained_with in trainings:
         + [model.evaluate(x, images.y_test, verbose=0)[1] for x in test_sets.values()]
     )
 
-_lesson.table(options, "augmentation", ["trained with"] + [f"test: {t}" for t in test_sets],
-              augmentation_rows, caption=f"Test accuracy, one seed, {epochs} epochs.")
+_lesson.table(
+    options,
+    "augmentation",
+    ["trained with"] + [f"test: {t}" for t in test_sets],
+    augmentation_rows,
+    caption=f"Test accuracy, one seed, {epochs} epochs.",
+)
 
 """
 Read the table by columns. On the clean test set the augmented networks may trail a

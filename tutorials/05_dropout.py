@@ -84,13 +84,18 @@ def make_mlp(input_rate, hidden_rate):
 
 epochs = _lesson.pick(options, smoke=1, quick=20, full=100)
 models = {}
-for name, input_rate, hidden_rate in (("no dropout", 0.0, 0.0),
-                                      ("input 0.2 + hidden 0.5", 0.2, 0.5),
-                                      ("hidden 0.5 only", 0.0, 0.5)):
+for name, input_rate, hidden_rate in (
+    ("no dropout", 0.0, 0.0),
+    ("input 0.2 + hidden 0.5", 0.2, 0.5),
+    ("hidden 0.5 only", 0.0, 0.5),
+):
     keras.utils.set_random_seed(options.seed)
     model = make_mlp(input_rate, hidden_rate)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(2e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
     model.fit(dataset.x_train, dataset.y_train, batch_size=100, epochs=epochs, verbose=0)
     models[name] = model
 
@@ -115,19 +120,31 @@ def mc_average(model, samples):
 
 
 dropout_model = models["input 0.2 + hidden 0.5"]
-sample_counts = _lesson.pick(options, smoke=[1, 2], quick=[1, 2, 5, 10, 30, 100],
-                             full=[1, 2, 5, 10, 30, 100])
-rows = [[name, "-", *accuracy_and_nll(models[name].predict(dataset.x_test, verbose=0),
-                                      dataset.y_test)]
-        for name in ("no dropout", "input 0.2 + hidden 0.5")]
+sample_counts = _lesson.pick(
+    options, smoke=[1, 2], quick=[1, 2, 5, 10, 30, 100], full=[1, 2, 5, 10, 30, 100]
+)
+rows = [
+    [name, "-", *accuracy_and_nll(models[name].predict(dataset.x_test, verbose=0), dataset.y_test)]
+    for name in ("no dropout", "input 0.2 + hidden 0.5")
+]
 mc_accuracy = []
 for samples in sample_counts:
     mean, std = mc_average(dropout_model, samples)
-    rows.append(["input 0.2 + hidden 0.5, MC average", samples,
-                 *accuracy_and_nll(keras.ops.convert_to_numpy(mean), dataset.y_test)])
+    rows.append(
+        [
+            "input 0.2 + hidden 0.5, MC average",
+            samples,
+            *accuracy_and_nll(keras.ops.convert_to_numpy(mean), dataset.y_test),
+        ]
+    )
     mc_accuracy.append(rows[-1][2])
-_lesson.table(options, "dropout", ["model, prediction", "samples", "test accuracy", "test NLL"],
-              rows, caption=f"One seed, {epochs} epochs; without a sample count: model.predict.")
+_lesson.table(
+    options,
+    "dropout",
+    ["model, prediction", "samples", "test accuracy", "test NLL"],
+    rows,
+    caption=f"One seed, {epochs} epochs; without a sample count: model.predict.",
+)
 
 figure, axis = plt.subplots(figsize=(5, 3.2))
 axis.semilogx(sample_counts, mc_accuracy, "o-", label="MC average (kreg.mc_predict)")
@@ -159,10 +176,16 @@ predicted = mean.argmax(-1)
 wrong = predicted != dataset.y_test
 spread = std[np.arange(len(predicted)), predicted]
 entropy = -(mean * np.log(np.clip(mean, 1e-12, None))).sum(-1)
-_lesson.table(options, "uncertainty", ["score", "AUROC for wrong predictions"],
-              [["std of p(predicted class)", roc_auc_score(wrong, spread)],
-               ["entropy of the MC mean", roc_auc_score(wrong, entropy)]],
-              caption=f"{sample_counts[-1]} samples, one seed.")
+_lesson.table(
+    options,
+    "uncertainty",
+    ["score", "AUROC for wrong predictions"],
+    [
+        ["std of p(predicted class)", roc_auc_score(wrong, spread)],
+        ["entropy of the MC mean", roc_auc_score(wrong, entropy)],
+    ],
+    caption=f"{sample_counts[-1]} samples, one seed.",
+)
 
 figure, axis = plt.subplots(figsize=(5, 3.2))
 bins = np.linspace(0, max(spread.max(), 1e-6), 30)
@@ -187,14 +210,21 @@ scaling assumes. Without input dropout, the two predictions should agree more cl
 """
 
 hidden_only = models["hidden 0.5 only"]
-scaling_accuracy, _ = accuracy_and_nll(hidden_only.predict(dataset.x_test, verbose=0),
-                                       dataset.y_test)
+scaling_accuracy, _ = accuracy_and_nll(
+    hidden_only.predict(dataset.x_test, verbose=0), dataset.y_test
+)
 mean, _ = mc_average(hidden_only, sample_counts[-1])
 mc_only_accuracy, _ = accuracy_and_nll(keras.ops.convert_to_numpy(mean), dataset.y_test)
-_lesson.table(options, "hidden_only", ["prediction", "test accuracy"],
-              [["weight scaling (model.predict)", scaling_accuracy],
-               [f"MC average of {sample_counts[-1]} samples", mc_only_accuracy]],
-              caption="Dropout 0.5 on the hidden units only, one seed.")
+_lesson.table(
+    options,
+    "hidden_only",
+    ["prediction", "test accuracy"],
+    [
+        ["weight scaling (model.predict)", scaling_accuracy],
+        [f"MC average of {sample_counts[-1]} samples", mc_only_accuracy],
+    ],
+    caption="Dropout 0.5 on the hidden units only, one seed.",
+)
 
 """
 ## What the full study shows

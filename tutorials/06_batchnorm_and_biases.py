@@ -56,9 +56,11 @@ def make_model(use_bias, normalization):
         ],
         name="classifier",
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -121,8 +123,10 @@ traces = {}
 for name, make_centering in centerings.items():
     keras.utils.set_random_seed(options.seed)
     model = make_bias_only_model(make_centering())
-    model.compile(optimizer=keras.optimizers.SGD(0.5),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     losses, bias_norms = [], []
     for _ in range(steps):
         losses.append(float(model.train_on_batch(x_batch, y_batch)))
@@ -130,11 +134,16 @@ for name, make_centering in centerings.items():
         bias_norms.append(float(np.linalg.norm(bias)))
     traces[name] = (np.array(losses), np.array(bias_norms))
 
-_lesson.table(options, "bias_only",
-              ["centering", "loss at step 1", "loss range", "‖b‖ half-way", "‖b‖ at end"],
-              [[name, losses[0], float(np.ptp(losses)), norms[steps // 2], norms[-1]]
-               for name, (losses, norms) in traces.items()],
-              caption=f"Only the bias trains: SGD, lr 0.5, one fixed batch, {steps} steps.")
+_lesson.table(
+    options,
+    "bias_only",
+    ["centering", "loss at step 1", "loss range", "‖b‖ half-way", "‖b‖ at end"],
+    [
+        [name, losses[0], float(np.ptp(losses)), norms[steps // 2], norms[-1]]
+        for name, (losses, norms) in traces.items()
+    ],
+    caption=f"Only the bias trains: SGD, lr 0.5, one fixed batch, {steps} steps.",
+)
 
 figure, axes = plt.subplots(1, 2, figsize=(8, 3))
 for (name, (losses, norms)), style in zip(traces.items(), ("-", "--")):
@@ -177,9 +186,13 @@ for name, use_bias, make_centering in (
     largest_bias = float(np.abs(ops.convert_to_numpy(hidden.bias)).max()) if use_bias else "-"
     rows.append([name, model.count_params(), largest_bias, test_accuracy])
 
-_lesson.table(options, "full_training",
-              ["model", "parameters", "largest abs(bias)", "test accuracy"], rows,
-              caption=f"Everything trains: Adam 1e-2, batch 64, {epochs} epochs.")
+_lesson.table(
+    options,
+    "full_training",
+    ["model", "parameters", "largest abs(bias)", "test accuracy"],
+    rows,
+    caption=f"Everything trains: Adam 1e-2, batch 64, {epochs} epochs.",
+)
 
 """
 The bias before BatchNormalization ends near zero — not exactly: its gradient is float

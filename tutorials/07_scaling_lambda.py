@@ -74,15 +74,32 @@ shown_batch_sizes = _lesson.pick(options, smoke=[32], quick=[32, 128, 512], full
 for batch_size in shown_batch_sizes:
     model = make_model(l2=1.0)
     scaler = kreg.callbacks.RegularizationScaler(
-        "minibatch", batch_size=batch_size, num_examples=num_examples)
+        "minibatch", batch_size=batch_size, num_examples=num_examples
+    )
     strength = kreg.strengths(model)["dense_0.kernel_regularizer.l2"]
     record = RecordStrength(strength)
-    model.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=1, verbose=0,
-              callbacks=[scaler, record])  # the scaler first: it sets, the recorder reads
+    model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        batch_size=batch_size,
+        epochs=1,
+        verbose=0,
+        callbacks=[scaler, record],
+    )  # the scaler first: it sets, the recorder reads
     values = record.values
     rows.append([batch_size, len(values), values[0], values[-1], sum(values)])
-_lesson.table(options, "per_step", ["batch size", "steps", "λ per full step",
-                                    "λ at the last (partial) step", "sum over the epoch"], rows)
+_lesson.table(
+    options,
+    "per_step",
+    [
+        "batch size",
+        "steps",
+        "λ per full step",
+        "λ at the last (partial) step",
+        "sum over the epoch",
+    ],
+    rows,
+)
 
 """
 Each full step gets λ·b/N, the last, partial step its own share, and the epoch adds up to
@@ -97,8 +114,9 @@ size), all of one batch size trained side by side in one Keras model (`_train.pa
 disjoint weights and added losses, so each trains exactly as alone).
 """
 
-lambdas = _lesson.pick(options, smoke=[0.03, 3.0], quick=[0.03, 0.3, 3.0],
-                       full=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
+lambdas = _lesson.pick(
+    options, smoke=[0.03, 3.0], quick=[0.03, 0.3, 3.0], full=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+)
 batch_sizes = _lesson.pick(options, smoke=[32, 64], quick=[32, 512], full=[32, 128, 512])
 epochs = _lesson.pick(options, smoke=1, quick=20, full=50)
 errors = {}
@@ -107,18 +125,29 @@ for batch_size in batch_sizes:
     towers = _train.packed(dataset, [_train.mlp_tower(dataset) for _ in lambdas])
     for index, l2 in enumerate(lambdas):
         kreg.regularizers.apply(
-            towers, kreg.regularizers.L2(l2),
-            exclude=lambda variable, i=index: not variable.path.startswith(f"net{i}_"))
-    towers.compile(optimizer=keras.optimizers.Adam(2e-3), loss=[
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
-        for _ in lambdas])
-    _train.fit_packed(towers, dataset.x_train, dataset.y_train, batch_size=batch_size,
-                      epochs=epochs, verbose=0)
+            towers,
+            kreg.regularizers.L2(l2),
+            exclude=lambda variable, i=index: not variable.path.startswith(f"net{i}_"),
+        )
+    towers.compile(
+        optimizer=keras.optimizers.Adam(2e-3),
+        loss=[
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+            for _ in lambdas
+        ],
+    )
+    _train.fit_packed(
+        towers, dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs, verbose=0
+    )
     scores = _train.packed_scores(towers, dataset.x_test, dataset.y_test)
     errors[batch_size] = [1 - accuracy for accuracy, _ in scores]
-_lesson.table(options, "lambda_grid", ["λ"] + [f"test error, batch {b}" for b in batch_sizes],
-              [[l2] + [errors[b][i] for b in batch_sizes] for i, l2 in enumerate(lambdas)],
-              caption=f"One seed, {epochs} epochs, summed loss.")
+_lesson.table(
+    options,
+    "lambda_grid",
+    ["λ"] + [f"test error, batch {b}" for b in batch_sizes],
+    [[l2] + [errors[b][i] for b in batch_sizes] for i, l2 in enumerate(lambdas)],
+    caption=f"One seed, {epochs} epochs, summed loss.",
+)
 
 """
 Read the table by columns. At the small batch size a large λ outweighs the summed loss of
@@ -135,8 +164,9 @@ then regularizes a wide layer less than a narrow one. One hidden layer of growin
 both ways, trained side by side:
 """
 
-widths = _lesson.pick(options, smoke=[16, 64], quick=[32, 512, 2048],
-                      full=[32, 128, 512, 2048, 4096])
+widths = _lesson.pick(
+    options, smoke=[16, 64], quick=[32, 512, 2048], full=[32, 128, 512, 2048, 4096]
+)
 width_epochs = _lesson.pick(options, smoke=1, quick=10, full=60)
 l2 = 1e-3
 variants = [(normalize, width) for normalize in ("sum", "mean") for width in widths]
@@ -144,11 +174,14 @@ keras.utils.set_random_seed(options.seed)
 towers = _train.packed(dataset, [_train.mlp_tower(dataset, hidden=(w,)) for _, w in variants])
 for index, (normalize, _width) in enumerate(variants):
     kreg.regularizers.apply(
-        towers, kreg.regularizers.L2(l2, normalize=normalize),
-        exclude=lambda variable, i=index: not variable.path.startswith(f"net{i}_"))
+        towers,
+        kreg.regularizers.L2(l2, normalize=normalize),
+        exclude=lambda variable, i=index: not variable.path.startswith(f"net{i}_"),
+    )
 _train.compile_packed(towers, keras.optimizers.Adam(1e-3))
-_train.fit_packed(towers, dataset.x_train, dataset.y_train, batch_size=100,
-                  epochs=width_epochs, verbose=0)
+_train.fit_packed(
+    towers, dataset.x_train, dataset.y_train, batch_size=100, epochs=width_epochs, verbose=0
+)
 scores = _train.packed_scores(towers, dataset.x_test, dataset.y_test)
 rows, rms = [], {}
 for index, (normalize, width) in enumerate(variants):
@@ -156,18 +189,33 @@ for index, (normalize, width) in enumerate(variants):
     pull = 2 * l2 / (1 if normalize == "sum" else kernel.size)  # per unit weight
     rms[normalize, width] = float(np.sqrt(np.mean(kernel**2)))
     rows.append([normalize, width, kernel.size, pull, rms[normalize, width], scores[index][0]])
-_lesson.table(options, "width", ["normalize", "width", "weights", "pull per unit weight",
-                                 "RMS of the trained weights", "test accuracy"], rows)
+_lesson.table(
+    options,
+    "width",
+    [
+        "normalize",
+        "width",
+        "weights",
+        "pull per unit weight",
+        "RMS of the trained weights",
+        "test accuracy",
+    ],
+    rows,
+)
 
 figure, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 for normalize, style in (("sum", "o-"), ("mean", "s--")):
     axes[0].semilogx(widths, [rms[normalize, w] for w in widths], style, label=normalize)
-axes[0].set(xlabel="width", ylabel="RMS of the trained weights",
-            title=f"L2({l2:g}) on the hidden kernel, {width_epochs} epochs")
+axes[0].set(
+    xlabel="width",
+    ylabel="RMS of the trained weights",
+    title=f"L2({l2:g}) on the hidden kernel, {width_epochs} epochs",
+)
 axes[0].legend()
 axes[1].semilogx(widths, [rms["mean", w] / rms["sum", w] for w in widths], "o-")
-axes[1].set(xlabel="width", ylabel="RMS 'mean' / RMS 'sum'",
-            title="How much less 'mean' regularizes")
+axes[1].set(
+    xlabel="width", ylabel="RMS 'mean' / RMS 'sum'", title="How much less 'mean' regularizes"
+)
 _lesson.figure(options, figure, "sum_vs_mean")
 
 """

@@ -74,8 +74,9 @@ regularized = dict(weight_decay=2e-2, dropout=0.2, noise=0.2, shift=0.1)
 if dataset.kind != "sequence":
     _lesson.skip(options, "the 1-D shift", f"{dataset.name} is not a 1-D signal.")
 patience = 10
-early_stopping = kreg.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
-                                              restore_best_weights=True)
+early_stopping = kreg.callbacks.EarlyStopping(
+    monitor="val_accuracy", patience=patience, restore_best_weights=True
+)
 
 """
 Early stopping watches the validation accuracy rather than the cross-entropy: on this data
@@ -98,16 +99,26 @@ rows, curves = [], {}
 for name, (arguments, callbacks) in runs.items():
     keras.utils.set_random_seed(options.seed)
     model = make_model(**arguments)
-    history = model.fit(dataset.x_train, dataset.y_train, batch_size=100, epochs=epochs,
-                        validation_data=(dataset.x_val, dataset.y_val), callbacks=callbacks,
-                        verbose=0)
+    history = model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        batch_size=100,
+        epochs=epochs,
+        validation_data=(dataset.x_val, dataset.y_val),
+        callbacks=callbacks,
+        verbose=0,
+    )
     curves[name] = history.history["val_accuracy"]
     train_accuracy, _ = _train.scores(model, dataset.x_train, dataset.y_train)
     test_accuracy, _ = _train.scores(model, dataset.x_test, dataset.y_test)
     rows.append([name, len(curves[name]), train_accuracy, max(curves[name]), test_accuracy])
-_lesson.table(options, "runs", ["run", "epochs trained", "train accuracy",
-                                "best val accuracy", "test accuracy"], rows,
-              caption=f"One seed, up to {epochs} epochs; the paper's MLP: 68%.")
+_lesson.table(
+    options,
+    "runs",
+    ["run", "epochs trained", "train accuracy", "best val accuracy", "test accuracy"],
+    rows,
+    caption=f"One seed, up to {epochs} epochs; the paper's MLP: 68%.",
+)
 
 figure, axis = plt.subplots(figsize=(6, 3.4))
 for (name, curve), style in zip(curves.items(), ("-", "-", ":")):

@@ -49,11 +49,16 @@ def make_model(l2, rate, stddev):
     x = keras.layers.Flatten()(inputs)
     x = kreg.layers.GaussianNoise(stddev, name="noise")(x)
     for index in range(2):
-        x = keras.layers.Dense(100, activation="relu", name=f"dense_{index}",
-                               kernel_regularizer=kreg.regularizers.L2(l2))(x)
+        x = keras.layers.Dense(
+            100,
+            activation="relu",
+            name=f"dense_{index}",
+            kernel_regularizer=kreg.regularizers.L2(l2),
+        )(x)
         x = kreg.layers.Dropout(rate, name=f"dropout_{index}")(x)
-    outputs = keras.layers.Dense(dataset.num_classes, name="logits",
-                                 kernel_regularizer=kreg.regularizers.L2(l2))(x)
+    outputs = keras.layers.Dense(
+        dataset.num_classes, name="logits", kernel_regularizer=kreg.regularizers.L2(l2)
+    )(x)
     return _train.compile(keras.Model(inputs, outputs), keras.optimizers.Adam(2e-3))
 
 
@@ -98,18 +103,32 @@ def first_epoch_extra(epoch_seconds):
 
 
 def hypermodel(hp):
-    return make_model(hp.Float("l2", 1e-6, 1e-2, sampling="log"), hp.Float("rate", 0.0, 0.5),
-                      hp.Float("stddev", 0.0, 0.5))
+    return make_model(
+        hp.Float("l2", 1e-6, 1e-2, sampling="log"),
+        hp.Float("rate", 0.0, 0.5),
+        hp.Float("stddev", 0.0, 0.5),
+    )
 
 
 trials = _lesson.pick(options, smoke=2, quick=3, full=10)
 epochs = _lesson.pick(options, smoke=2, quick=4, full=25)
-fit_arguments = dict(x=dataset.x_train, y=dataset.y_train, batch_size=100, epochs=epochs,
-                     validation_data=(dataset.x_val, dataset.y_val), verbose=0)
+fit_arguments = dict(
+    x=dataset.x_train,
+    y=dataset.y_train,
+    batch_size=100,
+    epochs=epochs,
+    validation_data=(dataset.x_val, dataset.y_val),
+    verbose=0,
+)
 tuner_clock = []
 with tempfile.TemporaryDirectory() as directory:
-    tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=trials,
-                                     seed=options.seed, directory=directory)
+    tuner = keras_tuner.RandomSearch(
+        hypermodel,
+        objective="val_accuracy",
+        max_trials=trials,
+        seed=options.seed,
+        directory=directory,
+    )
     tuner.search(**fit_arguments, callbacks=[EpochClock(tuner_clock)])
     done = sorted(tuner.oracle.trials.values(), key=lambda trial: trial.trial_id)
 searched = [dict(trial.hyperparameters.values) for trial in done]
@@ -144,14 +163,33 @@ for strengths in searched:
     reset_optimizer(model)
     assign(handles, strengths)
     model.fit(**fit_arguments, callbacks=[EpochClock(live_clock)])
-rows = [[index, trial["l2"], trial["rate"], trial["stddev"], first_epoch_extra(tuner_seconds),
-         first_epoch_extra(live_seconds)]
-        for index, (trial, tuner_seconds, live_seconds) in enumerate(
-            zip(searched, tuner_clock, live_clock))]
-_lesson.table(options, "trials", ["trial", "λ", "dropout rate", "noise σ",
-                                  "first-epoch extra s, keras-tuner",
-                                  "first-epoch extra s, live strengths"], rows,
-              caption=f"Backend {keras.backend.backend()}, {epochs} epochs per trial.")
+rows = [
+    [
+        index,
+        trial["l2"],
+        trial["rate"],
+        trial["stddev"],
+        first_epoch_extra(tuner_seconds),
+        first_epoch_extra(live_seconds),
+    ]
+    for index, (trial, tuner_seconds, live_seconds) in enumerate(
+        zip(searched, tuner_clock, live_clock)
+    )
+]
+_lesson.table(
+    options,
+    "trials",
+    [
+        "trial",
+        "λ",
+        "dropout rate",
+        "noise σ",
+        "first-epoch extra s, keras-tuner",
+        "first-epoch extra s, live strengths",
+    ],
+    rows,
+    caption=f"Backend {keras.backend.backend()}, {epochs} epochs per trial.",
+)
 
 """
 With keras-tuner every trial pays the trace; with live strengths only the first does (on
@@ -183,8 +221,13 @@ for name, callbacks in (("constant", []), ("annealed", [annealing])):
     assign(handles, best)
     history = model.fit(**{**fit_arguments, "epochs": anneal_epochs}, callbacks=callbacks)
     plt.plot(history.history["val_accuracy"], label=name)
-    rows.append([name, history.history["val_accuracy"][-1],
-                 _train.scores(model, dataset.x_test, dataset.y_test)[0]])
+    rows.append(
+        [
+            name,
+            history.history["val_accuracy"][-1],
+            _train.scores(model, dataset.x_test, dataset.y_test)[0],
+        ]
+    )
 plt.gca().set(xlabel="epoch", ylabel="validation accuracy", title="Strengths annealed live")
 plt.legend()
 _lesson.figure(options, figure, "anneal")

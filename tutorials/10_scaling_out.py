@@ -75,12 +75,14 @@ steps = epochs * examples // batch_size
 
 def make_model(l2=1e-3):
     keras.utils.set_random_seed(options.seed)  # the same initial weights every time
-    model = keras.Sequential([
-        keras.Input(dataset.input_shape),
-        keras.layers.Dense(64, activation="relu", kernel_regularizer=kreg.regularizers.L2(l2)),
-        keras.layers.Dense(64, activation="relu", kernel_regularizer=kreg.regularizers.L2(l2)),
-        keras.layers.Dense(dataset.num_classes, kernel_regularizer=kreg.regularizers.L2(l2)),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(dataset.input_shape),
+            keras.layers.Dense(64, activation="relu", kernel_regularizer=kreg.regularizers.L2(l2)),
+            keras.layers.Dense(64, activation="relu", kernel_regularizer=kreg.regularizers.L2(l2)),
+            keras.layers.Dense(dataset.num_classes, kernel_regularizer=kreg.regularizers.L2(l2)),
+        ]
+    )
     optimizer = kreg.optimizers.DecoupledWeightDecay(keras.optimizers.Adam(1e-2), 1e-2, l1=1e-4)
     model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
@@ -93,8 +95,15 @@ def keep_base(base, step, epoch, batch_size, num_examples, epochs):
 def train(model):
     anneal = keras.optimizers.schedules.CosineDecay(1.0, steps, alpha=0.1)
     scaler = kreg.callbacks.RegularizationScaler(keep_base, schedule=anneal)
-    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=False,
-              verbose=0, callbacks=[scaler])
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[scaler],
+    )
     return [keras.ops.convert_to_numpy(weight) for weight in model.weights]
 
 
@@ -103,8 +112,13 @@ def max_difference(weights, others):
 
 
 one_device = train(make_model())
-rows = [["one device, L2 strength 1% larger (yardstick)", 1,
-         max_difference(one_device, train(make_model(l2=1.01e-3)))]]
+rows = [
+    [
+        "one device, L2 strength 1% larger (yardstick)",
+        1,
+        max_difference(one_device, train(make_model(l2=1.01e-3))),
+    ]
+]
 
 """
 The yardstick: a strength that reached the devices wrong would move the weights by about
@@ -116,22 +130,39 @@ this much. Now the same model on every device there is.
 if backend == "jax":
     devices = keras.distribution.list_devices()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-    rows.append(["keras.distribution.DataParallel", len(devices), max_difference(
-        one_device, train(make_model()))])
+    rows.append(
+        [
+            "keras.distribution.DataParallel",
+            len(devices),
+            max_difference(one_device, train(make_model())),
+        ]
+    )
     keras.distribution.set_distribution(None)
 elif backend == "tensorflow":
     cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
     strategy = tf.distribute.MirroredStrategy(cpus)
     with strategy.scope():
         model = make_model()  # built and compiled inside the scope
-    rows.append(["tf.distribute.MirroredStrategy", strategy.num_replicas_in_sync,
-                 max_difference(one_device, train(model))])
+    rows.append(
+        [
+            "tf.distribute.MirroredStrategy",
+            strategy.num_replicas_in_sync,
+            max_difference(one_device, train(model)),
+        ]
+    )
 else:
-    _lesson.skip(options, "the distributed run", f"Keras' distribution APIs serve JAX and "
-                 f"TensorFlow; this is {backend}.")
-_lesson.table(options, "engines", ["run", "devices", "largest weight difference"], rows,
-              caption=f"Every weight after {epochs} epoch(s) on {examples} examples, against "
-              "one device.")
+    _lesson.skip(
+        options,
+        "the distributed run",
+        f"Keras' distribution APIs serve JAX and TensorFlow; this is {backend}.",
+    )
+_lesson.table(
+    options,
+    "engines",
+    ["run", "devices", "largest weight difference"],
+    rows,
+    caption=f"Every weight after {epochs} epoch(s) on {examples} examples, against one device.",
+)
 
 """
 The distributed run differs from one device by float32 rounding: the devices add their

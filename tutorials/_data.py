@@ -152,8 +152,7 @@ def _scale(x):
     return x.astype("float32")
 
 
-def load(name="mnist1d", *, seed=0, val_size=None, smoke=False, max_train=None,
-         test_size=None):
+def load(name="mnist1d", *, seed=0, val_size=None, smoke=False, max_train=None, test_size=None):
     """Load a data set as a :class:`Dataset` (see the module docstring for the names).
 
     Args:
@@ -170,11 +169,12 @@ def load(name="mnist1d", *, seed=0, val_size=None, smoke=False, max_train=None,
     """
     if test_size is not None and name.lower() != "mnist1d":
         raise ValueError(f"`test_size` is for MNIST-1D only; received it for {name!r}.")
-    if test_size is not None and (int(test_size) != test_size or test_size <= 0
-                                  or test_size % 10):
+    if test_size is not None and (int(test_size) != test_size or test_size <= 0 or test_size % 10):
         # The generator draws test_size // 10 examples of each class.
-        raise ValueError("`test_size` must be a positive multiple of 10 (MNIST-1D draws "
-                         f"the same number of each of its 10 classes); received {test_size!r}.")
+        raise ValueError(
+            "`test_size` must be a positive multiple of 10 (MNIST-1D draws "
+            f"the same number of each of its 10 classes); received {test_size!r}."
+        )
     name = name.lower()
     if name == "mnist1d":
         x, y, x_test, y_test = _mnist1d_arrays()
@@ -207,9 +207,7 @@ def load(name="mnist1d", *, seed=0, val_size=None, smoke=False, max_train=None,
     if smoke:
         train, val = train[:96], val[:48]
         x_test, y_test = x_test[:64], y_test[:64]
-    return Dataset(
-        name, x[train], y[train], x[val], y[val], x_test, y_test, num_classes, kind
-    )
+    return Dataset(name, x[train], y[train], x[val], y[val], x_test, y_test, num_classes, kind)
 
 
 def from_args(args, default, mnist1d_test_size=None):
@@ -222,7 +220,5 @@ def from_args(args, default, mnist1d_test_size=None):
     """
     name = args.dataset or default
     quick_cap = 10000 if getattr(args, "quick", False) and name.lower() not in OFFLINE else None
-    test_size = (mnist1d_test_size if name.lower() == "mnist1d" and not args.smoke
-                 else None)
-    return load(name, seed=args.seed, smoke=args.smoke, max_train=quick_cap,
-                test_size=test_size)
+    test_size = mnist1d_test_size if name.lower() == "mnist1d" and not args.smoke else None
+    return load(name, seed=args.seed, smoke=args.smoke, max_train=quick_cap, test_size=test_size)

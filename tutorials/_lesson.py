@@ -79,11 +79,15 @@ def parser(description=None):
     group.add_argument("--smoke", action="store_true", help="near-nothing run, for tests")
     group.add_argument("--quick", action="store_true", help="under a minute on a 2-core CPU")
     group.add_argument("--full", action="store_true", help="the lesson at full length")
-    p.add_argument("--out", default=None,
-                   help="report folder (default $KREG_LESSON_OUT or ./report)")
-    p.add_argument("--dataset", default=None,
-                   help="a tensorflow-datasets name (mnist, fashion_mnist, cifar10 ...) "
-                   "instead of the lesson's offline data")
+    p.add_argument(
+        "--out", default=None, help="report folder (default $KREG_LESSON_OUT or ./report)"
+    )
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="a tensorflow-datasets name (mnist, fashion_mnist, cifar10 ...) "
+        "instead of the lesson's offline data",
+    )
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -95,7 +99,7 @@ def title_of(name):
         with open(path, encoding="utf-8") as f:
             for line in f.read().split('"""')[1].splitlines():
                 if line.startswith("Title:"):
-                    return line[len("Title:"):].strip()
+                    return line[len("Title:") :].strip()
     except (OSError, IndexError):
         pass
     return name
@@ -112,19 +116,33 @@ def options(name, dataset="mnist1d", argv=None):
     if argv is None:
         argv = [] if in_notebook() else sys.argv[1:]
     args = parser(title_of(name)).parse_args(argv)
-    mode = ("smoke" if args.smoke else "quick" if args.quick else "full" if args.full
-            else os.environ.get("KREG_LESSON_MODE", "quick"))
+    mode = (
+        "smoke"
+        if args.smoke
+        else "quick"
+        if args.quick
+        else "full"
+        if args.full
+        else os.environ.get("KREG_LESSON_MODE", "quick")
+    )
     if mode not in MODES:
-        raise ValueError(f"Invalid value for KREG_LESSON_MODE: expected one of {MODES}. "
-                         f"Received: {mode!r}")
+        raise ValueError(
+            f"Invalid value for KREG_LESSON_MODE: expected one of {MODES}. Received: {mode!r}"
+        )
     report = args.out or os.environ.get("KREG_LESSON_OUT") or "report"
     out = os.path.join(report, name)
     os.makedirs(out, exist_ok=True)
     for old in glob.glob(os.path.join(out, "*")):
         if old.endswith((".md", ".png", ".txt")):
             os.remove(old)
-    result = Options(name=name, mode=mode, out=out, dataset=args.dataset or dataset,
-                     seed=args.seed, report=report)
+    result = Options(
+        name=name,
+        mode=mode,
+        out=out,
+        dataset=args.dataset or dataset,
+        seed=args.seed,
+        report=report,
+    )
     _write_readme(result)
     print(f"{title_of(name)} ({mode} mode; tables and figures in {out})", flush=True)
     return result
@@ -184,13 +202,14 @@ def study(options, name):
     replication on another backend); the figure ``docs/img/<name>.png``. Both are copied
     into the lesson's report folder. Returns the markdown shown.
     """
-    paths = sorted(glob.glob(os.path.join(RESULTS, name + ".md"))
-                   + glob.glob(os.path.join(RESULTS, name + ".*.md")))
+    paths = sorted(
+        glob.glob(os.path.join(RESULTS, name + ".md"))
+        + glob.glob(os.path.join(RESULTS, name + ".*.md"))
+    )
     if paths:
         text = "\n\n".join(open(p, encoding="utf-8").read().strip() for p in paths)
     else:
-        text = (f"(No committed results for study {name} yet: run "
-                f"`python studies/{name}.py`.)")
+        text = f"(No committed results for study {name} yet: run `python studies/{name}.py`.)"
     with open(os.path.join(options.out, f"study_{name}.md"), "w", encoding="utf-8") as f:
         f.write(text + "\n")
     image = os.path.join(IMAGES, name + ".png")
@@ -226,8 +245,12 @@ def skipped(options):
 
 def _write_readme(options):
     """``<out>/<name>/README.md`` (the title, every table, every figure) and the index."""
-    lines = [f"# {title_of(options.name)}", "",
-             f"Mode: {options.mode}. Lesson: `tutorials/{options.name}.py`.", ""]
+    lines = [
+        f"# {title_of(options.name)}",
+        "",
+        f"Mode: {options.mode}. Lesson: `tutorials/{options.name}.py`.",
+        "",
+    ]
     for part in skipped(options):
         lines += [f"**Skipped: {part}.**", ""]
     for path in sorted(glob.glob(os.path.join(options.out, "*.md"))):

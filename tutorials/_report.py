@@ -129,8 +129,10 @@ class Report:
     def table(self, name, headers, rows, caption=""):
         """Print a table and write it as ``<name>.md``; returns its markdown."""
         cells = [[_fmt(v) for v in row] for row in rows]
-        widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-                  for i, h in enumerate(headers)]
+        widths = [
+            max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+            for i, h in enumerate(headers)
+        ]
         md = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         md += ["| " + " | ".join(r) + " |" for r in cells]
         text = "\n".join(md)
@@ -178,9 +180,38 @@ def slug_of(path):
 
 
 # Two-sided 5% critical values of Student's t for 1..30 degrees of freedom (beyond: 1.96).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 def mean_std(values):
@@ -214,11 +245,12 @@ def paired_test(a, b):
         crit = _T975[min(n - 1, len(_T975)) - 1] if n - 1 <= len(_T975) else 1.96
         t = m / (s / np.sqrt(n)) if s > 0 else (float("inf") if m else 0.0) * np.sign(m or 1)
     sig = bool(n > 1 and abs(t) > crit)
-    text = (f"difference {m:+.4f} ± {s:.4f} over {n} seed(s) (paired t-test, two-sided 5%: "
-            + (f"|t| = {abs(t):.2f} vs {crit:.2f}" if n > 1 else "needs 2 seeds or more")
-            + ")")
-    return {"diff": m, "std": s, "n": n, "t": t, "t_crit": crit, "significant": sig,
-            "text": text}
+    text = (
+        f"difference {m:+.4f} ± {s:.4f} over {n} seed(s) (paired t-test, two-sided 5%: "
+        + (f"|t| = {abs(t):.2f} vs {crit:.2f}" if n > 1 else "needs 2 seeds or more")
+        + ")"
+    )
+    return {"diff": m, "std": s, "n": n, "t": t, "t_crit": crit, "significant": sig, "text": text}
 
 
 def verdict(test, expect_positive=True, min_effect=0.0):

@@ -8,8 +8,16 @@ def loss():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def mlp(ds, hidden=(100, 100), *, front=(), kernel_regularizer=None, dropout=None,
-        input_dropout=None, name="mlp"):
+def mlp(
+    ds,
+    hidden=(100, 100),
+    *,
+    front=(),
+    kernel_regularizer=None,
+    dropout=None,
+    input_dropout=None,
+    name="mlp",
+):
     """Flatten -> front layers -> [Dense(h, relu) -> dropout]* -> Dense(classes) (logits).
 
     ``kernel_regularizer`` is a zero-argument factory (each layer gets its own copy),
@@ -32,8 +40,9 @@ def mlp(ds, hidden=(100, 100), *, front=(), kernel_regularizer=None, dropout=Non
 
 
 def compile(model, optimizer, **kwargs):  # noqa: A001 - reads like Keras
-    model.compile(optimizer=optimizer, loss=kwargs.pop("loss", loss()),
-                  metrics=["accuracy"], **kwargs)
+    model.compile(
+        optimizer=optimizer, loss=kwargs.pop("loss", loss()), metrics=["accuracy"], **kwargs
+    )
     return model
 
 
@@ -99,10 +108,12 @@ def packed_mlp(ds, regularizers, hidden=(100, 100), name="grid"):
         reg = (lambda: None) if reg is None else reg
         x = flat
         for i, h in enumerate(hidden):
-            x = keras.layers.Dense(h, activation="relu", kernel_regularizer=reg(),
-                                   name=f"net{k}_dense_{i}")(x)
-        outputs.append(keras.layers.Dense(ds.num_classes, kernel_regularizer=reg(),
-                                          name=f"net{k}_logits")(x))
+            x = keras.layers.Dense(
+                h, activation="relu", kernel_regularizer=reg(), name=f"net{k}_dense_{i}"
+            )(x)
+        outputs.append(
+            keras.layers.Dense(ds.num_classes, kernel_regularizer=reg(), name=f"net{k}_logits")(x)
+        )
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -159,8 +170,9 @@ def cnn_tower(ds, front=(), filters=(32, 64)):
         for make in front:
             x = make()(x)
         for i, f in enumerate(filters):
-            x = keras.layers.Conv2D(f, 3, padding="same", activation="relu",
-                                    name=f"{prefix}conv_{i}")(x)
+            x = keras.layers.Conv2D(
+                f, 3, padding="same", activation="relu", name=f"{prefix}conv_{i}"
+            )(x)
             if i < len(filters) - 1:
                 x = keras.layers.MaxPooling2D(name=f"{prefix}pool_{i}")(x)
         # Flatten, not global pooling: the network itself is not made translation-invariant.
@@ -182,8 +194,14 @@ def cnn1d_tower(ds, channels=25, batchnorm=False):
     def tower(inputs, prefix):
         x = keras.layers.Reshape((-1, 1), name=prefix + "reshape")(inputs)
         for i in range(3):
-            x = keras.layers.Conv1D(channels, 5, strides=2, padding="same",
-                                    use_bias=not batchnorm, name=f"{prefix}conv_{i}")(x)
+            x = keras.layers.Conv1D(
+                channels,
+                5,
+                strides=2,
+                padding="same",
+                use_bias=not batchnorm,
+                name=f"{prefix}conv_{i}",
+            )(x)
             if batchnorm:
                 x = keras.layers.BatchNormalization(name=f"{prefix}bn_{i}")(x)
             x = keras.layers.ReLU(name=f"{prefix}relu_{i}")(x)

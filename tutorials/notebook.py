@@ -24,8 +24,15 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-HEADER_FIELDS = ("Title", "Author", "Authors", "Date created", "Last modified", "Description",
-                 "Accelerator")
+HEADER_FIELDS = (
+    "Title",
+    "Author",
+    "Authors",
+    "Date created",
+    "Last modified",
+    "Description",
+    "Accelerator",
+)
 
 
 def lessons():
@@ -44,8 +51,9 @@ def parse_header(text):
             last = next(reversed(fields))
             fields[last] += " " + line.strip()
     if "Title" not in fields:
-        raise ValueError("A lesson's header docstring needs a `Title:` line. Received: "
-                         f"{text.strip()[:80]!r}")
+        raise ValueError(
+            f"A lesson's header docstring needs a `Title:` line. Received: {text.strip()[:80]!r}"
+        )
     return fields
 
 
@@ -56,17 +64,23 @@ def cells(path):
         source = f.read()
     lines = source.splitlines()
     module = ast.parse(source, filename=path)
-    blocks = [node for node in module.body
-              if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-              and isinstance(node.value.value, str)]
+    blocks = [
+        node
+        for node in module.body
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    ]
     if not blocks or blocks[0] is not module.body[0]:
-        raise ValueError(f"{path}: a lesson starts with its header docstring (Title, Author, "
-                         "Date created, Last modified, Description).")
+        raise ValueError(
+            f"{path}: a lesson starts with its header docstring (Title, Author, "
+            "Date created, Last modified, Description)."
+        )
     out = [("header", parse_header(blocks[0].value.value))]
     previous_end = blocks[0].end_lineno
     for node in blocks[1:] + [None]:
         start = node.lineno if node is not None else len(lines) + 1
-        code = "\n".join(lines[previous_end:start - 1]).strip("\n")
+        code = "\n".join(lines[previous_end : start - 1]).strip("\n")
         if code.strip():
             out.append(("code", code.rstrip()))
         if node is not None:
@@ -95,8 +109,7 @@ def to_notebook(path):
     for index, (kind, text) in enumerate(cells(path)):
         cell = {"id": f"cell-{index}", "metadata": {}}
         if kind == "code":
-            cell.update(cell_type="code", execution_count=None, outputs=[],
-                        source=_source(text))
+            cell.update(cell_type="code", execution_count=None, outputs=[], source=_source(text))
         else:
             markdown = _header_markdown(text) if kind == "header" else text
             cell.update(cell_type="markdown", source=_source(markdown))
@@ -104,11 +117,14 @@ def to_notebook(path):
     return {
         "cells": notebook_cells,
         "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python",
-                           "name": "python3"},
-            "language_info": {"name": "python", "file_extension": ".py",
-                              "mimetype": "text/x-python", "pygments_lexer": "ipython3",
-                              "codemirror_mode": {"name": "ipython", "version": 3}},
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {
+                "name": "python",
+                "file_extension": ".py",
+                "mimetype": "text/x-python",
+                "pygments_lexer": "ipython3",
+                "codemirror_mode": {"name": "ipython", "version": 3},
+            },
         },
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -130,8 +146,9 @@ def to_markdown(path):
 
 def write_notebook(path, out_dir=None):
     """Write ``<out_dir or the lesson's folder>/<lesson>.ipynb``; returns its path."""
-    target = os.path.join(out_dir or os.path.dirname(os.path.abspath(path)),
-                          os.path.basename(path)[:-3] + ".ipynb")
+    target = os.path.join(
+        out_dir or os.path.dirname(os.path.abspath(path)), os.path.basename(path)[:-3] + ".ipynb"
+    )
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(target, "w", encoding="utf-8") as f:
         json.dump(to_notebook(path), f, indent=1, ensure_ascii=False)
@@ -152,8 +169,9 @@ def execute(notebook_path, mode="smoke", timeout=600, out=None):
     if out:
         os.environ["KREG_LESSON_OUT"] = out
     notebook = nbformat.read(notebook_path, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": HERE}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": HERE}}
+    )
     client.execute()
     return notebook
 
@@ -162,19 +180,28 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("lessons", nargs="*", help="lesson scripts (tutorials/NN_name.py)")
     p.add_argument("--all", action="store_true", help="every lesson")
-    p.add_argument("--out", default=None, help="folder for the notebooks (default: beside "
-                   "each lesson, where its `import _lesson` works)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="folder for the notebooks (default: beside "
+        "each lesson, where its `import _lesson` works)",
+    )
     p.add_argument("--markdown", action="store_true", help="write NN_name.md instead")
-    p.add_argument("--execute", action="store_true",
-                   help="run each notebook (nbclient) in KREG_LESSON_MODE, default smoke")
+    p.add_argument(
+        "--execute",
+        action="store_true",
+        help="run each notebook (nbclient) in KREG_LESSON_MODE, default smoke",
+    )
     args = p.parse_args(argv)
     paths = lessons() if args.all else args.lessons
     if not paths:
         p.error("name a lesson, or pass --all")
     for path in paths:
         if args.markdown:
-            target = os.path.join(args.out or os.path.dirname(os.path.abspath(path)),
-                                  os.path.basename(path)[:-3] + ".md")
+            target = os.path.join(
+                args.out or os.path.dirname(os.path.abspath(path)),
+                os.path.basename(path)[:-3] + ".md",
+            )
             with open(target, "w", encoding="utf-8") as f:
                 f.write(to_markdown(path))
         else:

@@ -70,16 +70,23 @@ def main(argv=None):
     modes.add_argument("--quick", action="store_true", help="each lesson in under a minute")
     modes.add_argument("--smoke", action="store_true", help="near-nothing runs, for tests")
     p.add_argument("--out", default="report", help="report folder (default ./report)")
-    p.add_argument("--dataset", default=None, help="a tensorflow-datasets name for every "
-                   "lesson instead of its offline data")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="a tensorflow-datasets name for every lesson instead of its offline data",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", type=int, nargs="*", help="lesson numbers to run (default: all)")
     args = p.parse_args(argv)
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     # Full mode through the environment (a lesson without a mode flag reads it), so a
     # script that knows only --smoke and --quick runs at full length too.
-    flags = ([f"--{mode}"] if mode != "full" else []) + ["--out", args.out,
-                                                          "--seed", str(args.seed)]
+    flags = ([f"--{mode}"] if mode != "full" else []) + [
+        "--out",
+        args.out,
+        "--seed",
+        str(args.seed),
+    ]
     saved_mode = os.environ.get("KREG_LESSON_MODE")
     os.environ["KREG_LESSON_MODE"] = mode
     if args.dataset:
@@ -88,8 +95,11 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     results = []
     for i, (_, path) in enumerate(selected, 1):
-        print(f"\n[{i}/{len(selected)}] {os.path.basename(path)}  "
-              f"(elapsed {time.perf_counter() - START:.0f} s)", flush=True)
+        print(
+            f"\n[{i}/{len(selected)}] {os.path.basename(path)}  "
+            f"(elapsed {time.perf_counter() - START:.0f} s)",
+            flush=True,
+        )
         results.append((os.path.basename(path)[:-3], *run_lesson(path, flags)))
     if saved_mode is None:
         os.environ.pop("KREG_LESSON_MODE")
@@ -99,16 +109,22 @@ def main(argv=None):
     total_wall, total_cpu = time.perf_counter() - START, time.process_time()
     import keras
 
-    lines = [f"Tour: {len(results)} lesson(s), {mode} mode, backend "
-             f"{keras.backend.backend()}: {total_wall:.0f} s wall, {total_cpu:.0f} s CPU "
-             "(the whole process, all threads, imports included).", "",
-             "| lesson | status | wall (s) | CPU (s) | skipped parts |", "|---|---|---|---|---|"]
+    lines = [
+        f"Tour: {len(results)} lesson(s), {mode} mode, backend "
+        f"{keras.backend.backend()}: {total_wall:.0f} s wall, {total_cpu:.0f} s CPU "
+        "(the whole process, all threads, imports included).",
+        "",
+        "| lesson | status | wall (s) | CPU (s) | skipped parts |",
+        "|---|---|---|---|---|",
+    ]
     for slug, status, seconds, cpu_seconds in results:
         title = _lesson.title_of(slug)
         options = _lesson.Options(slug, "", os.path.join(args.out, slug), "", 0, args.out)
         skipped = "; ".join(_lesson.skipped(options)) or "-"
-        lines.append(f"| [{title}]({slug}/README.md) | {status} | {seconds:.0f} | "
-                     f"{cpu_seconds:.0f} | {skipped} |")
+        lines.append(
+            f"| [{title}]({slug}/README.md) | {status} | {seconds:.0f} | "
+            f"{cpu_seconds:.0f} | {skipped} |"
+        )
     _report.write_index(args.out, extra="\n".join(lines))
     print("\n" + "\n".join(lines))
     print(f"\nReport: {os.path.join(args.out, 'index.md')}")

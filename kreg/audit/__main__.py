@@ -21,14 +21,24 @@ def _parser():
         description="Find regularization mistakes in a saved Keras model (.keras).",
     )
     parser.add_argument("path", help="a model saved with model.save('....keras')")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="training batch size (with --num-examples: λ per epoch)")
-    parser.add_argument("--num-examples", type=int, default=None,
-                        help="training examples per epoch")
-    parser.add_argument("--sample", default=None,
-                        help="a .npy file with a batch of inputs (checks noise scale)")
-    parser.add_argument("--fail-on", choices=SEVERITIES, default="error",
-                        help="exit with status 1 when a finding is this severe (default: error)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="training batch size (with --num-examples: λ per epoch)",
+    )
+    parser.add_argument(
+        "--num-examples", type=int, default=None, help="training examples per epoch"
+    )
+    parser.add_argument(
+        "--sample", default=None, help="a .npy file with a batch of inputs (checks noise scale)"
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=SEVERITIES,
+        default="error",
+        help="exit with status 1 when a finding is this severe (default: error)",
+    )
     return parser
 
 

@@ -36,7 +36,7 @@ class Context:
         self.projections = facts.output_projections(self.paths)
 
     def category(self, variable, owner):
-        """"normalization", "embedding" (a token embedding), "bias" or "weight"."""
+        """ "normalization", "embedding" (a token embedding), "bias" or "weight"."""
         return facts.category(variable, owner, self.projections)
 
     @property

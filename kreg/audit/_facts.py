@@ -254,7 +254,7 @@ def is_token_embedding(variable, owner, projections=()):
 
 
 def category(variable, owner, projections=()):
-    """"normalization", "embedding" (a token embedding), "bias" or "weight".
+    """ "normalization", "embedding" (a token embedding), "bias" or "weight".
 
     ``projections``: the tied embeddings used as output projections
     (:func:`output_projections`).

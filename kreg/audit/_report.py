@@ -12,7 +12,7 @@ def check_severity(severity, argument="severity"):
     if not isinstance(severity, str) or severity not in _RANK:
         raise ValueError(
             f"Invalid value for argument `{argument}`: expected one of "
-            f'{", ".join(repr(s) for s in SEVERITIES)}. Received: {argument}={severity!r}'
+            f"{', '.join(repr(s) for s in SEVERITIES)}. Received: {argument}={severity!r}"
         )
     return severity
 
@@ -126,8 +126,7 @@ class Report:
     def _summary(self):
         counts = self.counts()
         return ", ".join(
-            f"{counts[s]} {s}{'s' if counts[s] != 1 and s != 'info' else ''}"
-            for s in SEVERITIES
+            f"{counts[s]} {s}{'s' if counts[s] != 1 and s != 'info' else ''}" for s in SEVERITIES
         )
 
     def __repr__(self):
@@ -144,9 +143,7 @@ class Report:
         lines.append("")
         for row in [header] + rows:
             lines.append(
-                "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths))
-                + "  "
-                + row[3]
+                "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3]
             )
         # Why and fix once per (code, why, fix), with the paths it concerns.
         groups = {}

@@ -138,16 +138,13 @@ def prechelt_check(
         quotient = math.inf if pk == 0 else gl / pk
         if quotient > alpha:
             return True, (
-                f"PQ({t}) = GL/P_{k} = {gl:.6g}/{pk:.6g} = {quotient:.6g} > alpha = "
-                f"{alpha:.6g}"
+                f"PQ({t}) = GL/P_{k} = {gl:.6g}/{pk:.6g} = {quotient:.6g} > alpha = {alpha:.6g}"
             )
         return False, ""
     if criterion == "UP":
         rises = successive_rises(values, k, direction)
         if rises >= strips:
-            ends = ", ".join(
-                f"{values[u - 1]:.6g}" for u in range(t - strips * k, t + 1, k)
-            )
+            ends = ", ".join(f"{values[u - 1]:.6g}" for u in range(t - strips * k, t + 1, k))
             moved = "rose" if direction == "min" else "fell"
             return True, (
                 f"UP_{strips}({t}): E_va {moved} over {strips} successive strips of {k} "

@@ -161,7 +161,10 @@ class EarlyStopping(MonitorCallback):
         backup=None,
     ):
         super().__init__(
-            monitor, mode, abs(check_number(min_delta, "min_delta")), min_delta_mode,
+            monitor,
+            mode,
+            abs(check_number(min_delta, "min_delta")),
+            min_delta_mode,
             check_bool(strict, "strict"),
         )
         self.patience = check_number(patience, "patience", minimum=0, integer=True)

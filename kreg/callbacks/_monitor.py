@@ -153,7 +153,8 @@ class RegularizationMonitor(keras.callbacks.Callback):
         callbacks = getattr(self, "_callbacks", None)
         if callbacks is not None:
             callbacks.callbacks = [
-                item for item in callbacks.callbacks
+                item
+                for item in callbacks.callbacks
                 if not (isinstance(item, _Ahead) and item.monitor is self)
             ]
         self._callbacks = None

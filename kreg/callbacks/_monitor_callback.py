@@ -13,7 +13,7 @@ __all__ = []  # private: EarlyStopping's base
 
 
 def infer_direction(model, monitor):
-    """"min" or "max" for ``monitor`` as Keras' ``mode="auto"`` infers it (None if unknown).
+    """ "min" or "max" for ``monitor`` as Keras' ``mode="auto"`` infers it (None if unknown).
 
     "loss"/"val_loss" are minimized; otherwise the compiled metric of that name says
     whether it goes up or down.
@@ -92,8 +92,8 @@ class MonitorCallback(keras.callbacks.Callback):
 
     def set_direction(self):
         """Settle ``direction`` ("min" or "max") from ``mode`` or the model's metric."""
-        direction = self.mode if self.mode in ("min", "max") else infer_direction(
-            self.model, self.monitor
+        direction = (
+            self.mode if self.mode in ("min", "max") else infer_direction(self.model, self.monitor)
         )
         if direction is None:
             raise ValueError(
@@ -108,7 +108,9 @@ class MonitorCallback(keras.callbacks.Callback):
 
     def improves(self, current, reference):
         """Whether ``current`` improves on ``reference`` (see :func:`is_improvement`)."""
-        return is_improvement(current, reference, self.direction, self.min_delta, self.min_delta_mode)
+        return is_improvement(
+            current, reference, self.direction, self.min_delta, self.min_delta_mode
+        )
 
     def get_monitor_value(self, logs):
         """The monitored value from ``logs`` as a float (None if missing: warns once per fit)."""

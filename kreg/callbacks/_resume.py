@@ -30,7 +30,7 @@ class ResumeFiles:
         prefix, found = os.path.basename(self.stem) + ".", {}
         if os.path.isdir(self.directory):
             for name in os.listdir(self.directory):
-                middle = name[len(prefix):-len(".json")] if name.startswith(prefix) else ""
+                middle = name[len(prefix) : -len(".json")] if name.startswith(prefix) else ""
                 if name.endswith(".json") and middle.isdigit():
                     found[int(middle)] = os.path.join(self.directory, name)
         return found
@@ -46,7 +46,9 @@ class ResumeFiles:
             if weights_changed or not os.path.exists(path):
                 atomic_write(path, lambda f: np.savez(f, *map(np.asarray, weights)))
             state["weights_file"] = os.path.basename(path)
-        atomic_write(f"{self.stem}.{next_epoch}.json", lambda f: f.write(json.dumps(state).encode()))
+        atomic_write(
+            f"{self.stem}.{next_epoch}.json", lambda f: f.write(json.dumps(state).encode())
+        )
         self.prune()
 
     def prune(self):

@@ -275,7 +275,7 @@ def resolve_targets(found, targets, rule):
 
 
 def check_timescale_targets(targets):
-    """"timescale" reads each target's base as τ in epochs: weight decays with τ > 0 only."""
+    """ "timescale" reads each target's base as τ in epochs: weight decays with τ > 0 only."""
     for name, strength in targets.items():
         if strength.kind != "weight_decay":
             raise ValueError(

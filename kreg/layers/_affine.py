@@ -95,9 +95,7 @@ def affine_matrices(params, height, width, ops=KERAS_OPS):
     return ops.stack(rows, axis=1)
 
 
-def affine_coordinates(
-    params, height, width, offset=(0.0, 0.0), scale=(1.0, 1.0), ops=KERAS_OPS
-):
+def affine_coordinates(params, height, width, offset=(0.0, 0.0), scale=(1.0, 1.0), ops=KERAS_OPS):
     """Source coordinates ``(src_x, src_y)`` of every output pixel, each (B, H, W) float32.
 
     With ``offset`` and ``scale`` (per axis, x then y) the coordinates come as
@@ -343,7 +341,9 @@ class RandomAffine(StochasticLayer):
             with_channels = len(mask_shape) == ranks[1]
             size = mask_shape[-3:-1] if with_channels and not first else mask_shape[-2:]
             image_size = image_shape[-2:] if first else image_shape[-3:-1]
-            pairs = list(zip(size, image_size)) + ([(mask_shape[0], image_shape[0])] if batched else [])
+            pairs = list(zip(size, image_size)) + (
+                [(mask_shape[0], image_shape[0])] if batched else []
+            )
             if all(a is None or b is None or a == b for a, b in pairs):
                 return
         raise ValueError(

@@ -230,7 +230,10 @@ class Dropout(_RateLayer):
             return inputs
         check_noise_shape_fits(self.noise_shape, inputs.shape)
         return dropout(
-            self.check_floating(inputs), self._live.get("rate"), self.noise_shape, self.seed_generator
+            self.check_floating(inputs),
+            self._live.get("rate"),
+            self.noise_shape,
+            self.seed_generator,
         )
 
     def compute_output_shape(self, input_shape):
@@ -283,8 +286,12 @@ class DropPath(_RateLayer):
         if not self.active(training):
             return inputs
         if len(inputs.shape) == 0:
-            raise invalid("inputs", "a tensor with a batch axis (rank >= 1)", inputs.shape,
-                          f"inputs of shape {tuple(inputs.shape)}")
+            raise invalid(
+                "inputs",
+                "a tensor with a batch axis (rank >= 1)",
+                inputs.shape,
+                f"inputs of shape {tuple(inputs.shape)}",
+            )
         return drop_path(self.check_floating(inputs), self._live.get("rate"), self.seed_generator)
 
     def compute_output_shape(self, input_shape):
@@ -370,5 +377,3 @@ class DropBlock2D(_RateLayer):
             "seed": self.seed,
             "data_format": self.data_format,
         }
-
-

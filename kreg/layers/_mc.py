@@ -113,8 +113,7 @@ def mc_predict(model, x, samples=30, batch_size=None, keras_dropout=None):
     """
     if not isinstance(model, keras.Model):
         raise ValueError(
-            "Invalid value for argument `model`: expected a Keras model. "
-            f"Received: model={model!r}"
+            f"Invalid value for argument `model`: expected a Keras model. Received: model={model!r}"
         )
     samples = check_count(samples, "samples", allow_none=False)
     batch_size = check_count(batch_size, "batch_size") or 32
@@ -148,7 +147,9 @@ def mc_predict(model, x, samples=30, batch_size=None, keras_dropout=None):
                 # whose noise depends on the batch (GaussianNoise(relative=True)) never
                 # sees a remainder of a few rows; only the new rows are kept.
                 start = max(0, min(first, n - batch_size))
-                chunk = keras.tree.map_structure(lambda a, start=start: a[start : start + batch_size], x)
+                chunk = keras.tree.map_structure(
+                    lambda a, start=start: a[start : start + batch_size], x
+                )
                 rows = len(keras.tree.flatten(chunk)[0])
                 keep = first - start
                 if vectorised:
@@ -157,7 +158,10 @@ def mc_predict(model, x, samples=30, batch_size=None, keras_dropout=None):
                     )
                     out = _predict(model, tiled)
                     out = keras.tree.map_structure(
-                        lambda o, rows=rows: np.asarray(o).reshape((samples, rows) + np.shape(o)[1:]), out
+                        lambda o, rows=rows: np.asarray(o).reshape(
+                            (samples, rows) + np.shape(o)[1:]
+                        ),
+                        out,
                     )
                 else:
                     passes = [_predict(model, chunk) for _ in range(samples)]

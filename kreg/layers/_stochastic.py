@@ -111,8 +111,6 @@ def stochastic_layers(model):
     return [layer for _, layer in walk_layers(model) if getattr(layer, "_kreg_stochastic", False)]
 
 
-
-
 # -- Keras' own layers that are random at training (mc_predict's keras_dropout)
 
 

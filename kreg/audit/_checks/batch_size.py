@@ -38,10 +38,16 @@ def check_batch_size(ctx):
         regularizer = getattr(variable, "regularizer", None)
         l2 = facts.l2_of(regularizer)
         if l2:
-            found.append(finding(
-                "lambda-batch-size", variable.path, regularizer=regularizer, l2=l2,
-                variable_path=variable.path, **about,
-            ))
+            found.append(
+                finding(
+                    "lambda-batch-size",
+                    variable.path,
+                    regularizer=regularizer,
+                    l2=l2,
+                    variable_path=variable.path,
+                    **about,
+                )
+            )
     seen = set()
     for optimizer in ctx.chain:
         if facts.is_kreg_decay(optimizer):
@@ -53,9 +59,15 @@ def check_batch_size(ctx):
         seen.add(id(optimizer))
         per_step = _per_step_decay(optimizer, wd, ctx.stepper)
         if per_step:
-            found.append(finding(
-                "lambda-batch-size", "optimizer", optimizer_name=type(optimizer).__name__,
-                weight_decay=wd, per_step=per_step,
-                follows_learning_rate=_follows_learning_rate(optimizer), **about,
-            ))
+            found.append(
+                finding(
+                    "lambda-batch-size",
+                    "optimizer",
+                    optimizer_name=type(optimizer).__name__,
+                    weight_decay=wd,
+                    per_step=per_step,
+                    follows_learning_rate=_follows_learning_rate(optimizer),
+                    **about,
+                )
+            )
     return found

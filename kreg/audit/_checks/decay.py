@@ -24,9 +24,7 @@ def check_decay(ctx):
         if kind == "weight":
             continue
         for optimizer, wd in ctx.decays[id(variable)]:
-            by_optimizer.setdefault(id(optimizer), (optimizer, []))[1].append(
-                (variable, kind, wd)
-            )
+            by_optimizer.setdefault(id(optimizer), (optimizer, []))[1].append((variable, kind, wd))
     for optimizer, items in by_optimizer.values():
         about = dict(
             optimizer_name=type(optimizer).__name__,
@@ -36,10 +34,16 @@ def check_decay(ctx):
             **_exclusion(ctx, optimizer, items),
         )
         for variable, kind, wd in items:
-            found.append(finding(
-                f"decay-on-{kind}", variable.path, kind=kind, variable_path=variable.path,
-                weight_decay=wd, **about,
-            ))
+            found.append(
+                finding(
+                    f"decay-on-{kind}",
+                    variable.path,
+                    kind=kind,
+                    variable_path=variable.path,
+                    weight_decay=wd,
+                    **about,
+                )
+            )
     for optimizer in ctx.chain:
         if facts.is_multi_optimizer(optimizer):
             found.append(finding("optimizer-not-read", "optimizer"))
@@ -57,9 +61,7 @@ def _exclusion(ctx, optimizer, items):
     among the weights ``optimizer`` decays (so excluding by name spares nothing else),
     ``paths`` the others, ``embeddings`` the flagged token embeddings' paths."""
     flagged = {id(v) for v, _, _ in items}
-    decayed = [
-        v for v, _, _ in ctx.weights if any(o is optimizer for o, _ in ctx.decays[id(v)])
-    ]
+    decayed = [v for v, _, _ in ctx.weights if any(o is optimizer for o, _ in ctx.decays[id(v)])]
     shared = {_short(v) for v in decayed if id(v) not in flagged}
     return dict(
         names=sorted({_short(v) for v, _, _ in items} - shared),
@@ -85,10 +87,18 @@ def _strength(per_step, ctx, **about):
     epochs = None
     if ctx.batch_size is not None and ctx.num_examples is not None:
         epochs = half_life / max(1, math.ceil(ctx.num_examples / ctx.batch_size))
-    return [finding(
-        "decay-too-fast", "optimizer", per_step=per_step, half_life=half_life,
-        limit=facts.FAST_HALF_LIFE, epochs=epochs, batch_size=ctx.batch_size, **about,
-    )]
+    return [
+        finding(
+            "decay-too-fast",
+            "optimizer",
+            per_step=per_step,
+            half_life=half_life,
+            limit=facts.FAST_HALF_LIFE,
+            epochs=epochs,
+            batch_size=ctx.batch_size,
+            **about,
+        )
+    ]
 
 
 def _kreg_decay_findings(ctx, optimizer):
@@ -97,8 +107,13 @@ def _kreg_decay_findings(ctx, optimizer):
         return []
     if getattr(optimizer, "mode", "decoupled") == "l2":
         if ctx.stepper is not None and facts.is_adaptive(ctx.stepper):
-            return [finding("l2-mode-with-adaptive-optimizer", "optimizer",
-                            optimizer_name=type(ctx.stepper).__name__)]
+            return [
+                finding(
+                    "l2-mode-with-adaptive-optimizer",
+                    "optimizer",
+                    optimizer_name=type(ctx.stepper).__name__,
+                )
+            ]
         return []
     # At the largest learning rate of the schedule, not the one at step 0: a warm-up from
     # a small lr_0 multiplies a follow="schedule" decay by peak / lr_0.
@@ -118,20 +133,33 @@ def _keras_decay_findings(ctx, optimizer):
     differs = [v for v, _, _ in ctx.weights if facts.exclusion_differs(optimizer, v)]
     if differs:
         on_tf = [facts.keras_excludes(optimizer, v, "tensorflow") for v in differs]
-        found.append(finding(
-            "decay-exclusion-backend-dependent", "optimizer", optimizer_name=name,
-            pattern=facts.exclusion_pattern(optimizer),
-            on_tensorflow=[v.path for v, tf in zip(differs, on_tf) if tf],
-            on_jax=[v.path for v, tf in zip(differs, on_tf) if not tf],
-        ))
+        found.append(
+            finding(
+                "decay-exclusion-backend-dependent",
+                "optimizer",
+                optimizer_name=name,
+                pattern=facts.exclusion_pattern(optimizer),
+                on_tensorflow=[v.path for v, tf in zip(differs, on_tf) if tf],
+                on_jax=[v.path for v, tf in zip(differs, on_tf) if not tf],
+            )
+        )
     schedule = facts.schedule_of(optimizer)
     profile = facts.schedule_profile(schedule) if schedule is not None else None
     if profile is not None:
         start, peak, end, end_step, exact = profile
-        found.append(finding(
-            "decay-follows-schedule", "optimizer", optimizer_name=name, weight_decay=wd,
-            start=start, peak=peak, end=end, end_step=end_step, exact=exact,
-        ))
+        found.append(
+            finding(
+                "decay-follows-schedule",
+                "optimizer",
+                optimizer_name=name,
+                weight_decay=wd,
+                start=start,
+                peak=peak,
+                end=end,
+                end_step=end_step,
+                exact=exact,
+            )
+        )
     return found
 
 
@@ -145,5 +173,6 @@ def _keras_strength_findings(ctx, optimizer):
     if lr is None:
         return []
     wd = max(amounts)
-    return _strength(lr * wd, ctx, optimizer_name=type(optimizer).__name__,
-                     learning_rate=lr, weight_decay=wd)
+    return _strength(
+        lr * wd, ctx, optimizer_name=type(optimizer).__name__, learning_rate=lr, weight_decay=wd
+    )

@@ -9,15 +9,31 @@ from kreg.audit._codes import finding
 
 _DROPOUT_LAYERS = tuple(
     getattr(keras.layers, n)
-    for n in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-              "GaussianDropout", "AlphaDropout")
+    for n in (
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "GaussianDropout",
+        "AlphaDropout",
+    )
     if hasattr(keras.layers, n)
 ) + (kreg.layers.Dropout,)
 _BIAS_LAYERS = tuple(
     getattr(keras.layers, n)
-    for n in ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
-              "Conv3DTranspose", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
-              "DepthwiseConv2D")
+    for n in (
+        "Dense",
+        "Conv1D",
+        "Conv2D",
+        "Conv3D",
+        "Conv1DTranspose",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
+        "SeparableConv1D",
+        "SeparableConv2D",
+        "DepthwiseConv1D",
+        "DepthwiseConv2D",
+    )
     if hasattr(keras.layers, n)
 )
 
@@ -65,15 +81,22 @@ def check_batchnorm(ctx):
             if isinstance(producer, _DROPOUT_LAYERS):
                 rate = facts.live_value(producer, "rate")
                 bns = [
-                    n for n in graphs.successors(graph, producer)
+                    n
+                    for n in graphs.successors(graph, producer)
                     if isinstance(n, keras.layers.BatchNormalization)
                 ]
                 if rate and bns:
                     bn_path = ctx.path_of.get(id(bns[0]), bns[0].name)
-                    found.append(finding(
-                        "dropout-before-batchnorm", path, layer_class=type(producer).__name__,
-                        rate=rate, layer_path=path, bn_path=bn_path,
-                    ))
+                    found.append(
+                        finding(
+                            "dropout-before-batchnorm",
+                            path,
+                            layer_class=type(producer).__name__,
+                            rate=rate,
+                            layer_path=path,
+                            bn_path=bn_path,
+                        )
+                    )
             if (
                 isinstance(producer, _BIAS_LAYERS)
                 and getattr(producer, "use_bias", False)
@@ -82,8 +105,13 @@ def check_batchnorm(ctx):
                 and _bias_is_cancelled(producer, consumers[0])
             ):
                 bn = consumers[0]
-                found.append(finding(
-                    "bias-before-batchnorm", path, layer=producer, layer_path=path,
-                    bn_path=ctx.path_of.get(id(bn), bn.name),
-                ))
+                found.append(
+                    finding(
+                        "bias-before-batchnorm",
+                        path,
+                        layer=producer,
+                        layer_path=path,
+                        bn_path=ctx.path_of.get(id(bn), bn.name),
+                    )
+                )
     return found

@@ -31,8 +31,7 @@ def check_noise(ctx):
         stddev = facts.live_value(layer, "stddev")
         if not stddev:
             continue
-        about = dict(layer=layer, layer_class=type(layer).__name__, stddev=stddev,
-                     layer_path=path)
+        about = dict(layer=layer, layer_class=type(layer).__name__, stddev=stddev, layer_path=path)
         x = values.get(id(layer))
         dtype = _input_dtype(layer, x)
         if "int" in dtype:
@@ -47,12 +46,17 @@ def check_noise(ctx):
         ratio = stddev / spread
         unscaled = x.ndim >= 4 and float(np.max(x)) > 1.5 and np.all(x == np.round(x))
         if unscaled and ratio < 0.05:  # kreg.layers.GaussianNoise(10.0) on 0-255 is fine
-            found.append(finding(
-                "noise-on-unscaled-input", path, largest=float(np.max(x)), spread=spread,
-                ratio=ratio, **about,
-            ))
+            found.append(
+                finding(
+                    "noise-on-unscaled-input",
+                    path,
+                    largest=float(np.max(x)),
+                    spread=spread,
+                    ratio=ratio,
+                    **about,
+                )
+            )
             continue
         if not 0.01 <= ratio <= 1.0:
-            found.append(finding("noise-out-of-scale", path, spread=spread, ratio=ratio,
-                                 **about))
+            found.append(finding("noise-out-of-scale", path, spread=spread, ratio=ratio, **about))
     return found

@@ -26,10 +26,16 @@ def check_attachment(ctx):
         build_module = getattr(type(owner).build, "__module__", "") or ""
         if not build_module.startswith(("keras.", "kreg.")):
             continue  # a custom build() may apply the regularizer its own way
-        found.append(finding(
-            "regularizer-not-attached", variable.path, layer_path=path, attribute=attribute,
-            regularizer=regularizer, variable_path=variable.path,
-        ))
+        found.append(
+            finding(
+                "regularizer-not-attached",
+                variable.path,
+                layer_path=path,
+                attribute=attribute,
+                regularizer=regularizer,
+                variable_path=variable.path,
+            )
+        )
     return found
 
 
@@ -45,10 +51,16 @@ def check_penalties(ctx):
         kind = ctx.category(variable, owner)
         about = dict(regularizer=regularizer, attribute=_attribute(variable, owner))
         if kind != "weight":
-            found.append(finding(
-                f"penalty-on-{kind}", variable.path, kind=kind, variable_path=variable.path,
-                layer=owner, **about,
-            ))
+            found.append(
+                finding(
+                    f"penalty-on-{kind}",
+                    variable.path,
+                    kind=kind,
+                    variable_path=variable.path,
+                    layer=owner,
+                    **about,
+                )
+            )
             continue
         l2 = facts.l2_of(regularizer)
         if not l2:
@@ -56,16 +68,31 @@ def check_penalties(ctx):
         decays = ctx.decays[id(variable)]
         if decays:
             optimizer, wd = decays[0]
-            found.append(finding(
-                "l2-and-weight-decay", variable.path, variable_path=variable.path,
-                weight_decay=wd, optimizer_name=type(optimizer).__name__, layer=owner,
-                **about,
-            ))
+            found.append(
+                finding(
+                    "l2-and-weight-decay",
+                    variable.path,
+                    variable_path=variable.path,
+                    weight_decay=wd,
+                    optimizer_name=type(optimizer).__name__,
+                    layer=owner,
+                    **about,
+                )
+            )
         elif adaptive:
             rate, at_step_0 = facts.initial_or_peak_learning_rate(stepper)
-            found.append(finding(
-                "l2-with-adaptive-optimizer", variable.path, l2=l2, variable=variable,
-                layer_path=path, label=ctx.label, optimizer_name=type(stepper).__name__,
-                learning_rate=rate, at_step_0=at_step_0, **about,
-            ))
+            found.append(
+                finding(
+                    "l2-with-adaptive-optimizer",
+                    variable.path,
+                    l2=l2,
+                    variable=variable,
+                    layer_path=path,
+                    label=ctx.label,
+                    optimizer_name=type(stepper).__name__,
+                    learning_rate=rate,
+                    at_step_0=at_step_0,
+                    **about,
+                )
+            )
     return found

@@ -25,7 +25,13 @@ def _penalty_per_epoch(*, regularizer, l2, variable_path, steps, batch_size, num
 
 
 def _decay_per_epoch(
-    *, optimizer_name, weight_decay, per_step, follows_learning_rate, steps, batch_size,
+    *,
+    optimizer_name,
+    weight_decay,
+    per_step,
+    follows_learning_rate,
+    steps,
+    batch_size,
     num_examples,
 ):
     """``follows_learning_rate``: the decay is multiplied by the learning rate (Keras' rule)."""

@@ -17,16 +17,24 @@ def no_optimizer():
 
 
 def decay_on(
-    *, kind, variable_path, weight_decay, optimizer_name, kreg, kinds, inner_name, names,
-    paths, embeddings,
+    *,
+    kind,
+    variable_path,
+    weight_decay,
+    optimizer_name,
+    kreg,
+    kinds,
+    inner_name,
+    names,
+    paths,
+    embeddings,
 ):
     """decay-on-bias, -normalization, -embedding; the fix covers every kind in ``kinds``:
     the weights bearing a short name in ``names`` and those at ``paths``; ``embeddings``
     are the token embeddings' paths."""
     what = "token embedding" if kind == "embedding" else kind
     return (
-        f"weight decay {weight_decay:g} from {optimizer_name} acts on {what} "
-        f"'{variable_path}'",
+        f"weight decay {weight_decay:g} from {optimizer_name} acts on {what} '{variable_path}'",
         why(kind, "decaying"),
         _decay_fix(kreg, kinds, inner_name, names, paths, embeddings),
     )
@@ -52,7 +60,7 @@ def _decay_fix(kreg, kinds, inner_name, names, paths, embeddings):
         )
     tests = []
     if names:
-        tests.append(f"v.path.rsplit(\"/\", 1)[-1] in {{{', '.join(map(repr, names))}}}")
+        tests.append(f'v.path.rsplit("/", 1)[-1] in {{{", ".join(map(repr, names))}}}')
     if paths:
         tests.append(f"v.path in {{{', '.join(map(repr, paths))}}}")
     condition = "\n    or ".join(tests)
@@ -78,11 +86,11 @@ def optimizer_not_read():
 
 def l2_mode_with_adaptive_optimizer(*, optimizer_name):
     return (
-        f"DecoupledWeightDecay(mode=\"l2\") adds λ·θ to the gradients of {optimizer_name}",
+        f'DecoupledWeightDecay(mode="l2") adds λ·θ to the gradients of {optimizer_name}',
         f"{optimizer_name} divides the added λ·θ by a per-weight running scale, so this "
         "is 'Adam + L2', not weight decay: fine for a comparison, weaker for "
         "weights with large gradients (Loshchilov & Hutter, 2019).",
-        "kreg.optimizers.DecoupledWeightDecay(..., mode=\"decoupled\")",
+        'kreg.optimizers.DecoupledWeightDecay(..., mode="decoupled")',
     )
 
 
@@ -183,11 +191,10 @@ def decay_follows_schedule(*, optimizer_name, weight_decay, start, peak, end, en
     wd = weight_decay
     where = f"step {end_step}" + ("" if exact else " (the schedule has no end)")
     if start > 0:  # DecoupledWeightDecay's lr_0 defaults to the rate at step 0
-        arguments = f"weight_decay={start * wd:.3g}, follow=\"schedule\""
+        arguments = f'weight_decay={start * wd:.3g}, follow="schedule"'
     else:
         arguments = (
-            f"weight_decay={peak * wd:.3g}, follow=\"schedule\", "
-            f"initial_learning_rate={peak:g}"
+            f'weight_decay={peak * wd:.3g}, follow="schedule", initial_learning_rate={peak:g}'
         )
     return (
         f"{optimizer_name}(weight_decay={wd:g}) is multiplied by the scheduled learning "

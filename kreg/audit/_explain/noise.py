@@ -17,9 +17,7 @@ def noise_on_integer_input(*, layer, layer_class, stddev, layer_path, dtype):
     )
 
 
-def noise_on_unscaled_input(
-    *, layer, layer_class, stddev, layer_path, largest, spread, ratio
-):
+def noise_on_unscaled_input(*, layer, layer_class, stddev, layer_path, largest, spread, ratio):
     """``largest``, ``spread``: the sample's maximum and standard deviation there."""
     return (
         f"{layer_class}(stddev={stddev:g}) '{layer_path}' receives unscaled images "

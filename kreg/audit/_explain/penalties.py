@@ -54,8 +54,16 @@ def l2_and_weight_decay(
 
 
 def l2_with_adaptive_optimizer(
-    *, regularizer, l2, variable, layer_path, attribute, label, optimizer_name,
-    learning_rate, at_step_0,
+    *,
+    regularizer,
+    l2,
+    variable,
+    layer_path,
+    attribute,
+    label,
+    optimizer_name,
+    learning_rate,
+    at_step_0,
 ):
     """``learning_rate`` is lr_0, or (``at_step_0`` False) the peak of a warm-up from 0."""
     return (
@@ -92,7 +100,7 @@ def _decay_for_penalty(optimizer_name, regularizer, variable, l2, learning_rate,
     inner = optimizer_code(plain(optimizer_name))
     return (
         f"optimizer = kreg.optimizers.DecoupledWeightDecay({inner}(...), "
-        f"weight_decay={2 * lr0 * l2 / size:.3g}, follow=\"schedule\"{extra})"
+        f'weight_decay={2 * lr0 * l2 / size:.3g}, follow="schedule"{extra})'
         "  # the per-step decay the penalty gives under plain SGD"
     )
 
@@ -104,7 +112,5 @@ def _regularizer_code(regularizer):
         config = regularizer.get_config()
     except Exception:
         config = {}
-    args = ", ".join(
-        f"{k}={v!r}" for k, v in config.items() if isinstance(v, (int, float, str))
-    )
+    args = ", ".join(f"{k}={v!r}" for k, v in config.items() if isinstance(v, (int, float, str)))
     return f"{module}.regularizers.{type(regularizer).__name__}({args})"
