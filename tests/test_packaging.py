@@ -17,8 +17,19 @@ def dist(tmp_path_factory):
     pytest.importorskip("build")
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "-o", str(out), str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--no-isolation",
+            "--sdist",
+            "--wheel",
+            "-o",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     return out
 
@@ -33,7 +44,8 @@ def test_license_is_the_apache_text_in_the_repository_sdist_and_wheel(dist):
         name = next(n for n in archive.getnames() if n.endswith("/LICENSE"))
         assert archive.extractfile(name).read().decode() == text
     with zipfile.ZipFile(wheel) as archive:
-        name = next(n for n in archive.namelist() if n.endswith("licenses/LICENSE"))
+        # .dist-info/licenses/LICENSE from setuptools 77 (PEP 639), .dist-info/LICENSE before
+        name = next(n for n in archive.namelist() if ".dist-info/" in n and n.endswith("/LICENSE"))
         assert archive.read(name).decode() == text
 
 
@@ -47,7 +59,9 @@ def test_every_test_module_collects_from_the_unpacked_sdist(dist, tmp_path):
     assert shipped == sorted(p.name for p in (ROOT / "tests").glob("*.py"))
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
-        cwd=source, capture_output=True, text=True,
+        cwd=source,
+        capture_output=True,
+        text=True,
     )
     assert collected.returncode == 0, collected.stdout[-2000:]
     assert "error" not in collected.stdout.splitlines()[-1], collected.stdout[-2000:]

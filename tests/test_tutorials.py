@@ -11,11 +11,12 @@ import glob
 import json
 import os
 import runpy
+import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import jax_only, tf_only
+from conftest import BACKEND, jax_only, tf_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TUTORIALS = os.path.join(ROOT, "tutorials")
@@ -119,12 +120,13 @@ def test_equivalence_verdict_from_the_interval():
     lo, hi = _report.interval(test)
     assert abs(lo - (0.02 - 4.303 * 0.01 / np.sqrt(3))) < 1e-12
     assert abs(hi - (0.02 + 4.303 * 0.01 / np.sqrt(3))) < 1e-12
-    assert _report.equivalence(test, 0.05) == "Reproduced"          # [-0.005, 0.045]
+    assert _report.equivalence(test, 0.05) == "Reproduced"  # [-0.005, 0.045]
     assert _report.equivalence(test, 0.03) == "Inconclusive at this size"
     far = _report.paired_test([0.5, 0.51, 0.52], [0.1, 0.1, 0.1])  # [0.385, 0.435]
     assert _report.equivalence(far, 0.03) == "Not reproduced"
     assert _report.equivalence(_report.paired_test([0.1], [0.1]), 0.5) == (
-        "Inconclusive at this size")
+        "Inconclusive at this size"
+    )
 
 
 def test_bootstrap_interval_and_its_verdict():
@@ -144,8 +146,12 @@ def test_lesson_options_flags_environment_and_report_folder(tmp_path, monkeypatc
     monkeypatch.delenv("KREG_LESSON_MODE", raising=False)
     monkeypatch.delenv("KREG_LESSON_OUT", raising=False)
     options = _lesson.options("03_early_stopping", argv=["--smoke", "--out", str(tmp_path)])
-    assert (options.mode, options.smoke, options.quick, options.full) == ("smoke", True,
-                                                                          False, False)
+    assert (options.mode, options.smoke, options.quick, options.full) == (
+        "smoke",
+        True,
+        False,
+        False,
+    )
     assert options.out == str(tmp_path / "03_early_stopping") and options.seed == 0
     assert options.dataset == "mnist1d"
     assert _lesson.pick(options, smoke=1, quick=2, full=3) == 1
@@ -157,7 +163,8 @@ def test_lesson_options_flags_environment_and_report_folder(tmp_path, monkeypatc
     assert options.mode == "full" and options.dataset == "digits"
     assert options.out == str(tmp_path / "env" / "06_batchnorm_and_biases")
     assert _lesson.options("06_batchnorm_and_biases", argv=["--dataset", "mnist"]).dataset == (
-        "mnist")
+        "mnist"
+    )
     monkeypatch.setenv("KREG_LESSON_MODE", "fast")
     with pytest.raises(ValueError, match="KREG_LESSON_MODE.*Received: 'fast'"):
         _lesson.options("03_early_stopping", argv=[])
@@ -224,8 +231,13 @@ def test_study_verdicts_write_results_only_on_a_full_run(tmp_path, monkeypatch):
 
 def code_lines(path):
     """The lesson's code lines (no prose blocks, no blank lines), in order."""
-    return [line for kind, text in notebook.cells(path) if kind == "code"
-            for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        line
+        for kind, text in notebook.cells(path)
+        if kind == "code"
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=name_of)
@@ -249,12 +261,24 @@ def test_lesson_is_a_keras_io_code_example(path):
 
 @pytest.mark.parametrize("path", LESSONS, ids=name_of)
 def test_lesson_smoke(path, tmp_path):
-    run_script(path, "--smoke", "--out", str(tmp_path))
+    if name_of(path) == "10_scaling_out" and BACKEND == "tensorflow":
+        # A second tf.distribute.MirroredStrategy over the devices of one that already ran
+        # collectives in this process reuses its collective keys and fails ("Shape mismatch
+        # in the collective instance"), Keras' own AdamW included; the suite's own strategy
+        # (conftest) has run by now, so the lesson gets a process of its own, as a reader's.
+        subprocess.run(
+            [sys.executable, path, "--smoke", "--out", str(tmp_path)],
+            check=True,
+            env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        )
+    else:
+        run_script(path, "--smoke", "--out", str(tmp_path))
     folder = tmp_path / name_of(path)
     assert (folder / "README.md").exists()
     assert (folder / f"study_{name_of(path)}.md").exists(), "the study's verdict table shown"
-    own = [p for p in folder.glob("*.md") if p.name != "README.md"
-           and not p.name.startswith("study_")]
+    own = [
+        p for p in folder.glob("*.md") if p.name != "README.md" and not p.name.startswith("study_")
+    ]
     assert own or list(folder.glob("[!s]*.png")), "a table or a figure of its own"
     assert name_of(path) in (tmp_path / "index.md").read_text()
 
@@ -277,8 +301,14 @@ def test_tour_smoke_writes_report(tmp_path, capsys):
 def test_lesson_with_mock_tfds_dataset(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=64):
-        run_script(os.path.join(TUTORIALS, "03_early_stopping.py"), "--smoke", "--dataset",
-                   "mnist", "--out", str(tmp_path))
+        run_script(
+            os.path.join(TUTORIALS, "03_early_stopping.py"),
+            "--smoke",
+            "--dataset",
+            "mnist",
+            "--out",
+            str(tmp_path),
+        )
     assert (tmp_path / "03_early_stopping" / "criteria.md").exists()
 
 
@@ -304,14 +334,24 @@ def test_lesson_converts_to_a_notebook(path, tmp_path):
 
 def test_notebook_conversion_keeps_strings_inside_code(tmp_path):
     lesson = tmp_path / "99_demo.py"
-    lesson.write_text('"""\nTitle: Demo\nAuthor: me\nDate created: 2026/12/07\n'
-                      'Last modified: 2026/12/07\nDescription: A demo.\n"""\n\n'
-                      '"""\n## Part\n\nProse.\n"""\n\nx = 1\n\n\ndef f():\n'
-                      '    """A docstring stays code."""\n    return """\n"""\n\n'
-                      '"""\nMore prose.\n"""\nprint(f())\n')
+    lesson.write_text(
+        '"""\nTitle: Demo\nAuthor: me\nDate created: 2026/12/07\n'
+        'Last modified: 2026/12/07\nDescription: A demo.\n"""\n\n'
+        '"""\n## Part\n\nProse.\n"""\n\nx = 1\n\n\ndef f():\n'
+        '    """A docstring stays code."""\n    return """\n"""\n\n'
+        '"""\nMore prose.\n"""\nprint(f())\n'
+    )
     assert notebook.cells(str(lesson)) == [
-        ("header", {"Title": "Demo", "Author": "me", "Date created": "2026/12/07",
-                    "Last modified": "2026/12/07", "Description": "A demo."}),
+        (
+            "header",
+            {
+                "Title": "Demo",
+                "Author": "me",
+                "Date created": "2026/12/07",
+                "Last modified": "2026/12/07",
+                "Description": "A demo.",
+            },
+        ),
         ("markdown", "## Part\n\nProse."),
         ("code", 'x = 1\n\n\ndef f():\n    """A docstring stays code."""\n    return """\n"""'),
         ("markdown", "More prose."),
@@ -324,8 +364,7 @@ def test_notebook_conversion_keeps_strings_inside_code(tmp_path):
 def test_one_lesson_executes_as_a_notebook(tmp_path, monkeypatch):
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    target = notebook.write_notebook(os.path.join(TUTORIALS, "03_early_stopping.py"),
-                                     str(tmp_path))
+    target = notebook.write_notebook(os.path.join(TUTORIALS, "03_early_stopping.py"), str(tmp_path))
     monkeypatch.setenv("KREG_LESSON_MODE", "smoke")
     monkeypatch.setenv("KREG_LESSON_OUT", str(tmp_path / "report"))
     book = notebook.execute(target, mode="smoke", timeout=300, out=str(tmp_path / "report"))
@@ -365,19 +404,28 @@ def test_study_smoke(path, tmp_path, monkeypatch):
 def test_study_1_smoke_runs_every_setting_and_the_sgd_yardstick(tmp_path):
     text = study_smoke(os.path.join(STUDIES, "01_weight_decay_vs_l2.py"), tmp_path)
     for setting in ("MLP 100-100", "CNN with batch norm"):
-        for claim in ("generalizes worse than SGD with momentum", "best test error is lower",
-                      "best λ moves less"):
+        for claim in (
+            "generalizes worse than SGD with momentum",
+            "best test error is lower",
+            "best λ moves less",
+        ):
             assert f"| {setting}: " in text and claim in text
     folder = tmp_path / "01_weight_decay_vs_l2"
-    for name in ("trajectories.md", "landscape_mlp_100100.png", "sgd_reference_mlp_100100.md",
-                 "landscape_cnn_with_batch_norm.png", "sgd_reference_cnn_with_batch_norm.md"):
+    for name in (
+        "trajectories.md",
+        "landscape_mlp_100100.png",
+        "sgd_reference_mlp_100100.md",
+        "landscape_cnn_with_batch_norm.png",
+        "sgd_reference_cnn_with_batch_norm.md",
+    ):
         assert (folder / name).exists(), name
 
 
 def test_every_study_has_its_results_and_every_lesson_its_study():
     for path in STUDY_SCRIPTS:  # a study's last full run is committed
-        text = open(os.path.join(STUDIES, "results", name_of(path) + ".md"),
-                    encoding="utf-8").read()
+        text = open(
+            os.path.join(STUDIES, "results", name_of(path) + ".md"), encoding="utf-8"
+        ).read()
         assert "| " + " | ".join(_study.HEADERS) + " |" in text, name_of(path)
     for path in LESSONS:  # each lesson shows its study's table and figure
         name = name_of(path)
@@ -435,8 +483,9 @@ def test_study_1_fitted_best_lambda_is_the_parabola_vertex(study_1):
 
 def test_study_1_cost_of_keeping_lambda_across_learning_rates(study_1):
     # [seed, lr, λ]: row 0's mean best is column 0, row 1's is column 2.
-    err = np.array([[[0.10, 0.20, 0.40], [0.50, 0.30, 0.20]],
-                    [[0.12, 0.18, 0.40], [0.70, 0.30, 0.10]]])
+    err = np.array(
+        [[[0.10, 0.20, 0.40], [0.50, 0.30, 0.20]], [[0.12, 0.18, 0.40], [0.70, 0.30, 0.10]]]
+    )
     excess, a, b = study_1.kept_lambda_cost(err)
     # λ of row 0 (column 0) used at row 1: 0.50 − 0.20 and 0.70 − 0.10; the other way,
     # column 2 at row 0: 0.40 − 0.10 and 0.40 − 0.12, a smaller mean.
@@ -470,17 +519,35 @@ def test_study_1_expected_minimum_of_normals(study_1):
 
 def test_study_1_verdict_rows_from_a_run(study_1):
     test = _report.paired_test([0.32, 0.33, 0.31], [0.30, 0.31, 0.30])
-    setting = {"name": "MLP 100-100, 60 epochs", "seeds": 3, "error_test": test,
-               "best_error": {"Adam + L2": 0.32, "decoupled": 0.303},
-               "error_verdict": "Reproduced", "shift_interval": (0.1, -0.2, 0.3),
-               "shift_decades": {"Adam + L2": 0.7, "decoupled": 0.6},
-               "shift_verdict": "Inconclusive at this size",
-               "sgd": {"best_error": 0.27, "premise_test": test, "premise_verdict": "Reproduced"}}
-    rows = study_1.verdict_rows({"sgd_equal": True, "adam_apart": True, "steps": 200,
-                                 "step32": 1e-7, "traj64": 1e-16, "adam_first": 5e-3,
-                                 "landscape": [setting]})
-    assert [r[-1] for r in rows] == ["reproduced", "reproduced", "Reproduced", "Reproduced",
-                                     "Inconclusive at this size"]
+    setting = {
+        "name": "MLP 100-100, 60 epochs",
+        "seeds": 3,
+        "error_test": test,
+        "best_error": {"Adam + L2": 0.32, "decoupled": 0.303},
+        "error_verdict": "Reproduced",
+        "shift_interval": (0.1, -0.2, 0.3),
+        "shift_decades": {"Adam + L2": 0.7, "decoupled": 0.6},
+        "shift_verdict": "Inconclusive at this size",
+        "sgd": {"best_error": 0.27, "premise_test": test, "premise_verdict": "Reproduced"},
+    }
+    rows = study_1.verdict_rows(
+        {
+            "sgd_equal": True,
+            "adam_apart": True,
+            "steps": 200,
+            "step32": 1e-7,
+            "traj64": 1e-16,
+            "adam_first": 5e-3,
+            "landscape": [setting],
+        }
+    )
+    assert [r[-1] for r in rows] == [
+        "reproduced",
+        "reproduced",
+        "Reproduced",
+        "Reproduced",
+        "Inconclusive at this size",
+    ]
     assert rows[4][4] == "[-0.20, +0.30], paired bootstrap 95%"
 
 
