@@ -48,7 +48,7 @@ import _report  # noqa: E402
 
 
 @dataclasses.dataclass
-class Options:
+class Options(_report.RunMode):
     """What a study was asked to do; ``smoke`` / ``quick`` / ``dataset`` serve _data.from_args."""
 
     name: str
@@ -57,18 +57,6 @@ class Options:
     seed: int
     dataset: str = None
     start: float = dataclasses.field(default_factory=time.perf_counter)
-
-    @property
-    def smoke(self):
-        return self.mode == "smoke"
-
-    @property
-    def quick(self):
-        return self.mode == "quick"
-
-    @property
-    def full(self):
-        return self.mode == "full"
 
 
 def parser(description=None):
@@ -99,7 +87,7 @@ def options(name, argv=None, description=None):
 
 def pick(args, smoke, quick, full):
     """The value for the study's mode."""
-    return {"smoke": smoke, "quick": quick, "full": full}[args.mode]
+    return args.pick(smoke, quick, full)
 
 
 def markdown(headers, rows):

@@ -49,7 +49,7 @@ in_notebook = _report.in_notebook
 
 
 @dataclasses.dataclass
-class Options:
+class Options(_report.RunMode):
     """What a lesson was asked to do. ``smoke`` / ``quick`` let ``_data.from_args`` read it."""
 
     name: str
@@ -58,18 +58,6 @@ class Options:
     dataset: str
     seed: int
     report: str
-
-    @property
-    def smoke(self):
-        return self.mode == "smoke"
-
-    @property
-    def quick(self):
-        return self.mode == "quick"
-
-    @property
-    def full(self):
-        return self.mode == "full"
 
 
 def parser(description=None):
@@ -150,7 +138,7 @@ def options(name, dataset="mnist1d", argv=None):
 
 def pick(options, smoke, quick, full):
     """The value for the lesson's mode."""
-    return {"smoke": smoke, "quick": quick, "full": full}[options.mode]
+    return options.pick(smoke, quick, full)
 
 
 def _show_markdown(text):

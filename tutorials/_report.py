@@ -50,6 +50,28 @@ def pick(args, smoke, quick, full):
     return {"smoke": smoke, "quick": quick, "full": full}[mode(args)]
 
 
+class RunMode:
+    """What a lesson's and a study's options share: ``mode`` is smoke, quick or full."""
+
+    mode: str
+
+    @property
+    def smoke(self):
+        return self.mode == "smoke"
+
+    @property
+    def quick(self):
+        return self.mode == "quick"
+
+    @property
+    def full(self):
+        return self.mode == "full"
+
+    def pick(self, smoke, quick, full):
+        """The value for this mode."""
+        return {"smoke": smoke, "quick": quick, "full": full}[self.mode]
+
+
 def _fmt(value):
     if isinstance(value, float):
         if value != value:
