@@ -1,6 +1,7 @@
 """What the sdist and the wheel carry: the license, and a test suite that runs from the sdist."""
 
 import pathlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -16,6 +17,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def dist(tmp_path_factory):
     pytest.importorskip("build")
     out = tmp_path_factory.mktemp("dist")
+    # Built from a copy: setuptools writes its egg-info and build folders beside the sources,
+    # and the checkout may be installed from (pip install -e) while this test runs.
+    source = tmp_path_factory.mktemp("source") / "kreg"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", "build", "dist", "site", "report", ".whl", "*.egg-info", "__pycache__"
+        ),
+    )
     subprocess.run(
         [
             sys.executable,
@@ -26,7 +37,7 @@ def dist(tmp_path_factory):
             "--wheel",
             "-o",
             str(out),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,

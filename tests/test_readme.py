@@ -35,7 +35,9 @@ def test_readme_commands_are_the_ci_commands():
     assert len(commands) == 2
     ci = (README.parent / ".ci" / "run").read_text()
     assert 'pip install -e ".[cpu,jax,torch,test]"' in commands[1] and "[cpu,jax,torch,test]" in ci
-    assert "for backend in tensorflow jax torch;" in ci
+    assert "KERAS_BACKEND=$1 python -m pytest -q" in ci  # the README's command, per leg
+    for backend in ("tensorflow", "jax", "torch"):
+        assert f"leg {backend} backend_leg {backend}" in ci, backend
     for backend in ("tensorflow", "jax", "torch"):
         assert f"KERAS_BACKEND={backend} pytest -q" in commands[1]
     assert "tutorials/tour.py --quick" in commands[0]
