@@ -18,10 +18,10 @@ per step (the work done, all threads: on a shared CPU it is the least noisy figu
 meaningless for a GPU's work), and their ratios. The backend is whatever KERAS_BACKEND
 says.
 
-Targets (issue 3): wrapper ≤ 1.01× adam on a GPU with JAX (8×4096 MLP, batch 256) and
-≤ 1.03× on CPU with TensorFlow; mode_l2 ≤ 1.02× adam. On torch (eager) each write of the
-wrapper is a separate tensor op, where Keras' torch AdamW decays in place with one
-``_foreach_mul_``: compare the wrapper with AdamW printed beside it.
+Targets: wrapper ≤ 1.01× adam on a GPU with JAX (8×4096 MLP, batch 256) and ≤ 1.03× on
+CPU on every backend; mode_l2 ≤ 1.02× adam. On torch (eager) the wrapper writes all the
+weights of one multiplier in one batched in-place call, as Keras' torch AdamW decays with
+one ``_foreach_mul_``: AdamW, printed beside it, is the yardstick of what a decay costs.
 
 Run:  python benchmarks/bench_weight_decay.py                 # CPU-sized defaults, ~1-2 min
       KERAS_BACKEND=jax python benchmarks/bench_weight_decay.py

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import BACKEND, jax_only, tf_only
+from conftest import BACKEND, tf_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TUTORIALS = os.path.join(ROOT, "tutorials")
@@ -396,14 +396,15 @@ def study_smoke(path, tmp_path):
     return text
 
 
-# The studies' smoke runs, once: on JAX, the backend of their committed full runs, except
-# study 10, which starts its own processes for every engine whatever the backend: it runs
-# in the torch leg, the shorter one.
+# The studies' smoke runs test their plumbing once, in the shortest leg of CI: torch, whose
+# eager steps need no compilation (their committed full runs are JAX's; study 10 starts its
+# own processes for every engine whatever the backend).
+study_leg = pytest.mark.skipif(BACKEND != "torch", reason="a study's smoke run runs once (torch)")
+
+
+@study_leg
 @pytest.mark.parametrize("path", [p for p in STUDY_SCRIPTS if "/01_" not in p], ids=name_of)
 def test_study_smoke(path, tmp_path, monkeypatch):
-    leg = "torch" if "/10_" in path else "jax"
-    if BACKEND != leg:
-        pytest.skip(f"a study's smoke run runs once, with KERAS_BACKEND={leg}")
     # A smoke run writes nothing that is committed.
     monkeypatch.setattr(_study, "RESULTS", str(tmp_path / "results"))
     monkeypatch.setattr(_study, "IMAGES", str(tmp_path / "img"))
@@ -411,7 +412,7 @@ def test_study_smoke(path, tmp_path, monkeypatch):
     assert not (tmp_path / "results").exists() and not (tmp_path / "img").exists()
 
 
-@jax_only
+@study_leg
 def test_study_1_smoke_runs_every_setting_and_the_sgd_yardstick(tmp_path):
     text = study_smoke(os.path.join(STUDIES, "01_weight_decay_vs_l2.py"), tmp_path)
     for setting in ("MLP 100-100", "CNN with batch norm"):
@@ -445,7 +446,7 @@ def test_every_study_has_its_results_and_every_lesson_its_study():
         assert os.path.exists(os.path.join(ROOT, "docs", "img", name + ".png")), name
 
 
-@jax_only
+@study_leg
 def test_run_all_smoke(tmp_path, capsys):
     run_all = load_module(os.path.join(STUDIES, "run_all.py"))
     numbers = [n for n, _ in run_all.studies()]
