@@ -60,12 +60,20 @@ class VariableStrengths(LiveStrengths):
         return self._records
 
     def read_strength(self, key):
-        return float(self._values()[list(self._records).index(key)])
+        return float(self._values()[self._index(key)])
 
     def write_strength(self, key, value):
         values = self._values()
-        values[list(self._records).index(key)] = value
+        values[self._index(key)] = value
         self._strengths.assign(values)
+
+    def strength_tensors(self):
+        """``{key: the live value as a scalar tensor}``, what a compiled step reads."""
+        values = keras.ops.convert_to_tensor(self._strengths)
+        return {key: values[i] for i, key in enumerate(self._records)}
+
+    def _index(self, key):
+        return list(self._records).index(key)
 
     def _values(self):
         return np.array(keras.ops.convert_to_numpy(self._strengths.value), dtype="float32")

@@ -333,11 +333,9 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, VariableStrengths):
     @property
     def loss_scale_factor(self):
         inner = getattr(self, "inner_optimizer", None)
-        return (
-            getattr(self, "_own_loss_scale_factor", None)
-            if inner is None
-            else (inner.loss_scale_factor)
-        )
+        if inner is None:  # Optimizer.__init__ sets it before the inner one is known
+            return getattr(self, "_own_loss_scale_factor", None)
+        return inner.loss_scale_factor
 
     @loss_scale_factor.setter
     def loss_scale_factor(self, value):
@@ -417,11 +415,11 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, VariableStrengths):
                 "Invalid value for argument `grads`: expected one gradient (or None) per "
                 f"variable, {len(variables)} in all. Received: {len(grads)} gradients"
             )
-        rows = self._decayed.rows(grads, variables)
+        indexed = self._decayed.rows(grads, variables)
+        rows = [(variable, multiplier, anchor) for _, variable, multiplier, anchor in indexed]
         amounts = self._amounts(grads)
         for step in _steps.stage(self._steps, "gradient"):
-            amount = amounts[step.strength]
-            grads = _steps.add_to_gradients(step, grads, variables, self._decayed, amount)
+            grads = _steps.add_to_gradients(step, grads, indexed, amounts[step.strength])
         reads_before = any(step.reads_before for step in self._steps)
         before = [ops.copy(v.value) for v, _, _ in rows] if reads_before else [None] * len(rows)
         for step in _steps.stage(self._steps, "before"):
@@ -436,8 +434,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer, VariableStrengths):
         "weight_decay" and "l1" are λ_t·f_t and l1·f_t, gated (0 on a step the inner
         optimizer skips); "l2" is λ_t at the scale of the incoming gradients.
         """
-        strengths = ops.convert_to_tensor(self._strengths)
-        weight_decay, l1 = strengths[0], strengths[1]
+        strengths = self.strength_tensors()
+        weight_decay, l1 = strengths["weight_decay"], strengths["l1"]
         if self._schedule is not None:
             weight_decay = weight_decay * _steps.scheduled(self._schedule, self._core.iterations)
         factor = _decay.follow_factor(

@@ -38,3 +38,18 @@ def test_a_handle_reads_and_writes_through_the_protocol_with_the_record_s_check(
 def test_a_record_checks_its_base():
     with pytest.raises(ValueError, match=r"argument `l2`: expected a finite float >= 0"):
         record("l2", "regularizer", -1.0)
+
+
+def test_variable_strengths_are_read_by_name_in_the_step_and_on_the_host():
+    import keras
+    import numpy as np
+
+    from kreg.optimizers import DecoupledWeightDecay
+
+    opt = DecoupledWeightDecay(keras.optimizers.SGD(0.1), 0.25, l1=0.125)
+    opt.write_strength("l1", 0.5)
+    tensors = opt.strength_tensors()
+    assert list(tensors) == ["weight_decay", "l1"]
+    assert [float(keras.ops.convert_to_numpy(t)) for t in tensors.values()] == [0.25, 0.5]
+    assert opt.read_strength("weight_decay") == 0.25 and opt.read_strength("l1") == 0.5
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(opt._strengths), [0.25, 0.5])
