@@ -48,10 +48,14 @@ class Selection:
         return self._chosen.get(id(variable), _NOT_CHOSEN)
 
     def rows(self, grads, variables):
-        """``[(θ, m, θ₀)]`` of the decayed weights with a gradient (the inner optimizer
-        skips the others, and so does the decay)."""
-        rows = [(v, *self.chosen(v)) for v, g in zip(variables, grads) if g is not None]
-        return [row for row in rows if row[1] != 0.0]
+        """``[(i, θ, m, θ₀)]`` of the decayed weights with a gradient, ``i`` their position
+        (the inner optimizer skips the others, and so does the decay)."""
+        rows = []
+        for i, (variable, gradient) in enumerate(zip(variables, grads)):
+            multiplier, anchor = self.chosen(variable)
+            if gradient is not None and multiplier != 0.0:
+                rows.append((i, variable, multiplier, anchor))
+        return rows
 
     def config(self):
         return None if self.saved is None else [[tail, m] for tail, m in self.saved]

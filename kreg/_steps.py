@@ -115,36 +115,30 @@ def scheduled(schedule, step):
 # -- running a stage around the inner optimizer
 
 
-def add_to_gradients(step, grads, variables, selection, amount):
-    """``step.function(g, θ, amount·m, θ₀)`` for the decayed weights' gradients.
+def add_to_gradients(step, grads, rows, amount):
+    """``step.function(g, θ, amount·m, θ₀)`` for the gradients of ``rows``, the decayed
+    weights' ``(i, θ, m, θ₀)`` (``Selection.rows``).
 
     On torch (eager) the coupled L2 term without anchors is added in place, one batched
     call per multiplier: the gradients are the step's own fresh tensors.
     """
     grads = list(grads)
-    rows = [
-        (i, *selection.chosen(v))
-        for i, (g, v) in enumerate(zip(grads, variables))
-        if g is not None and selection.chosen(v)[0] != 0.0
-    ]
     if keras.backend.backend() == "torch" and step.function is _decay.l2_gradient:
         plain = [
-            row
-            for row in rows
-            if row[2] is None and grads[row[0]].dtype == variables[row[0]].value.dtype
+            row for row in rows if row[3] is None and grads[row[0]].dtype == row[1].value.dtype
         ]
         with compat.no_gradient():
-            for multiplier in sorted({m for _, m, _ in plain}):
-                indices = [i for i, m, _ in plain if m == multiplier]
+            for multiplier in sorted({row[2] for row in plain}):
+                same = [row for row in plain if row[2] == multiplier]
                 compat.add_scaled_in_place(
-                    [grads[i] for i in indices],
-                    [variables[i].value for i in indices],
+                    [grads[i] for i, _, _, _ in same],
+                    [variable.value for _, variable, _, _ in same],
                     float(amount * multiplier),
                 )
-        done = {i for i, _, _ in plain}
+        done = {row[0] for row in plain}
         rows = [row for row in rows if row[0] not in done]
-    for i, multiplier, anchor in rows:
-        grads[i] = step.function(grads[i], variables[i], amount * multiplier, anchor)
+    for i, variable, multiplier, anchor in rows:
+        grads[i] = step.function(grads[i], variable, amount * multiplier, anchor)
     return grads
 
 

@@ -29,9 +29,8 @@ def test_multipliers_before_and_after_build_and_rows_with_gradients():
         None,
     )
     grads = [np.ones((3, 2)), np.ones(2)]
-    assert [v.path for v, _, _ in selection.rows(grads, [dense.kernel, dense.bias])] == [
-        "dense/kernel"
-    ]
+    assert selection.rows(grads, [dense.kernel, dense.bias]) == [(0, dense.kernel, 0.5, "θ₀")]
+    assert selection.rows(grads[::-1], [dense.bias, dense.kernel]) == [(1, dense.kernel, 0.5, "θ₀")]
     assert selection.rows([None, np.ones(2)], [dense.kernel, dense.bias]) == []
     assert selection.config() == [["dense/kernel", 0.5], ["dense/bias", 0.0]]
 
