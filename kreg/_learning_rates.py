@@ -31,6 +31,7 @@ class LearningRates:
             ),
         )
         self.recorded = None  # set by the wrapper once its variable exists
+        self._profiled = None  # (schedule, its peak): profiling calls it several times
         schedule = compat.learning_rate_schedule(core)
         if self.given[0] is None and follow == "schedule" and schedule is not None:
             start = _schedules.as_float(schedule(0))
@@ -53,7 +54,7 @@ class LearningRates:
         """lr_max as a Python float: given; else the schedule's peak; else the largest met."""
         if self.given[1] is not None:
             return self.given[1]
-        peak = schedule_peak(core)
+        peak = self._schedule_peak(core)
         return peak if peak is not None else self._met(1, core)
 
     def _met(self, index, core, step=None):
@@ -70,7 +71,7 @@ class LearningRates:
             return None, None
         initial, peak = self.given
         if peak is None and follow == "corrected":
-            peak = schedule_peak(core)
+            peak = self._schedule_peak(core)
         if (initial if follow == "schedule" else peak) is not None:
             return initial, peak
         lr = ops.cast(core.learning_rate, "float32")
@@ -80,11 +81,13 @@ class LearningRates:
         self.recorded.assign(ops.stack([initial, peak]))
         return initial, peak
 
-
-def schedule_peak(core):
-    """The peak of ``core``'s learning-rate schedule (a warm-up's target), or None."""
-    schedule = compat.learning_rate_schedule(core)
-    if schedule is None:
-        return None
-    profile = _schedules.schedule_profile(schedule)
-    return None if profile is None else profile[1]
+    def _schedule_peak(self, core):
+        """The peak of the inner learning-rate schedule (None without one), profiled once
+        per schedule: an eager step (torch) asks at every step."""
+        schedule = compat.learning_rate_schedule(core)
+        if schedule is None:
+            return None
+        if self._profiled is None or self._profiled[0] is not schedule:
+            profile = _schedules.schedule_profile(schedule)
+            self._profiled = (schedule, None if profile is None else profile[1])
+        return self._profiled[1]

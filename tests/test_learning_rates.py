@@ -39,3 +39,25 @@ def test_a_schedule_starting_at_zero_needs_lr_0_for_the_schedule_rule():
         LearningRates(None, None, "schedule", keras.optimizers.SGD(warm_up))
     rates = LearningRates(None, None, "corrected", keras.optimizers.SGD(warm_up))
     assert rates.peak(keras.optimizers.SGD(warm_up)) == pytest.approx(0.1)
+
+
+def test_a_schedule_s_peak_is_profiled_once_not_at_every_step():
+    calls = []
+
+    class Counted(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            calls.append(step)
+            return 0.1 * keras.ops.minimum(keras.ops.cast(step, "float32") + 1.0, 3.0)
+
+        def get_config(self):
+            return {}
+
+    core = keras.optimizers.SGD(Counted())
+    rates = LearningRates(None, None, "corrected", core)
+    rates.recorded = _recorded()
+    first = rates.in_step("corrected", core)
+    profiled = len(calls)
+    assert profiled > 1  # profiling reads the schedule at several steps
+    for _ in range(3):
+        assert rates.in_step("corrected", core) == first
+    assert rates.peak(core) == pytest.approx(0.3) and len(calls) == profiled
