@@ -6,6 +6,7 @@ here, by name, instead of far from the cause.
 """
 
 import contextlib
+import importlib
 
 import keras
 
@@ -157,8 +158,6 @@ def tensorflow_backend():
     compute there with this module (``DataLayer.backend``); kreg's augmentation maths runs
     on the same implementations of the same op names. Importing it imports TensorFlow.
     """
-    import importlib
-
     return importlib.import_module("keras.src.backend.tensorflow")
 
 
@@ -252,8 +251,6 @@ def serializes_its_layers(layer):
     arguments. Keras has no public name for the functional model class
     (``keras.src.models.functional.Functional``); ``keras.Model(inputs, outputs)`` makes one.
     """
-    import importlib
-
     functional = importlib.import_module("keras.src.models.functional").Functional
     base = getattr(type(layer), "_kreg_base", type(layer))
     if issubclass(base, keras.Sequential):
@@ -274,7 +271,6 @@ def tracing():
     (``backend_utils.in_tf_graph``, ``jax_utils.is_in_jax_tracing_scope``,
     ``symbolic_scope.in_symbolic_scope``) have no public names.
     """
-    import importlib
 
     def private(module, name):
         return getattr(importlib.import_module(f"keras.src.{module}"), name)
@@ -295,6 +291,11 @@ def tracing():
 # -- torch (kreg._write)
 
 
+def _torch():
+    # Imported on first use: torch is only there when it is the backend.
+    return importlib.import_module("torch")
+
+
 def no_gradient():
     """A context in which torch records no autograd graph (``torch.no_grad()``); a no-op
     context on the other backends.
@@ -307,9 +308,7 @@ def no_gradient():
     """
     if keras.backend.backend() != "torch":
         return contextlib.nullcontext()
-    import importlib
-
-    return importlib.import_module("torch").no_grad()
+    return _torch().no_grad()
 
 
 # -- metrics and torch modules (kreg.callbacks, kreg.layers)
@@ -347,26 +346,20 @@ def multiply_in_place(tensors, factor):
     Why: Keras' own torch AdamW decays all weights with this one call; DecoupledWeightDecay
     on torch does the same rather than one new tensor and one copy per weight.
     """
-    import importlib
-
-    importlib.import_module("torch")._foreach_mul_(tensors, factor)
+    _torch()._foreach_mul_(tensors, factor)
 
 
 def subtract_in_place(tensors, others):
     """``t -= o`` for each torch tensor ``t`` of ``tensors`` and ``o`` of ``others``, in one
     batched call (``torch._foreach_sub_``): the soft-threshold step's in-place form, for
     the same reason as :func:`multiply_in_place`."""
-    import importlib
-
     if tensors:
-        importlib.import_module("torch")._foreach_sub_(tensors, others)
+        _torch()._foreach_sub_(tensors, others)
 
 
 def add_scaled_in_place(tensors, others, scale):
     """``t += scale·o`` for each torch tensor ``t`` of ``tensors`` and ``o`` of ``others``, in
     one batched call (``torch._foreach_add_``, ``scale`` a Python float): the coupled L2
     term added to the gradients, for the same reason as :func:`multiply_in_place`."""
-    import importlib
-
     if tensors:
-        importlib.import_module("torch")._foreach_add_(tensors, others, alpha=scale)
+        _torch()._foreach_add_(tensors, others, alpha=scale)
